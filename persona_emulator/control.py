@@ -1,0 +1,238 @@
+"""`/_emulator/*`: the control and fault-injection API. A contract: other tools script it."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, abort, current_app, jsonify, request
+
+from .state import STATUS_EVENTS, StateError, Store, iso
+from .webhooks import release_held
+
+bp = Blueprint("control", __name__, url_prefix="/_emulator")
+
+FAULT_ACTIONS = {"status", "delay", "drop", "malformed", "truncated", "timeout"}
+SETTABLE_STATUSES = set(STATUS_EVENTS) | {"redacted"}
+
+
+def store() -> Store:
+    return current_app.extensions["persona_emulator"]
+
+
+@bp.before_request
+def _enabled() -> None:
+    if not store().config.control_enabled:
+        abort(404)
+
+
+@bp.errorhandler(StateError)
+def _state_error(exc: StateError) -> Response:
+    response = jsonify({"errors": [{"title": exc.title, "details": exc.details}]})
+    response.status_code = exc.status
+    return response
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise StateError(400, "Bad request", "A JSON object body is required")
+    return body
+
+
+@bp.get("/inquiries")
+def inquiries() -> Response:
+    st = store()
+    with st.lock:
+        st.sweep_expiry()
+        return jsonify(
+            [
+                {
+                    "id": inq["id"],
+                    "reference_id": inq["reference_id"],
+                    "status": inq["status"],
+                    "created_at": iso(inq["created_at"]),
+                    "expires_at": iso(inq["expires_at"]),
+                    "step": inq["step_index"],
+                    "sessions": st.session_count(inq["id"]),
+                }
+                for inq in st.data["inquiries"].values()
+            ]
+        )
+
+
+@bp.post("/inquiries/<inquiry_id>/status")
+def set_status(inquiry_id: str) -> Response:
+    status = _body().get("status")
+    if status not in SETTABLE_STATUSES:
+        raise StateError(422, "Unknown status", f"status must be one of {sorted(SETTABLE_STATUSES)}")
+    st = store()
+    with st.lock:
+        inq = st.inquiry(inquiry_id)
+        if status == "redacted":
+            inq["redacted_at"] = st.now()
+            st.emit(inq, "inquiry.redacted")
+        else:
+            if status == "pending" and inq["status"] == "created":
+                inq["step_index"] = 1
+            st.set_status(inq, status)
+        st.save()
+        return jsonify({"id": inq["id"], "status": inq["status"]})
+
+
+@bp.post("/inquiries/<inquiry_id>/sessions/expire")
+def expire_sessions(inquiry_id: str) -> Response:
+    return jsonify({"expired": store().kill_sessions(inquiry_id)})
+
+
+@bp.get("/clock")
+def clock() -> Response:
+    st = store()
+    return jsonify({"now": iso(st.now()), "offset_seconds": st.data["clock_offset"]})
+
+
+@bp.post("/clock")
+def advance_clock() -> Response:
+    seconds = _body().get("advance_seconds")
+    if not isinstance(seconds, int | float) or seconds < 0:
+        raise StateError(400, "Bad request", "advance_seconds must be a number >= 0")
+    st = store()
+    st.advance(float(seconds))
+    return clock()
+
+
+@bp.get("/faults")
+def faults() -> Response:
+    return jsonify(store().faults)
+
+
+@bp.post("/faults")
+def add_fault() -> Response:
+    rule = _body()
+    action = rule.get("action")
+    if action not in FAULT_ACTIONS:
+        raise StateError(400, "Bad request", f"action must be one of {sorted(FAULT_ACTIONS)}")
+    try:
+        re.compile(rule.get("path", ".*"))
+    except re.error as exc:
+        raise StateError(400, "Bad request", "path is not a valid regular expression") from exc
+    count = rule.get("count")
+    if count is not None and (not isinstance(count, int) or count < 1):
+        raise StateError(400, "Bad request", "count must be a positive integer or null")
+    clean = {
+        "method": str(rule.get("method", "*")).upper(),
+        "path": rule.get("path", ".*"),
+        "action": action,
+        "status": int(rule.get("status", 503)),
+        "headers": dict(rule.get("headers") or {}),
+        "body": rule.get("body"),
+        "seconds": float(rule.get("seconds", 30 if action == "timeout" else 1)),
+        "remaining": count,
+        "hits": 0,
+    }
+    st = store()
+    with st.lock:
+        st.faults.append(clean)
+    return jsonify(clean), 201
+
+
+@bp.delete("/faults")
+def clear_faults() -> Response:
+    st = store()
+    with st.lock:
+        st.faults.clear()
+    return jsonify({"cleared": True})
+
+
+@bp.get("/requests")
+def requests_log() -> Response:
+    return jsonify(list(store().requests))
+
+
+@bp.delete("/requests")
+def clear_requests() -> Response:
+    store().requests.clear()
+    return jsonify({"cleared": True})
+
+
+@bp.get("/webhooks")
+def webhooks() -> Response:
+    st = store()
+    with st.lock:
+        events = {e["id"]: e for e in st.data["events"]}
+        return jsonify(
+            {
+                "paused": st.data["webhooks_paused"],
+                "deliveries": [
+                    {
+                        "id": d["id"],
+                        "event_id": d["event_id"],
+                        "event": events[d["event_id"]]["name"],
+                        "inquiry_id": events[d["event_id"]]["inquiry"]["id"],
+                        "url": d["url"],
+                        "state": d["state"],
+                        "attempts": d["attempts"],
+                    }
+                    for d in st.data["deliveries"]
+                ],
+                "events": [
+                    {"id": e["id"], "name": e["name"], "created_at": iso(e["created_at"]),
+                     "inquiry_id": e["inquiry"]["id"]}
+                    for e in st.data["events"]
+                ],
+            }
+        )
+
+
+@bp.post("/webhooks/pause")
+def pause_webhooks() -> Response:
+    """Hold new deliveries (and retries) until released: the way to reorder them."""
+    st = store()
+    with st.lock:
+        st.data["webhooks_paused"] = True
+        st.save()
+    return jsonify({"paused": True})
+
+
+@bp.post("/webhooks/release")
+def release_webhooks() -> Response:
+    order = (request.get_json(silent=True) or {}).get("order", "fifo")
+    if order not in {"fifo", "reverse", "shuffle"}:
+        raise StateError(400, "Bad request", "order must be fifo, reverse or shuffle")
+    return jsonify({"released": release_held(store(), order)})
+
+
+@bp.post("/events/<event_id>/redeliver")
+def redeliver(event_id: str) -> Response:
+    """Send an event again (`count` copies: duplicates), to every URL or the given `url`."""
+    body = request.get_json(silent=True) or {}
+    count = body.get("count", 1)
+    if not isinstance(count, int) or not 1 <= count <= 50:
+        raise StateError(400, "Bad request", "count must be 1..50")
+    st = store()
+    with st.lock:
+        event = st.event(event_id)
+        urls = [body["url"]] if body.get("url") else st.config.webhook_urls
+        made = [st.new_delivery(event["id"], url) for url in urls for _ in range(count)]
+        st.data["deliveries"].extend(made)
+        st.save()
+        st.changed.notify_all()
+    return jsonify({"deliveries": [d["id"] for d in made]}), 201
+
+
+@bp.get("/config")
+def get_config() -> Response:
+    return jsonify(store().config.public())
+
+
+@bp.post("/config")
+def set_config() -> Response:
+    unknown = store().config.update(_body())
+    if unknown:
+        raise StateError(400, "Bad request", f"unknown settings: {', '.join(sorted(unknown))}")
+    return get_config()
+
+
+@bp.post("/reset")
+def reset() -> Response:
+    store().reset()
+    return jsonify({"reset": True})

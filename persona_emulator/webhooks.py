@@ -1,0 +1,145 @@
+"""Signed webhook delivery with Persona's retry schedule, run by one background thread."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import random
+import threading
+import time
+
+import requests
+
+from .config import PERSONA_RETRY_SCHEDULE_SECONDS
+from .state import Store, iso
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 1 + len(PERSONA_RETRY_SCHEDULE_SECONDS)
+
+
+def event_body(event: dict) -> bytes:
+    document = {
+        "data": {
+            "type": "event",
+            "id": event["id"],
+            "attributes": {
+                "name": event["name"],
+                "created-at": iso(event["created_at"]),
+                "payload": {"data": event["inquiry"], "included": []},
+            },
+        }
+    }
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def sign(body: bytes, secrets: list[str], timestamp: int) -> str:
+    """`t=<unix>,v1=<hex>` per secret, space-separated while several are active (rotation)."""
+    message = f"{timestamp}.".encode() + body
+    return " ".join(
+        f"t={timestamp},v1={hmac.new(s.encode(), message, hashlib.sha256).hexdigest()}"
+        for s in secrets
+    )
+
+
+class Deliverer(threading.Thread):
+    """Sends due deliveries and makes due inquiries expire as the clock moves."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(name="persona-emulator-webhooks", daemon=True)
+        self.store = store
+        self.session = requests.Session()
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        last_sweep = 0.0
+        while not self.stopped.is_set():
+            if time.monotonic() - last_sweep > 1:
+                self.store.sweep_expiry()
+                last_sweep = time.monotonic()
+            due = self._claim_due()
+            for delivery, event in due:
+                self._attempt(delivery, event)
+            if not due:
+                with self.store.lock:
+                    self.store.changed.wait(timeout=0.2)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def _claim_due(self) -> list[tuple[dict, dict]]:
+        now = time.time()
+        claimed = []
+        with self.store.lock:
+            events = {e["id"]: e for e in self.store.data["events"]}
+            for delivery in self.store.data["deliveries"]:
+                if delivery["state"] == "pending" and delivery["next_attempt_at"] <= now:
+                    delivery["state"] = "sending"
+                    claimed.append((delivery, events[delivery["event_id"]]))
+        return claimed
+
+    def _attempt(self, delivery: dict, event: dict) -> None:
+        config = self.store.config
+        body = event_body(event)
+        now = int(time.time())
+        if delivery["first_attempted_at"] is None:
+            delivery["first_attempted_at"] = now
+        made = len(delivery["attempts"]) + 1
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Persona-Emulator-Webhooks/1",
+            "Persona-Webhook-Attempts-Made": str(made),
+            "Persona-Webhook-Attempts-Left": str(MAX_ATTEMPTS - made),
+            "Persona-Webhook-First-Attempted-At": str(delivery["first_attempted_at"]),
+        }
+        if config.webhook_secrets:
+            headers["Persona-Signature"] = sign(body, config.webhook_secrets, now)
+        outcome: dict = {"at": now}
+        try:
+            response = self.session.post(
+                delivery["url"],
+                data=body,
+                headers=headers,
+                timeout=config.webhook_timeout_seconds,
+                allow_redirects=False,
+            )
+            outcome["status"] = response.status_code
+            ok = response.status_code in config.webhook_success_statuses
+        except requests.RequestException as exc:
+            outcome["error"] = type(exc).__name__
+            ok = False
+        with self.store.lock:
+            delivery["attempts"].append(outcome)
+            if ok:
+                delivery["state"] = "delivered"
+            elif made >= MAX_ATTEMPTS:
+                delivery["state"] = "failed"
+            else:
+                wait = PERSONA_RETRY_SCHEDULE_SECONDS[made - 1] * config.webhook_backoff_scale
+                delivery["next_attempt_at"] = time.time() + wait
+                delivery["state"] = "held" if self.store.data["webhooks_paused"] else "pending"
+            self.store.save()
+        log.info("webhook %s %s -> %s", event["name"], event["id"], outcome)
+
+
+def release_held(store: Store, order: str) -> int:
+    """Let held deliveries go, in `fifo`, `reverse` or `shuffle` order. Returns how many."""
+    with store.lock:
+        store.data["webhooks_paused"] = False
+        held = [d for d in store.data["deliveries"] if d["state"] == "held"]
+        if order == "reverse":
+            held.reverse()
+        elif order == "shuffle":
+            random.shuffle(held)
+        # Deliveries are claimed in list order: move the released ones to the end, in order,
+        # and space them out so the receiver sees them one after another.
+        others = [d for d in store.data["deliveries"] if d["state"] != "held"]
+        start = time.time()
+        for index, delivery in enumerate(held):
+            delivery["state"] = "pending"
+            delivery["next_attempt_at"] = start + index * 0.05
+        store.data["deliveries"] = others + held
+        store.save()
+        store.changed.notify_all()
+        return len(held)
