@@ -1,0 +1,50 @@
+# Continue verification. `make run` starts everything; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APP_PORT ?= 5000
+EMULATOR_PORT ?= 5001
+
+.DEFAULT_GOAL := help
+.PHONY: help run test test-fast test-browser lint system-deps deps bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps: $(BIN)/.installed node_modules/.installed ## Install Python and npm dependencies
+
+system-deps: ## Install Chromium, PostgreSQL and Redis from Debian (needs root; tests use them)
+	@if ! command -v chromium >/dev/null || ! command -v redis-server >/dev/null || [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q chromium postgresql redis-server; \
+	fi
+
+run: deps ## Start app (localhost:5000) + Persona emulator (localhost:5001) + SQLite + demo data
+	APP_PORT=$(APP_PORT) EMULATOR_PORT=$(EMULATOR_PORT) ./scripts/run-dev.sh
+
+test: deps system-deps ## Install what the tests need and run all of them (SQLite, then PostgreSQL)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+	TEST_DATABASE=postgresql $(BIN)/pytest -m "postgres_too" -p no:randomly
+
+test-fast: deps ## Unit and integration tests only, SQLite (no browser)
+	$(BIN)/pytest -m "not browser"
+
+lint: deps ## ruff
+	$(BIN)/ruff check .
+
+bench: deps ## Benchmarks: prints numbers, asserts nothing
+	$(BIN)/python scripts/bench.py
+
+clean: ## Remove the local database, emulator state and outbox
+	rm -rf instance/app.db instance/persona-emulator.json instance/outbox

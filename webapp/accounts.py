@@ -1,0 +1,126 @@
+"""Domain: accounts and server-side login sessions (sign-up, sign-in, sign-out)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .extensions import db
+from .models import LoginSession, User, utcnow
+from .security import hash_token, new_token
+
+# Compared against when the email is unknown, so both branches cost one hash check.
+_DUMMY_HASH = generate_password_hash("not-a-real-password-0000")
+# Write last_seen_at at most this often: reading a page should not always write.
+_TOUCH_SECONDS = 60
+
+
+class EmailTakenError(Exception):
+    """An account with that email exists already."""
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def get_user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+def create_user(email: str, password: str) -> User:
+    """Create an account. Raises EmailTakenError."""
+    user = User(email=normalize_email(email), password_hash=generate_password_hash(password))
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise EmailTakenError(email) from exc
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with that email and password, else None (same cost either way)."""
+    user = get_user_by_email(email)
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.active:
+        return None
+    return user
+
+
+def start_login_session(user: User, scope: str = "full") -> LoginSession:
+    """Open a server-side session for `user`; its raw key is on `.key` for the cookie only."""
+    config = current_app.config
+    if scope == "full":
+        idle, absolute = config["LOGIN_SESSION_IDLE_SECONDS"], config["LOGIN_SESSION_ABSOLUTE_SECONDS"]
+    else:
+        idle = config["RECOVERY_SESSION_IDLE_SECONDS"]
+        absolute = config["RECOVERY_SESSION_ABSOLUTE_SECONDS"]
+    key = new_token()
+    now = utcnow()
+    row = LoginSession(
+        key_hash=hash_token(key),
+        user_id=user.id,
+        scope=scope,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=absolute),
+        idle_seconds=idle,
+    )
+    db.session.add(row)
+    db.session.commit()
+    row.key = key
+    user.login_session = row
+    return row
+
+
+def load_session_user(key: str) -> User | None:
+    """The user whose live login session has this key (Flask-Login's user loader)."""
+    if not key or len(key) > 200:
+        return None
+    row = db.session.scalar(select(LoginSession).where(LoginSession.key_hash == hash_token(key)))
+    now = utcnow()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    if row.last_seen_at + timedelta(seconds=row.idle_seconds) <= now:
+        return None
+    user = row.user
+    if not user.active:
+        return None
+    if (now - row.last_seen_at).total_seconds() > _TOUCH_SECONDS:
+        row.last_seen_at = now
+        db.session.commit()
+    row.key = key
+    user.login_session = row
+    return user
+
+
+def end_login_session(user: User) -> None:
+    """Sign out: the session row is revoked, so the old cookie signs nobody in again."""
+    row = user.login_session
+    if row is not None:
+        row.revoked_at = utcnow()
+        db.session.commit()
+
+
+def end_all_login_sessions(user: User) -> int:
+    """Revoke every session of `user` (disable, password change). Returns how many."""
+    now = utcnow()
+    count = 0
+    for row in db.session.scalars(
+        select(LoginSession).where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
+    ):
+        row.revoked_at = now
+        count += 1
+    db.session.commit()
+    return count
+
+
+def count_users() -> int:
+    return db.session.scalar(select(func.count(User.id))) or 0

@@ -1,0 +1,146 @@
+"""Configuration: the one place that reads the environment. Units are in the names."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EMULATOR_API_KEY = "persona_sandbox_emulator_key"
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def _csv(name: str, default: str = "") -> list[str]:
+    return [p.strip() for p in _env(name, default).split(",") if p.strip()]
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    """Settings for development (`make run`). Every name is listed in `.env.example`."""
+
+    ENV_NAME = "development"
+    SECRET_KEY = _env("SECRET_KEY", "dev-only-secret-key-change-me")
+    SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{ROOT / 'instance' / 'app.db'}")
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://localhost:5000").rstrip("/")
+
+    # Persona. No key configured: the local emulator (python -m persona_emulator).
+    PERSONA_API_KEY = _env("PERSONA_API_KEY")
+    PERSONA_USES_EMULATOR = not PERSONA_API_KEY
+    PERSONA_API_BASE_URL = _env(
+        "PERSONA_API_BASE_URL",
+        "http://localhost:5001/api/v1" if PERSONA_USES_EMULATOR else "https://api.withpersona.com/api/v1",
+    ).rstrip("/")
+    # The SDK's `host` option and the origin of the flow iframe it loads (SDK.md).
+    PERSONA_FLOW_HOST = _env("PERSONA_FLOW_HOST", "localhost:5001" if PERSONA_USES_EMULATOR else "")
+    PERSONA_FLOW_ORIGIN = _env(
+        "PERSONA_FLOW_ORIGIN",
+        "http://localhost:5001" if PERSONA_USES_EMULATOR else "https://inquiry.withpersona.com",
+    )
+    PERSONA_TEMPLATE_ID = _env("PERSONA_TEMPLATE_ID", "itmpl_emulator_demo")
+    PERSONA_VERSION = _env("PERSONA_VERSION", "2025-10-27")
+    PERSONA_CONNECT_TIMEOUT_SECONDS = float(_env("PERSONA_CONNECT_TIMEOUT_SECONDS", "2"))
+    PERSONA_READ_TIMEOUT_SECONDS = float(_env("PERSONA_READ_TIMEOUT_SECONDS", "5"))
+    PERSONA_MAX_RETRIES = int(_env("PERSONA_MAX_RETRIES", "1"))
+    PERSONA_RETRY_AFTER_CAP_SECONDS = float(_env("PERSONA_RETRY_AFTER_CAP_SECONDS", "1"))
+    PERSONA_UNAVAILABLE_RETRY_AFTER_SECONDS = int(_env("PERSONA_UNAVAILABLE_RETRY_AFTER_SECONDS", "30"))
+    # The SDK: self-hosted from npm (default) or Persona's CDN with an SRI hash.
+    PERSONA_SDK_PATH = _env("PERSONA_SDK_PATH", str(ROOT / "node_modules/persona/dist/persona.js"))
+    PERSONA_SDK_VERSION = "5.9.0"
+    PERSONA_SDK_SHA384 = _env(
+        "PERSONA_SDK_SHA384", "JrEJpXyEEbcj6P33Cx89BDBYqufbfCxYIcN74C53YNVRmoKX51y+ue3/quODNpa9"
+    )
+    PERSONA_SDK_CDN_URL = _env("PERSONA_SDK_CDN_URL")
+    PERSONA_SDK_CDN_INTEGRITY = _env("PERSONA_SDK_CDN_INTEGRITY")
+
+    # The continue page
+    TOKEN_ENCRYPTION_KEY = _env("TOKEN_ENCRYPTION_KEY")  # Fernet key; derived from SECRET_KEY if unset
+    VERIFY_LOAD_TIMEOUT_SECONDS = int(_env("VERIFY_LOAD_TIMEOUT_SECONDS", "20"))
+    VERIFY_RESTART_STATUSES = set(_csv("VERIFY_RESTART_STATUSES", "failed,missing"))
+    VERIFY_TOKEN_REFRESH_LIMIT = _env("VERIFY_TOKEN_REFRESH_LIMIT", "10 per hour")
+    PRODUCT_URL = _env("PRODUCT_URL", "/")
+    PRODUCT_NAME = _env("PRODUCT_NAME", "Acme")
+    SUPPORT_EMAIL = _env("SUPPORT_EMAIL", "support@example.com")
+
+    # Accounts and sessions
+    LOGIN_SESSION_IDLE_SECONDS = int(_env("LOGIN_SESSION_IDLE_SECONDS", str(2 * 3600)))
+    LOGIN_SESSION_ABSOLUTE_SECONDS = int(_env("LOGIN_SESSION_ABSOLUTE_SECONDS", str(12 * 3600)))
+    LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
+    SESSION_COOKIE_NAME = _env("SESSION_COOKIE_NAME", "session")
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+    PREFERRED_URL_SCHEME = "http"
+
+    # Recovery links and email
+    RECOVERY_LINK_TTL_SECONDS = int(_env("RECOVERY_LINK_TTL_SECONDS", str(72 * 3600)))
+    RECOVERY_SESSION_IDLE_SECONDS = int(_env("RECOVERY_SESSION_IDLE_SECONDS", "900"))
+    RECOVERY_SESSION_ABSOLUTE_SECONDS = int(_env("RECOVERY_SESSION_ABSOLUTE_SECONDS", "3600"))
+    RECOVERY_SEND_LIMIT = _env("RECOVERY_SEND_LIMIT", "3 per hour")
+    RECOVERY_SEND_LIMIT_PER_CLIENT = _env("RECOVERY_SEND_LIMIT_PER_CLIENT", "20 per hour")
+    REMINDER_MAX_PER_INQUIRY = int(_env("REMINDER_MAX_PER_INQUIRY", "2"))
+    REMINDER_BEFORE_EXPIRY_SECONDS = int(_env("REMINDER_BEFORE_EXPIRY_SECONDS", str(6 * 3600)))
+    REMINDER_IDLE_SECONDS = int(_env("REMINDER_IDLE_SECONDS", str(2 * 3600)))
+    MAIL_FROM = _env("MAIL_FROM", "Acme verification <no-reply@example.com>")
+    MAIL_SMTP_HOST = _env("MAIL_SMTP_HOST")  # empty: write .eml files to MAIL_OUTBOX_DIR
+    MAIL_SMTP_PORT = int(_env("MAIL_SMTP_PORT", "587"))
+    MAIL_SMTP_USERNAME = _env("MAIL_SMTP_USERNAME")
+    MAIL_SMTP_PASSWORD = _env("MAIL_SMTP_PASSWORD")
+    MAIL_SMTP_STARTTLS = _bool("MAIL_SMTP_STARTTLS", True)
+    MAIL_SMTP_TIMEOUT_SECONDS = float(_env("MAIL_SMTP_TIMEOUT_SECONDS", "10"))
+    MAIL_OUTBOX_DIR = _env("MAIL_OUTBOX_DIR", str(ROOT / "instance" / "outbox"))
+
+    # Webhooks
+    PERSONA_WEBHOOK_SECRETS = _csv("PERSONA_WEBHOOK_SECRETS", "wbhsec_dev_emulator_secret")
+    PERSONA_WEBHOOK_TOLERANCE_SECONDS = int(_env("PERSONA_WEBHOOK_TOLERANCE_SECONDS", "300"))
+    PERSONA_WEBHOOK_MAX_BYTES = int(_env("PERSONA_WEBHOOK_MAX_BYTES", str(256 * 1024)))
+
+    # Rate limits (Flask-Limiter): memory:// in one process, redis:// when several share them.
+    RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+
+    # Proxies in front of the app (X-Forwarded-* hops to trust; 0 trusts none).
+    TRUSTED_PROXY_HOPS = int(_env("TRUSTED_PROXY_HOPS", "0"))
+    HSTS_ENABLED = False
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    MAX_CONTENT_LENGTH = 1024 * 1024
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_NAME = "__Host-session"
+    PREFERRED_URL_SCHEME = "https"
+    HSTS_ENABLED = True
+    PERSONA_WEBHOOK_SECRETS = _csv("PERSONA_WEBHOOK_SECRETS")  # no default secret in production
+
+    @classmethod
+    def check(cls) -> None:
+        """Refuse to start production with development secrets."""
+        if cls.SECRET_KEY == Config.SECRET_KEY or len(cls.SECRET_KEY) < 32:
+            raise RuntimeError("Set SECRET_KEY (at least 32 characters) in production")
+
+
+class TestConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "test-secret-key-for-the-test-suite-only"
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    RATELIMIT_STORAGE_URI = "memory://"
+    PERSONA_CONNECT_TIMEOUT_SECONDS = 1.0
+    PERSONA_READ_TIMEOUT_SECONDS = 2.0
+    PERSONA_RETRY_AFTER_CAP_SECONDS = 0.2
+    PERSONA_WEBHOOK_SECRETS = ["wbhsec_test_secret"]
+
+
+CONFIGS = {"development": Config, "production": ProductionConfig, "testing": TestConfig}

@@ -1,0 +1,78 @@
+"""Demo data for `make run`: one user per inquiry state, made real in the Persona emulator.
+
+Talks to the emulator's control API (`/_emulator`), so it only runs in emulator mode.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import requests
+from flask import current_app
+from sqlalchemy import delete
+
+from . import accounts, verification
+from .extensions import db
+from .models import Inquiry
+from .persona import PersonaNotFoundError
+
+log = logging.getLogger(__name__)
+
+DEMO_PASSWORD = "demo-password"
+# email -> the statuses the emulator walks the inquiry through (None: no inquiry at all)
+DEMO_USERS: dict[str, list[str] | None] = {
+    "new@demo.test": None,
+    "created@demo.test": [],
+    "pending@demo.test": ["pending"],
+    "expired@demo.test": ["pending", "expired"],
+    "completed@demo.test": ["pending", "completed"],
+    "review@demo.test": ["pending", "completed", "needs_review"],
+    "approved@demo.test": ["pending", "completed", "approved"],
+    "declined@demo.test": ["pending", "completed", "declined"],
+    "failed@demo.test": ["pending", "failed"],
+}
+
+
+def control_url(path: str) -> str:
+    base = current_app.config["PERSONA_API_BASE_URL"].removesuffix("/api/v1")
+    return f"{base}/_emulator{path}"
+
+
+def seed_demo_data() -> list[tuple[str, str]]:
+    """Create the demo users and inquiries that are missing; returns (email, what happened)."""
+    if not current_app.config["PERSONA_USES_EMULATOR"]:
+        raise RuntimeError("demo data needs the Persona emulator (no PERSONA_API_KEY set)")
+    report = []
+    for email, walk in DEMO_USERS.items():
+        user = accounts.get_user_by_email(email) or accounts.create_user(email, DEMO_PASSWORD)
+        if walk is None:
+            report.append((email, "no inquiry"))
+            continue
+        current = verification.get_current_inquiry(user)
+        if current is not None and _known_to_emulator(current):
+            report.append((email, f"kept {current.status}"))
+            continue
+        # The emulator was reset: forget inquiries it no longer knows, start over.
+        db.session.execute(delete(Inquiry).where(Inquiry.user_id == user.id))
+        db.session.commit()
+        inquiry = verification.start_inquiry(user)
+        for status in walk:
+            response = requests.post(
+                control_url(f"/inquiries/{inquiry.persona_id}/status"),
+                json={"status": status},
+                timeout=5,
+            )
+            response.raise_for_status()
+        fresh = verification.persona().get_inquiry(inquiry.persona_id)
+        verification.store_persona_status(inquiry, fresh)
+        db.session.commit()
+        report.append((email, f"created {inquiry.status}"))
+    return report
+
+
+def _known_to_emulator(inquiry: Inquiry) -> bool:
+    try:
+        verification.persona().get_inquiry(inquiry.persona_id)
+    except PersonaNotFoundError:
+        return False
+    return True

@@ -1,0 +1,87 @@
+"""One registry of error handlers: every error is a calm page (or JSON), never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from .extensions import db
+from .persona import PersonaUnavailableError
+from .verification import VerifyPage
+
+log = logging.getLogger(__name__)
+
+JSON_PATHS = ("/verify/session-token", "/verify/complete", "/webhooks/", "/healthz")
+
+MESSAGES = {
+    400: ("Something was wrong with that request", "Please go back, reload the page and try again."),
+    401: ("Please sign in", "You need to sign in to see this page."),
+    403: ("Not allowed", "You can't do that here."),
+    404: ("Page not found", "Check the address, or go back to the start."),
+    405: ("Not allowed", "That page can't be used this way."),
+    409: ("That can't be done now", "Your verification is not in a state that allows this."),
+    413: ("Too large", "What was sent is larger than we accept."),
+    415: ("Unsupported content", "That content type is not accepted here."),
+    429: ("Too many attempts", "Please wait a few minutes and try again."),
+    500: ("Something went wrong on our side", "We have been told. Please try again in a moment."),
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith(JSON_PATHS) or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def _error_response(status: int, title: str, text: str) -> Response:
+    if wants_json():
+        response = jsonify({"error": {"status": status, "title": title, "message": text}})
+        response.status_code = status
+        return response
+    html = render_template("errors/error.html", status=status, title=title, text=text,
+                           request_id=g.get("request_id", "-"))
+    return Response(html, status, mimetype="text/html")
+
+
+def handle_http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    title, text = MESSAGES.get(status, (exc.name, "Please go back and try again."))
+    if isinstance(exc, CSRFError):
+        text = "This form has expired. Please reload the page and try again."
+    response = _error_response(status, title, text)
+    if status == 405 and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def handle_persona_unavailable(exc: PersonaUnavailableError) -> Response:
+    """Persona is down, slow, rate limiting us or refusing our key: a fast, honest 503."""
+    log.warning("Persona unavailable (%s): %s", type(exc).__name__, exc)
+    retry_after = exc.retry_after_seconds or 30
+    if wants_json():
+        response = jsonify({"error": {"status": 503, "code": "unavailable",
+                                      "message": "Verification is temporarily unavailable."}})
+        response.status_code = 503
+    else:
+        from .views.verify import render_verify_page
+
+        html, _ = render_verify_page(VerifyPage("unavailable"))
+        response = Response(html, 503, mimetype="text/html")
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def handle_unexpected(exc: Exception) -> Response:
+    db.session.rollback()
+    log.exception("unhandled error (request id %s)", g.get("request_id", "-"))
+    return _error_response(500, *MESSAGES[500])
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(PersonaUnavailableError, handle_persona_unavailable)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,155 @@
+"""Database models (SQLAlchemy 2.0, typed). Times are naive UTC from `utcnow()`."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+RESUMABLE_STATUSES = frozenset({"created", "pending", "expired"})
+FINAL_STATUSES = frozenset({"completed", "failed", "approved", "declined", "needs_review"})
+
+
+def utcnow() -> datetime:
+    """Now, as naive UTC: one function so tests can freeze the clock."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_public_id() -> str:
+    return "usr_" + secrets.token_hex(12)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True, default=new_public_id)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    reminders_opt_out: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    inquiries: Mapped[list[Inquiry]] = relationship(
+        back_populates="user", order_by="Inquiry.id.desc()", lazy="select"
+    )
+
+    # Set by the user loader: the server-side login session this request runs under.
+    login_session = None  # type: LoginSession | None
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.active
+
+    def get_id(self) -> str:
+        """Flask-Login stores this in the cookie: the login session's key, not the user id."""
+        if self.login_session is None or not getattr(self.login_session, "key", None):
+            raise RuntimeError("get_id() is only meaningful right after start_login_session()")
+        return self.login_session.key
+
+    @property
+    def has_full_session(self) -> bool:
+        return self.login_session is not None and self.login_session.scope == "full"
+
+
+class LoginSession(db.Model):
+    """One signed-in browser. Signing out revokes it, so a replayed cookie signs nobody in."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    scope: Mapped[str] = mapped_column(String(20), default="full")  # full | verification
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    idle_seconds: Mapped[int]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+    key = None  # type: str | None  # the raw key: in memory only, never stored
+
+
+class Inquiry(db.Model):
+    """Our record of one Persona inquiry. `status` follows Persona via API reads and webhooks."""
+
+    __tablename__ = "inquiries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    persona_id: Mapped[str] = mapped_column(String(80), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    next_step_name: Mapped[str | None] = mapped_column(String(80))
+    expires_at: Mapped[datetime | None]
+    # Event time of the newest status we applied: an older webhook never moves it back.
+    status_event_at: Mapped[datetime | None]
+    session_token_ciphertext: Mapped[str | None] = mapped_column(Text)
+    session_token_expires_at: Mapped[datetime | None]
+    tokens_minted: Mapped[int] = mapped_column(default=0)
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="inquiries")
+
+    @property
+    def is_resumable(self) -> bool:
+        return self.status in RESUMABLE_STATUSES
+
+    def drop_session_token(self) -> None:
+        self.session_token_ciphertext = None
+        self.session_token_expires_at = None
+
+
+class WebhookEvent(db.Model):
+    """A Persona event as received: stored (and committed) before it is acknowledged."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    inquiry_persona_id: Mapped[str | None] = mapped_column(String(80), index=True)
+    event_created_at: Mapped[datetime | None]
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    applied_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(40))
+
+
+class RecoveryLink(db.Model):
+    """An emailed link. Only the SHA-256 of its token is kept; one atomic update uses it."""
+
+    __tablename__ = "recovery_links"
+    __table_args__ = (Index("ix_recovery_links_user_unused", "user_id", "used_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    inquiry_id: Mapped[int | None] = mapped_column(ForeignKey("inquiries.id"))
+    purpose: Mapped[str] = mapped_column(String(20), default="continue")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+    inquiry: Mapped[Inquiry | None] = relationship()
+
+
+class ReminderSent(db.Model):
+    """One reminder per inquiry and window; the unique constraint stops overlapping runs."""
+
+    __tablename__ = "reminders_sent"
+    __table_args__ = (UniqueConstraint("inquiry_id", "window", name="uq_reminder_window"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id"))
+    window: Mapped[str] = mapped_column(String(40))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,303 @@
+"""The Persona client: the only module that talks to Persona (or to the local emulator).
+
+Timeouts on every call, a bounded retry policy (GETs; POSTs only with an Idempotency-Key),
+429 honoured up to a small cap, no redirects, typed errors. Never logs a token or the key.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+log = logging.getLogger(__name__)
+
+INQUIRY_ID = re.compile(r"^inq_[A-Za-z0-9]{1,64}$")
+
+
+class PersonaError(Exception):
+    """Base of every error this client raises."""
+
+
+class PersonaNotFoundError(PersonaError):
+    """Persona does not know the inquiry (404), or the id is not an inquiry id."""
+
+
+class PersonaConflictError(PersonaError):
+    """The inquiry is not in a state that allows the call (409), e.g. resume when completed."""
+
+
+class PersonaRequestError(PersonaError):
+    """Persona refused the request as invalid (400, 422, other 4xx)."""
+
+    def __init__(self, status: int, title: str = "") -> None:
+        super().__init__(f"HTTP {status}: {title}")
+        self.status = status
+
+
+class PersonaUnavailableError(PersonaError):
+    """Persona could not be reached or answered in a way we cannot use; try again later."""
+
+    def __init__(self, reason: str, retry_after_seconds: int | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class PersonaCredentialsError(PersonaUnavailableError):
+    """Persona rejected our API key (401/403): an operator must fix the configuration."""
+
+
+class PersonaBadResponseError(PersonaUnavailableError):
+    """Persona answered with something that is not the document we expect."""
+
+
+@dataclass(frozen=True)
+class PersonaInquiry:
+    id: str
+    status: str
+    reference_id: str | None
+    expires_at: datetime | None
+    next_step_name: str | None
+    redacted: bool
+
+    @property
+    def effective_status(self) -> str:
+        return "redacted" if self.redacted else self.status
+
+
+@dataclass(frozen=True)
+class ResumedInquiry:
+    inquiry: PersonaInquiry
+    session_token: str
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Persona's ISO 8601 timestamps as naive UTC (our storage convention)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def parse_inquiry(data: Any) -> PersonaInquiry:
+    """A JSON:API inquiry object as a PersonaInquiry. Raises PersonaBadResponseError."""
+    if not isinstance(data, dict) or data.get("type") != "inquiry":
+        raise PersonaBadResponseError("response has no inquiry")
+    attrs = data.get("attributes")
+    inquiry_id = data.get("id")
+    if not isinstance(attrs, dict) or not isinstance(inquiry_id, str):
+        raise PersonaBadResponseError("inquiry without id or attributes")
+    status = attrs.get("status")
+    if not isinstance(status, str) or not status:
+        raise PersonaBadResponseError("inquiry without status")
+    reference_id = attrs.get("reference-id")
+    next_step = attrs.get("next-step-name")
+    return PersonaInquiry(
+        id=inquiry_id,
+        status=status,
+        reference_id=reference_id if isinstance(reference_id, str) else None,
+        expires_at=parse_time(attrs.get("expires-at")),
+        next_step_name=next_step if isinstance(next_step, str) else None,
+        redacted=bool(attrs.get("redacted-at")),
+    )
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    for header in ("Retry-After", "RateLimit-Reset"):
+        value = response.headers.get(header)
+        if value is not None:
+            try:
+                return max(float(value), 0.0)
+            except ValueError:
+                continue
+    return None
+
+
+class PersonaClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        version: str,
+        connect_timeout_seconds: float,
+        read_timeout_seconds: float,
+        max_retries: int = 1,
+        retry_after_cap_seconds: float = 1.0,
+        unavailable_retry_after_seconds: int = 30,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.version = version
+        self.timeout = (connect_timeout_seconds, read_timeout_seconds)
+        self.max_retries = max_retries
+        self.retry_after_cap_seconds = retry_after_cap_seconds
+        self.unavailable_retry_after_seconds = unavailable_retry_after_seconds
+        self._local = threading.local()  # requests.Session is not documented as thread-safe
+
+    def __repr__(self) -> str:  # keeps the key out of any debug output
+        return f"PersonaClient(base_url={self.base_url!r})"
+
+    @property
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers.update(
+                {
+                    "Authorization": f"Bearer {self._api_key}",
+                    "Persona-Version": self.version,
+                    "Key-Inflection": "kebab",
+                    "Accept": "application/json",
+                    "User-Agent": "continue-verification/1.0",
+                }
+            )
+            self._local.session = session
+        return session
+
+    # -- calls ---------------------------------------------------------------------------
+    def get_inquiry(self, inquiry_id: str) -> PersonaInquiry:
+        """The inquiry as Persona sees it now. Raises PersonaNotFoundError, PersonaUnavailableError."""
+        body = self._request("GET", f"/inquiries/{self._checked(inquiry_id)}")
+        return parse_inquiry(body.get("data"))
+
+    def create_inquiry(
+        self, *, template_id: str, reference_id: str, idempotency_key: str
+    ) -> PersonaInquiry:
+        """Create an inquiry server-side; the same key returns the same inquiry."""
+        payload = {
+            "data": {
+                "attributes": {"inquiry-template-id": template_id, "reference-id": reference_id}
+            }
+        }
+        body = self._request("POST", "/inquiries", json=payload, idempotency_key=idempotency_key)
+        return parse_inquiry(body.get("data"))
+
+    def resume_inquiry(self, inquiry_id: str) -> ResumedInquiry:
+        """A session token for the inquiry. Raises PersonaConflictError when it cannot resume."""
+        body = self._request(
+            "POST",
+            f"/inquiries/{self._checked(inquiry_id)}/resume",
+            json={"meta": {}},
+            idempotency_key=str(uuid.uuid4()),
+        )
+        meta = body.get("meta")
+        token = meta.get("session-token") if isinstance(meta, dict) else None
+        if not isinstance(token, str) or not token:
+            raise PersonaBadResponseError("resume answer has no session token")
+        return ResumedInquiry(parse_inquiry(body.get("data")), token)
+
+    # -- plumbing ------------------------------------------------------------------------
+    @staticmethod
+    def _checked(inquiry_id: str) -> str:
+        if not isinstance(inquiry_id, str) or not INQUIRY_ID.match(inquiry_id):
+            raise PersonaNotFoundError("not an inquiry id")
+        return inquiry_id
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict:
+        retryable = method == "GET" or idempotency_key is not None
+        key = idempotency_key
+        attempt = 0
+        while True:
+            attempt += 1
+            can_retry = retryable and attempt <= self.max_retries
+            headers = {"Idempotency-Key": key} if key else {}
+            started = time.monotonic()
+            try:
+                response = self._session.request(
+                    method,
+                    self.base_url + path,
+                    json=json,
+                    headers=headers,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
+            except requests.ConnectionError as exc:
+                # Refused or reset: retry once, with the same key (Persona replays its first
+                # answer for it). A timeout already spent the budget a person waits for: no retry.
+                log.warning("persona %s %s failed: %s", method, path, type(exc).__name__)
+                if can_retry and not isinstance(exc, requests.Timeout):
+                    self._pause()
+                    continue
+                raise PersonaUnavailableError(type(exc).__name__, self._retry_after()) from exc
+            except requests.RequestException as exc:
+                log.warning("persona %s %s failed: %s", method, path, type(exc).__name__)
+                raise PersonaUnavailableError(type(exc).__name__, self._retry_after()) from exc
+
+            status = response.status_code
+            log.info(
+                "persona %s %s -> %s in %.0f ms (request id %s)",
+                method,
+                path,
+                status,
+                (time.monotonic() - started) * 1000,
+                response.headers.get("Request-Id", "-"),
+            )
+            if status == 429:
+                wait = _retry_after(response)
+                if can_retry and wait is not None and wait <= self.retry_after_cap_seconds:
+                    time.sleep(wait)
+                    continue
+                raise PersonaUnavailableError(
+                    "rate limited", int(wait) + 1 if wait is not None else self._retry_after()
+                )
+            if status >= 500:
+                if can_retry:
+                    # Persona replays a stored 5xx for the same key: retry under a new one.
+                    key = f"{idempotency_key}-retry{attempt}" if idempotency_key else None
+                    self._pause()
+                    continue
+                raise PersonaUnavailableError(f"HTTP {status}", self._retry_after())
+            if status in (401, 403):
+                log.error("persona rejected our API key (HTTP %s): check PERSONA_API_KEY", status)
+                raise PersonaCredentialsError(f"HTTP {status}", self._retry_after())
+            if status == 404:
+                raise PersonaNotFoundError(path)
+            if status == 409:
+                raise PersonaConflictError(path)
+            if 300 <= status < 400:
+                raise PersonaBadResponseError(f"unexpected redirect (HTTP {status})")
+            if status >= 400:
+                raise PersonaRequestError(status, self._error_title(response))
+            try:
+                body = response.json()
+            except ValueError as exc:
+                raise PersonaBadResponseError("invalid JSON") from exc
+            if not isinstance(body, dict):
+                raise PersonaBadResponseError("JSON body is not an object")
+            return body
+
+    def _retry_after(self) -> int:
+        return self.unavailable_retry_after_seconds
+
+    @staticmethod
+    def _pause() -> None:
+        time.sleep(random.uniform(0.05, 0.2))  # jitter; short: a person is waiting
+
+    @staticmethod
+    def _error_title(response: requests.Response) -> str:
+        try:
+            errors = response.json().get("errors") or []
+            return str(errors[0].get("title", ""))[:200]
+        except (ValueError, AttributeError, IndexError, TypeError):
+            return ""

@@ -1,0 +1,251 @@
+"""Domain: what the continue page shows, session tokens, completion and restart.
+
+The decision table (PRODUCT.md): no inquiry -> create one; `created` -> boot without a token;
+`pending`/`expired` -> reuse a stored live token or `resume` once; anything else -> its status
+page. Every function owns its transaction. Persona errors other than "not found" and
+"conflict" propagate (PersonaUnavailableError becomes the 503 page in one handler).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from .extensions import db
+from .models import FINAL_STATUSES, Inquiry, User, utcnow
+from .persona import (
+    PersonaClient,
+    PersonaConflictError,
+    PersonaInquiry,
+    PersonaNotFoundError,
+)
+from .security import TokenCipher
+
+log = logging.getLogger(__name__)
+
+# The page (and `data-verification-state`) for each Persona status.
+STATE_BY_STATUS = {
+    "created": "continue",
+    "pending": "continue",
+    "expired": "continue",
+    "completed": "processing",
+    "needs_review": "review",
+    "approved": "approved",
+    "declined": "declined",
+    "failed": "failed",
+}
+STEP_LABELS = {
+    "select_id_type": "Choose your ID type",
+    "document_front": "Take a photo of your ID",
+    "selfie": "Take a selfie",
+}
+STEP_ORDER = tuple(STEP_LABELS)
+# A stored token must outlive the page load by this much to be reused.
+TOKEN_REUSE_MARGIN = timedelta(seconds=60)
+
+
+@dataclass
+class VerifyPage:
+    """What `/verify` shows: a `state` and, for `continue`, what the client boots with."""
+
+    state: str
+    inquiry: Inquiry | None = None
+    session_token: str | None = None
+    reason: str | None = None  # closed: missing | redacted | unknown_status | not_yours
+
+    @property
+    def can_restart(self) -> bool:
+        allowed = current_app.config["VERIFY_RESTART_STATUSES"]
+        status = self.inquiry.status if self.inquiry else None
+        return status in allowed
+
+    @property
+    def steps_left(self) -> int | None:
+        step = self.inquiry.next_step_name if self.inquiry else None
+        if step not in STEP_ORDER:
+            return None
+        return len(STEP_ORDER) - STEP_ORDER.index(step)
+
+    @property
+    def next_step_label(self) -> str | None:
+        step = self.inquiry.next_step_name if self.inquiry else None
+        return STEP_LABELS.get(step or "")
+
+
+def persona() -> PersonaClient:
+    return current_app.extensions["persona"]
+
+
+def cipher() -> TokenCipher:
+    return current_app.extensions["token_cipher"]
+
+
+def get_current_inquiry(user: User) -> Inquiry | None:
+    return db.session.scalar(
+        select(Inquiry).where(Inquiry.user_id == user.id).order_by(Inquiry.id.desc()).limit(1)
+    )
+
+
+def page_for_status(inquiry: Inquiry) -> VerifyPage:
+    """The page for an inquiry whose local status is final or unknown (0 Persona calls)."""
+    if inquiry.status == "missing":
+        return VerifyPage("closed", inquiry, reason="missing")
+    if inquiry.status == "redacted":
+        return VerifyPage("closed", inquiry, reason="redacted")
+    state = STATE_BY_STATUS.get(inquiry.status)
+    if state is None:
+        log.warning("inquiry %s has a status we do not know: %r", inquiry.persona_id, inquiry.status)
+        return VerifyPage("closed", inquiry, reason="unknown_status")
+    return VerifyPage(state, inquiry)
+
+
+def show_verification(user: User) -> VerifyPage:
+    """Decide the continue page for `user`: creates or resumes at Persona only when needed."""
+    inquiry = get_current_inquiry(user)
+    if inquiry is None:
+        inquiry = start_inquiry(user)
+    if inquiry.status == "created":
+        return VerifyPage("continue", inquiry)
+    if inquiry.status in ("pending", "expired"):
+        token = _stored_token(inquiry)
+        if token is not None:
+            return VerifyPage("continue", inquiry, session_token=token)
+        return _mint_token(user, inquiry)
+    return page_for_status(inquiry)
+
+
+def refresh_session_token(user: User) -> VerifyPage:
+    """The client said its token is dead: drop it, and mint a new one if Persona allows."""
+    inquiry = get_current_inquiry(user)
+    if inquiry is None:
+        return VerifyPage("closed", reason="missing")
+    inquiry.drop_session_token()
+    db.session.commit()
+    if inquiry.status in FINAL_STATUSES:
+        return page_for_status(inquiry)
+    return _mint_token(user, inquiry)
+
+
+def record_completion(user: User) -> VerifyPage:
+    """The flow said it finished: read the real status from Persona (never the browser's)."""
+    inquiry = get_current_inquiry(user)
+    if inquiry is None:
+        return VerifyPage("closed", reason="missing")
+    try:
+        fresh = persona().get_inquiry(inquiry.persona_id)
+    except PersonaNotFoundError:
+        return _mark_missing(inquiry)
+    store_persona_status(inquiry, fresh)
+    if inquiry.status in FINAL_STATUSES:
+        inquiry.drop_session_token()
+    db.session.commit()
+    return page_for_status(inquiry) if inquiry.status not in ("created", "pending", "expired") else (
+        VerifyPage("continue", inquiry)
+    )
+
+
+def restart_verification(user: User) -> bool:
+    """Start a new inquiry when policy allows it for the current one's status."""
+    inquiry = get_current_inquiry(user)
+    if inquiry is None or inquiry.status not in current_app.config["VERIFY_RESTART_STATUSES"]:
+        return False
+    inquiry.drop_session_token()
+    db.session.commit()
+    start_inquiry(user)
+    log.info("user %s started a new verification after %s", user.public_id, inquiry.status)
+    return True
+
+
+def start_inquiry(user: User) -> Inquiry:
+    """Create the user's next inquiry at Persona and record it.
+
+    The Idempotency-Key names the user's n-th inquiry, so two tabs creating at once get
+    the same Persona inquiry and one local row.
+    """
+    count = len(db.session.scalars(select(Inquiry.id).where(Inquiry.user_id == user.id)).all())
+    created = persona().create_inquiry(
+        template_id=current_app.config["PERSONA_TEMPLATE_ID"],
+        reference_id=user.public_id,
+        idempotency_key=f"create-inquiry:{user.public_id}:{count + 1}",
+    )
+    inquiry = Inquiry(persona_id=created.id, user_id=user.id, status=created.status)
+    store_persona_status(inquiry, created)
+    db.session.add(inquiry)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        existing = db.session.scalar(select(Inquiry).where(Inquiry.persona_id == created.id))
+        if existing is None or existing.user_id != user.id:
+            raise
+        return existing
+    log.info("created inquiry %s for user %s", created.id, user.public_id)
+    return inquiry
+
+
+def store_persona_status(inquiry: Inquiry, fresh: PersonaInquiry) -> None:
+    """Copy what Persona just told us onto our record (caller commits)."""
+    if fresh.effective_status != inquiry.status:
+        log.info("inquiry %s: %s -> %s", inquiry.persona_id, inquiry.status, fresh.effective_status)
+    inquiry.status = fresh.effective_status
+    inquiry.expires_at = fresh.expires_at
+    inquiry.next_step_name = fresh.next_step_name
+    now = utcnow()
+    if inquiry.status_event_at is None or inquiry.status_event_at < now:
+        inquiry.status_event_at = now
+
+
+def _stored_token(inquiry: Inquiry) -> str | None:
+    if not inquiry.session_token_ciphertext or inquiry.session_token_expires_at is None:
+        return None
+    if inquiry.session_token_expires_at <= utcnow() + TOKEN_REUSE_MARGIN:
+        return None
+    return cipher().decrypt(inquiry.session_token_ciphertext)
+
+
+def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
+    try:
+        resumed = persona().resume_inquiry(inquiry.persona_id)
+    except PersonaConflictError:
+        # Our local status was stale: learn the real one and show its page.
+        try:
+            fresh = persona().get_inquiry(inquiry.persona_id)
+        except PersonaNotFoundError:
+            return _mark_missing(inquiry)
+        store_persona_status(inquiry, fresh)
+        inquiry.drop_session_token()
+        db.session.commit()
+        if inquiry.status == "created":
+            return VerifyPage("continue", inquiry)
+        return page_for_status(inquiry)
+    except PersonaNotFoundError:
+        return _mark_missing(inquiry)
+    if resumed.inquiry.reference_id not in (None, user.public_id):
+        log.error("inquiry %s does not belong to user %s", inquiry.persona_id, user.public_id)
+        return VerifyPage("closed", inquiry, reason="not_yours")
+    store_persona_status(inquiry, resumed.inquiry)
+    inquiry.session_token_ciphertext = cipher().encrypt(resumed.session_token)
+    # A session lives until the inquiry's expiry at the moment it was made (FACTS.md §1).
+    inquiry.session_token_expires_at = resumed.inquiry.expires_at or _fallback_expiry()
+    inquiry.tokens_minted += 1
+    inquiry.last_activity_at = utcnow()
+    db.session.commit()
+    log.info("minted session token #%d for inquiry %s", inquiry.tokens_minted, inquiry.persona_id)
+    return VerifyPage("continue", inquiry, session_token=resumed.session_token)
+
+
+def _mark_missing(inquiry: Inquiry) -> VerifyPage:
+    log.warning("Persona does not know inquiry %s", inquiry.persona_id)
+    inquiry.status = "missing"
+    inquiry.drop_session_token()
+    db.session.commit()
+    return VerifyPage("closed", inquiry, reason="missing")
+
+
+def _fallback_expiry() -> datetime:
+    return utcnow() + timedelta(hours=24)

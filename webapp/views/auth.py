@@ -1,0 +1,66 @@
+"""Sign-up, sign-in and sign-out."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from .. import accounts
+from ..extensions import limiter
+from ..forms import ActionForm, LoginForm, SignupForm
+from ..security import is_safe_next
+
+bp = Blueprint("auth", __name__)
+
+
+def _sign_in(user, scope: str = "full") -> None:
+    session.clear()  # a fresh session: nothing planted before sign-in survives it
+    accounts.start_login_session(user, scope)
+    login_user(user)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def login() -> str | Response:
+    """The sign-in form; on success, where `next` points (same site only) or /verify."""
+    form = LoginForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        user = accounts.authenticate(form.email.data or "", form.password.data or "")
+        if user is not None:
+            target = form.next.data if is_safe_next(form.next.data) else url_for("verify.show")
+            _sign_in(user)
+            return redirect(target, code=303)
+        form.password.errors.append("Email or password is incorrect.")
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def signup() -> str | Response:
+    """Create an account, then go straight to verification."""
+    form = SignupForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_user(form.email.data or "", form.password.data or "")
+        except accounts.EmailTakenError:
+            form.email.errors.append("This email can't be used. If it is yours, sign in instead.")
+        else:
+            _sign_in(user)
+            return redirect(url_for("verify.show"), code=303)
+    return render_template("auth/signup.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout() -> Response:
+    """Sign out everywhere this cookie was: the server-side session is revoked."""
+    if not ActionForm().validate_on_submit():
+        return redirect(url_for("main.index"))
+    accounts.end_login_session(current_user)
+    logout_user()
+    session.clear()
+    flash("You are signed out.")
+    response = redirect(url_for("auth.login"), code=303)
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
+    return response

@@ -1,0 +1,77 @@
+"""The continue-verification page, its JSON calls, and the Persona SDK file."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, send_file, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from .. import verification
+from ..extensions import limiter
+from ..forms import ActionForm, EmailForm
+from ..verification import VerifyPage
+
+bp = Blueprint("verify", __name__, url_prefix="/verify")
+
+
+def _per_user() -> str:
+    return f"user:{current_user.public_id}" if current_user.is_authenticated else "anonymous"
+
+
+def render_verify_page(page: VerifyPage, status: int = 200) -> tuple[str, int]:
+    template = "verify/continue.html" if page.state == "continue" else "verify/status.html"
+    return (
+        render_template(template, page=page, action_form=ActionForm(), email_form=EmailForm()),
+        status,
+    )
+
+
+def _json_answer(page: VerifyPage) -> Response:
+    if page.state == "continue" and page.inquiry is not None:
+        return jsonify({"inquiryId": page.inquiry.persona_id, "sessionToken": page.session_token})
+    return jsonify({"redirect": url_for("verify.show")})
+
+
+@bp.get("")
+@login_required
+def show() -> tuple[str, int]:
+    """Your verification: the Persona flow opens here, or the page for where you stand."""
+    return render_verify_page(verification.show_verification(current_user))
+
+
+@bp.post("/session-token")
+@login_required
+@limiter.limit(lambda: current_app.config["VERIFY_TOKEN_REFRESH_LIMIT"], key_func=_per_user)
+def session_token() -> Response:
+    """JSON: a fresh session token after the flow said "Session expired", or where to go."""
+    return _json_answer(verification.refresh_session_token(current_user))
+
+
+@bp.post("/complete")
+@login_required
+def complete() -> Response:
+    """JSON: the flow finished; the server asks Persona for the real status."""
+    verification.record_completion(current_user)
+    return jsonify({"redirect": url_for("verify.show")})
+
+
+@bp.post("/restart")
+@login_required
+def restart() -> Response:
+    """Start a new verification, when the policy allows it for the current status."""
+    if ActionForm().validate_on_submit() and verification.restart_verification(current_user):
+        return redirect(url_for("verify.show"), code=303)
+    abort(409)
+
+
+@bp.get("/sdk/persona-<version>.js")
+def sdk(version: str) -> Response:
+    """The official Persona SDK from npm, served from our origin (checked against its hash)."""
+    if version != current_app.config["PERSONA_SDK_VERSION"]:
+        abort(404)
+    sdk_file = current_app.extensions.get("persona_sdk_file")
+    if sdk_file is None:
+        abort(404)
+    response = send_file(sdk_file, mimetype="text/javascript", max_age=31536000)
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
