@@ -78,27 +78,36 @@ def _apply_fault() -> Response | None:
     if rule is None:
         return None
     g.fault = rule["action"]
-    action = rule["action"]
-    if action in {"delay", "timeout"}:
+    if rule["action"] in {"delay", "timeout"}:
         time.sleep(rule["seconds"])
         return None  # then answer normally: a client with a shorter timeout has given up
-    if action == "status":
-        body = rule["body"]
-        if body is None:
-            body = json.dumps({"errors": [{"title": "Injected fault", "details": "emulator"}]})
-        response = Response(body, rule["status"], mimetype="application/json")
-        for name, value in rule["headers"].items():
-            response.headers[name] = str(value)
-        return response
-    if action == "malformed":
-        return Response('{"data": {"type": "inquiry", "id": ', 200, mimetype="application/json")
-    if action == "truncated":
-        full = json.dumps({"data": {"type": "inquiry", "id": "inq_truncated", "attributes": {}}})
-        response = Response(full[: len(full) // 2], 200, mimetype="application/json")
-        response.headers["Content-Length"] = str(len(full))
-        response.headers["Connection"] = "close"
-        return response
-    # drop: close the connection without an answer
+    return FAULT_RESPONSES[rule["action"]](rule)
+
+
+def _status_fault(rule: dict) -> Response:
+    body = rule["body"]
+    if body is None:
+        body = json.dumps({"errors": [{"title": "Injected fault", "details": "emulator"}]})
+    response = Response(body, rule["status"], mimetype="application/json")
+    for name, value in rule["headers"].items():
+        response.headers[name] = str(value)
+    return response
+
+
+def _malformed_fault(rule: dict) -> Response:
+    return Response('{"data": {"type": "inquiry", "id": ', 200, mimetype="application/json")
+
+
+def _truncated_fault(rule: dict) -> Response:
+    full = json.dumps({"data": {"type": "inquiry", "id": "inq_truncated", "attributes": {}}})
+    response = Response(full[: len(full) // 2], 200, mimetype="application/json")
+    response.headers["Content-Length"] = str(len(full))
+    response.headers["Connection"] = "close"
+    return response
+
+
+def _drop_fault(rule: dict) -> Response:
+    """Close the connection without an answer."""
     sock = request.environ.get("werkzeug.socket")
     if sock is not None:
         try:
@@ -106,6 +115,14 @@ def _apply_fault() -> Response | None:
         except OSError:
             pass
     return Response(b"", 500, headers={"Connection": "close"})
+
+
+FAULT_RESPONSES = {
+    "status": _status_fault,
+    "malformed": _malformed_fault,
+    "truncated": _truncated_fault,
+    "drop": _drop_fault,
+}
 
 
 def _finish_request(response: Response) -> Response:

@@ -7,6 +7,7 @@ can move forward to make inquiries expire.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -69,6 +70,7 @@ class StateError(Exception):
 class Store:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
+        self._initial_config = copy.deepcopy(config)
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.requests: deque[dict] = deque(maxlen=2000)
@@ -106,7 +108,10 @@ class Store:
         os.replace(tmp, path)
 
     def reset(self) -> None:
+        """Empty state, no faults, no request log, and the settings it started with."""
         with self.lock:
+            for name in self.config.__dataclass_fields__:
+                setattr(self.config, name, copy.deepcopy(getattr(self._initial_config, name)))
             self._reset_data()
             self.requests.clear()
             self.faults.clear()
@@ -277,7 +282,8 @@ class Store:
                 self.config.token_secret,
                 algorithms=["HS256"],
                 audience="persona-verify",
-                options={"verify_exp": False},  # the emulator clock decides, not the wall clock
+                # The emulator clock decides (tests move it), not the wall clock.
+                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
             )
         except jwt.PyJWTError:
             return None

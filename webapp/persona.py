@@ -221,78 +221,97 @@ class PersonaClient:
         while True:
             attempt += 1
             can_retry = retryable and attempt <= self.max_retries
-            headers = {"Idempotency-Key": key} if key else {}
-            started = time.monotonic()
-            try:
-                response = self._session.request(
-                    method,
-                    self.base_url + path,
-                    json=json,
-                    headers=headers,
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                )
-            except requests.ConnectionError as exc:
-                # Refused or reset: retry once, with the same key (Persona replays its first
-                # answer for it). A timeout already spent the budget a person waits for: no retry.
-                log.warning("persona %s %s failed: %s", method, path, type(exc).__name__)
-                if can_retry and not isinstance(exc, requests.Timeout):
-                    self._pause()
-                    continue
-                raise PersonaUnavailableError(type(exc).__name__, self._retry_after()) from exc
-            except requests.RequestException as exc:
-                log.warning("persona %s %s failed: %s", method, path, type(exc).__name__)
-                raise PersonaUnavailableError(type(exc).__name__, self._retry_after()) from exc
+            response = self._send(method, path, json, key, can_retry)
+            if response is None:
+                continue  # refused or reset: retried with the same key
+            wait = self._retry_wait(response, can_retry)
+            if wait is None:
+                return self._document(response)
+            if response.status_code >= 500 and idempotency_key:
+                # Persona replays a stored 5xx for the same key: retry under a new one.
+                key = f"{idempotency_key}-retry{attempt}"
+            time.sleep(wait)
 
-            status = response.status_code
-            log.info(
-                "persona %s %s -> %s in %.0f ms (request id %s)",
+    def _send(
+        self, method: str, path: str, json: dict | None, key: str | None, can_retry: bool
+    ) -> requests.Response | None:
+        """The response; None when a connection error is worth one more try."""
+        headers = {"Idempotency-Key": key} if key else {}
+        started = time.monotonic()
+        try:
+            response = self._session.request(
                 method,
-                path,
-                status,
-                (time.monotonic() - started) * 1000,
-                response.headers.get("Request-Id", "-"),
+                self.base_url + path,
+                json=json,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
             )
-            if status == 429:
-                wait = _retry_after(response)
-                if can_retry and wait is not None and wait <= self.retry_after_cap_seconds:
-                    time.sleep(wait)
-                    continue
-                raise PersonaUnavailableError(
-                    "rate limited", int(wait) + 1 if wait is not None else self._retry_after()
-                )
-            if status >= 500:
-                if can_retry:
-                    # Persona replays a stored 5xx for the same key: retry under a new one.
-                    key = f"{idempotency_key}-retry{attempt}" if idempotency_key else None
-                    self._pause()
-                    continue
-                raise PersonaUnavailableError(f"HTTP {status}", self._retry_after())
-            if status in (401, 403):
-                log.error("persona rejected our API key (HTTP %s): check PERSONA_API_KEY", status)
-                raise PersonaCredentialsError(f"HTTP {status}", self._retry_after())
-            if status == 404:
-                raise PersonaNotFoundError(path)
-            if status == 409:
-                raise PersonaConflictError(path)
-            if 300 <= status < 400:
-                raise PersonaBadResponseError(f"unexpected redirect (HTTP {status})")
-            if status >= 400:
-                raise PersonaRequestError(status, self._error_title(response))
-            try:
-                body = response.json()
-            except ValueError as exc:
-                raise PersonaBadResponseError("invalid JSON") from exc
-            if not isinstance(body, dict):
-                raise PersonaBadResponseError("JSON body is not an object")
-            return body
+        except requests.RequestException as exc:
+            log.warning("persona %s %s failed: %s", method, path, type(exc).__name__)
+            # Refused or reset: retry once, with the same key (Persona replays its first
+            # answer for it). A timeout already spent the budget a person waits for: no retry.
+            if (
+                can_retry
+                and isinstance(exc, requests.ConnectionError)
+                and not isinstance(exc, requests.Timeout)
+            ):
+                self._pause()
+                return None
+            raise PersonaUnavailableError(type(exc).__name__, self._retry_after()) from exc
+        log.info(
+            "persona %s %s -> %s in %.0f ms (request id %s)",
+            method,
+            path,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+            response.headers.get("Request-Id", "-"),
+        )
+        return response
+
+    def _retry_wait(self, response: requests.Response, can_retry: bool) -> float | None:
+        """Seconds to wait before retrying a 429/5xx; None for other answers. Raises when spent."""
+        status = response.status_code
+        if status == 429:
+            wait = _retry_after(response)
+            if can_retry and wait is not None and wait <= self.retry_after_cap_seconds:
+                return wait
+            retry_after = int(wait) + 1 if wait is not None else self._retry_after()
+            raise PersonaUnavailableError("rate limited", retry_after)
+        if status >= 500:
+            if can_retry:
+                return random.uniform(0.05, 0.2)  # jitter; short: a person is waiting
+            raise PersonaUnavailableError(f"HTTP {status}", self._retry_after())
+        return None
+
+    def _document(self, response: requests.Response) -> dict:
+        """The JSON body of a 2xx answer; typed errors for everything else."""
+        status = response.status_code
+        if status in (401, 403):
+            log.error("persona rejected our API key (HTTP %s): check PERSONA_API_KEY", status)
+            raise PersonaCredentialsError(f"HTTP {status}", self._retry_after())
+        if status == 404:
+            raise PersonaNotFoundError(response.request.path_url if response.request else "")
+        if status == 409:
+            raise PersonaConflictError("conflict")
+        if 300 <= status < 400:
+            raise PersonaBadResponseError(f"unexpected redirect (HTTP {status})")
+        if status >= 400:
+            raise PersonaRequestError(status, self._error_title(response))
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise PersonaBadResponseError("invalid JSON") from exc
+        if not isinstance(body, dict):
+            raise PersonaBadResponseError("JSON body is not an object")
+        return body
 
     def _retry_after(self) -> int:
         return self.unavailable_retry_after_seconds
 
     @staticmethod
     def _pause() -> None:
-        time.sleep(random.uniform(0.05, 0.2))  # jitter; short: a person is waiting
+        time.sleep(random.uniform(0.05, 0.2))
 
     @staticmethod
     def _error_title(response: requests.Response) -> str:

@@ -1,0 +1,41 @@
+"""Browser tests: every test here drives Debian's Chromium through Playwright."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from tests.servers import ROOT, free_port, wait_for_port
+
+HARNESS = Path(__file__).parent / "sdk_harness" / "index.html"
+SDK = ROOT / "node_modules" / "persona" / "dist" / "persona.js"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def sdk_harness() -> Iterator[str]:
+    """A bare page on its own origin that loads the official SDK from node_modules."""
+
+    def app(environ, start_response):
+        request = Request(environ)
+        if request.path == "/persona.js":
+            return Response(SDK.read_bytes(), mimetype="text/javascript")(environ, start_response)
+        return Response(HARNESS.read_bytes(), mimetype="text/html")(environ, start_response)
+
+    port = free_port()
+    server = make_server("localhost", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    wait_for_port(port)
+    yield f"http://localhost:{port}"
+    server.shutdown()

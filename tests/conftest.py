@@ -1,0 +1,161 @@
+"""Fixtures: the Persona emulator (a real process), the app from the factory, its database
+(SQLite, or PostgreSQL with TEST_DATABASE=postgresql), a live server and the browser."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+
+import flask_migrate
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from tests.emulator_client import EmulatorClient
+from tests.servers import LiveServer, emulator_process, postgres_cluster
+from webapp import create_app
+from webapp.config import TestConfig
+from webapp.extensions import db
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+WEBHOOK_SECRET = "wbhsec_test_secret"
+TABLES = ("reminders_sent", "recovery_links", "webhook_events", "login_sessions", "inquiries", "users")
+
+
+# -- the emulator --------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def emulator_server(tmp_path_factory) -> Iterator[EmulatorClient]:
+    with emulator_process(tmp_path_factory.mktemp("emulator")) as origin:
+        yield EmulatorClient(origin)
+
+
+@pytest.fixture
+def emulator(emulator_server: EmulatorClient) -> EmulatorClient:
+    """The emulator, emptied: no inquiries, faults, request log; default settings."""
+    emulator_server.reset()
+    return emulator_server
+
+
+# -- the database --------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory) -> Iterator[str]:
+    """A database migrated once (through Alembic, never create_all)."""
+    if os.environ.get("TEST_DATABASE") == "postgresql":
+        with postgres_cluster() as url:
+            _migrate(url)
+            yield url
+    else:
+        path = tmp_path_factory.mktemp("db") / "template.db"
+        url = f"sqlite:///{path}"
+        _migrate(url)
+        yield url
+
+
+def _migrate(url: str) -> None:
+    app = create_app(type("MigrateConfig", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": url}))
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def database_url(database_template: str, tmp_path) -> str:
+    """An empty, migrated database for one test."""
+    if database_template.startswith("sqlite"):
+        copy = tmp_path / "app.db"
+        shutil.copy(database_template.removeprefix("sqlite:///"), copy)
+        return f"sqlite:///{copy}"
+    engine = create_engine(database_template)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return database_template
+
+
+# -- the app -------------------------------------------------------------------------------
+@pytest.fixture
+def make_app(database_url: str, emulator: EmulatorClient, tmp_path):
+    """Build an app bound to this test's database and the emulator; overrides by keyword."""
+    apps: list[Flask] = []
+
+    def make(**overrides) -> Flask:
+        settings = {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "PERSONA_API_BASE_URL": emulator.api,
+            "PERSONA_FLOW_HOST": emulator.host,
+            "PERSONA_FLOW_ORIGIN": emulator.origin,
+            "PERSONA_WEBHOOK_SECRETS": [WEBHOOK_SECRET],
+            "MAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
+            **overrides,
+        }
+        app = create_app(type("TestSettings", (TestConfig,), settings))
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def live_server(app: Flask, emulator: EmulatorClient) -> Iterator[LiveServer]:
+    """The app on a real socket; the emulator's webhooks go to it, signed with our secret."""
+    with LiveServer(app) as server:
+        emulator.configure(webhook_urls=[server.url + "/webhooks/persona"],
+                           webhook_secrets=[WEBHOOK_SECRET])
+        yield server
+
+
+# -- builders and helpers ------------------------------------------------------------------
+PASSWORD = "correct horse battery"
+
+
+def make_user(app: Flask, email: str = "ada@example.test", password: str = PASSWORD):
+    from webapp import accounts
+
+    with app.app_context():
+        user = accounts.create_user(email, password)
+        db.session.expunge(user)
+        return user
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="csrf_token" value="([^"]+)"', html
+    ) or re.search(r'"csrfToken": "([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def sign_in(client: FlaskClient, email: str = "ada@example.test", password: str = PASSWORD):
+    page = client.get("/login")
+    return client.post("/login", data={"email": email, "password": password,
+                                       "csrf_token": csrf_from(page.get_data(as_text=True))})
+
+
+# -- the browser (pytest-playwright, Debian's Chromium) --------------------------------------
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": shutil.which("chromium") or
+            "/usr/bin/chromium", "args": CHROMIUM_ARGS}
