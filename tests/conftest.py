@@ -136,6 +136,7 @@ def make_user(app: Flask, email: str = "ada@example.test", password: str = PASSW
 
     with app.app_context():
         user = accounts.create_user(email, password)
+        db.session.refresh(user)
         db.session.expunge(user)
         return user
 

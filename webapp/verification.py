@@ -104,9 +104,21 @@ def page_for_status(inquiry: Inquiry) -> VerifyPage:
     return VerifyPage(state, inquiry)
 
 
-def show_verification(user: User) -> VerifyPage:
-    """Decide the continue page for `user`: creates or resumes at Persona only when needed."""
+class InquiryNotFoundError(Exception):
+    """The inquiry named in the request is not this person's current one."""
+
+
+def show_verification(user: User, requested_inquiry: str | None = None) -> VerifyPage:
+    """Decide the continue page for `user`: creates or resumes at Persona only when needed.
+
+    `requested_inquiry` (from a link) must be the user's current inquiry, else
+    InquiryNotFoundError, before any Persona call.
+    """
     inquiry = get_current_inquiry(user)
+    if requested_inquiry is not None and (
+        inquiry is None or requested_inquiry != inquiry.persona_id
+    ):
+        raise InquiryNotFoundError(requested_inquiry[:80])
     if inquiry is None:
         inquiry = start_inquiry(user)
     if inquiry.status == "created":

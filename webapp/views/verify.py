@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, send_file, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -36,7 +46,11 @@ def _json_answer(page: VerifyPage) -> Response:
 @login_required
 def show() -> tuple[str, int]:
     """Your verification: the Persona flow opens here, or the page for where you stand."""
-    return render_verify_page(verification.show_verification(current_user))
+    try:
+        page = verification.show_verification(current_user, request.args.get("inquiry"))
+    except verification.InquiryNotFoundError:
+        abort(404)
+    return render_verify_page(page)
 
 
 @bp.post("/session-token")

@@ -1,0 +1,231 @@
+"""The continue page's decision table, counted in calls the emulator received."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import csrf_from, make_user, sign_in
+from webapp.extensions import db
+from webapp.models import Inquiry
+
+pytestmark = pytest.mark.postgres_too
+
+
+def state_of(response) -> str:
+    match = re.search(r'data-verification-state="([a-z]+)"', response.get_data(as_text=True))
+    assert match, response.get_data(as_text=True)[:500]
+    return match.group(1)
+
+
+def boot_config(response) -> dict:
+    match = re.search(r'<script type="application/json" id="verify-config"[^>]*>(.*?)</script>',
+                      response.get_data(as_text=True), re.S)
+    assert match
+    return json.loads(match.group(1))
+
+
+def persona_calls(emulator, kind: str = "") -> list[str]:
+    return [f"{r['method']} {r['path']}" for r in emulator.requests() if kind in r["path"]]
+
+
+def give_inquiry(app, emulator, user, *walk: str) -> str:
+    """An inquiry at the emulator (walked through statuses), recorded locally as such."""
+    inquiry = emulator.create_inquiry(reference_id=user.public_id)
+    emulator.set_status(inquiry["id"], *walk)
+    status = emulator.status(inquiry["id"])
+    with app.app_context():
+        db.session.add(Inquiry(persona_id=inquiry["id"], user_id=user.id, status=status))
+        db.session.commit()
+    emulator.clear_requests()
+    return inquiry["id"]
+
+
+@pytest.fixture
+def user(app):
+    return make_user(app)
+
+
+@pytest.fixture
+def signed_in(client, user):
+    sign_in(client)
+    return client
+
+
+def test_no_inquiry_creates_one_with_reference_id_and_idempotency_key(app, signed_in, user, emulator):
+    response = signed_in.get("/verify")
+    assert state_of(response) == "continue"
+    calls = emulator.requests()
+    assert [(c["method"], c["path"]) for c in calls] == [("POST", "/api/v1/inquiries")]
+    assert calls[0]["idempotency_key"] == f"create-inquiry:{user.public_id}:1"
+    created = emulator.inquiries()
+    assert created[0]["reference_id"] == user.public_id
+    config = boot_config(response)
+    assert config["inquiryId"] == created[0]["id"] and config["sessionToken"] is None
+    assert config["host"] == emulator.host
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_created_boots_without_token_and_no_call(app, signed_in, user, emulator):
+    inquiry_id = give_inquiry(app, emulator, user)
+    response = signed_in.get("/verify")
+    assert state_of(response) == "continue"
+    assert boot_config(response) == {**boot_config(response), "inquiryId": inquiry_id, "sessionToken": None}
+    assert persona_calls(emulator) == []
+
+
+@pytest.mark.parametrize("walk", [["pending"], ["pending", "expired"]])
+def test_pending_or_expired_resumes_once_then_reuses_the_stored_token(app, signed_in, user, emulator, walk):
+    inquiry_id = give_inquiry(app, emulator, user, *walk)
+    first = signed_in.get("/verify")
+    token = boot_config(first)["sessionToken"]
+    assert token and persona_calls(emulator) == [f"POST /api/v1/inquiries/{inquiry_id}/resume"]
+    emulator.clear_requests()
+    again = signed_in.get("/verify")
+    assert boot_config(again)["sessionToken"] == token
+    assert persona_calls(emulator) == []
+    with app.app_context():
+        row = db.session.scalar(select(Inquiry))
+        assert row.tokens_minted == 1 and row.status == "pending"
+        assert token not in (row.session_token_ciphertext or "")  # encrypted at rest
+
+
+@pytest.mark.parametrize("walk, state", [
+    (["pending", "completed"], "processing"),
+    (["pending", "completed", "needs_review"], "review"),
+    (["pending", "completed", "approved"], "approved"),
+    (["pending", "completed", "declined"], "declined"),
+    (["pending", "failed"], "failed"),
+])
+def test_final_statuses_show_their_page_with_no_call(app, signed_in, user, emulator, walk, state):
+    give_inquiry(app, emulator, user, *walk)
+    response = signed_in.get("/verify")
+    assert state_of(response) == state
+    assert "verify-config" not in response.get_data(as_text=True)
+    assert persona_calls(emulator) == []
+
+
+def test_stale_local_status_409_refetches_and_shows_the_status_page(app, signed_in, user, emulator):
+    inquiry_id = give_inquiry(app, emulator, user, "pending")
+    emulator.set_status(inquiry_id, "completed", "approved")  # no webhook reached us
+    emulator.clear_requests()
+    response = signed_in.get("/verify")
+    assert state_of(response) == "approved"
+    assert persona_calls(emulator) == [f"POST /api/v1/inquiries/{inquiry_id}/resume",
+                                       f"GET /api/v1/inquiries/{inquiry_id}"]
+    emulator.clear_requests()
+    assert state_of(signed_in.get("/verify")) == "approved" and persona_calls(emulator) == []
+
+
+def test_inquiry_unknown_to_persona_says_so_and_offers_a_new_start(app, signed_in, user, emulator):
+    with app.app_context():
+        db.session.add(Inquiry(persona_id="inq_gone00000000", user_id=user.id, status="pending"))
+        db.session.commit()
+    response = signed_in.get("/verify")
+    assert state_of(response) == "closed"
+    assert b"We can&#39;t find your verification" in response.data or b"can't find" in response.data
+    assert b"Start again" in response.data
+    restart = signed_in.post("/verify/restart", data={"csrf_token": csrf_from(response.get_data(as_text=True))})
+    assert restart.status_code == 303
+    assert state_of(signed_in.get("/verify")) == "continue"
+
+
+def test_another_persons_inquiry_is_never_reached(app, client, emulator):
+    alice = make_user(app, "alice@example.test")
+    bob = make_user(app, "bob@example.test")
+    bobs = give_inquiry(app, emulator, bob, "pending")
+    give_inquiry(app, emulator, alice, "pending")
+    sign_in(client, "alice@example.test")
+    emulator.clear_requests()
+    for value in (bobs, "inq_unknown", "../x", "%2F", "</script>", "x" * 10000):
+        response = client.get("/verify", query_string={"inquiry": value})
+        assert response.status_code == 404
+    assert persona_calls(emulator) == []
+
+
+def test_token_refresh_mints_a_new_token(app, signed_in, user, emulator):
+    inquiry_id = give_inquiry(app, emulator, user, "pending")
+    page = signed_in.get("/verify")
+    old = boot_config(page)["sessionToken"]
+    emulator.expire_sessions(inquiry_id)
+    emulator.clear_requests()
+    response = signed_in.post("/verify/session-token", headers={"X-CSRFToken": csrf_from(page.get_data(as_text=True))})
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    body = response.get_json()
+    assert body["inquiryId"] == inquiry_id and body["sessionToken"] and body["sessionToken"] != old
+    assert persona_calls(emulator) == [f"POST /api/v1/inquiries/{inquiry_id}/resume"]
+    assert emulator.sessions(inquiry_id) == 2
+
+
+def test_token_refresh_for_a_finished_inquiry_redirects(app, signed_in, user, emulator):
+    inquiry_id = give_inquiry(app, emulator, user, "pending")
+    page = signed_in.get("/verify")
+    emulator.set_status(inquiry_id, "completed")
+    response = signed_in.post("/verify/session-token", headers={"X-CSRFToken": csrf_from(page.get_data(as_text=True))})
+    assert response.get_json() == {"redirect": "/verify"}
+    assert state_of(signed_in.get("/verify")) == "processing"
+
+
+def test_token_refresh_needs_post_csrf_and_is_rate_limited(make_app, emulator):
+    app = make_app(VERIFY_TOKEN_REFRESH_LIMIT="2 per hour")
+    client = app.test_client()
+    user = make_user(app)
+    give_inquiry(app, emulator, user, "pending")
+    sign_in(client)
+    page = client.get("/verify")
+    assert client.get("/verify/session-token").status_code == 405
+    assert client.post("/verify/session-token").status_code == 400
+    headers = {"X-CSRFToken": csrf_from(page.get_data(as_text=True))}
+    answers = [client.post("/verify/session-token", headers=headers).status_code for _ in range(3)]
+    assert answers == [200, 200, 429]
+
+
+def test_complete_reads_the_status_from_persona_not_the_browser(app, signed_in, user, emulator):
+    inquiry_id = give_inquiry(app, emulator, user, "pending")
+    page = signed_in.get("/verify")
+    headers = {"X-CSRFToken": csrf_from(page.get_data(as_text=True))}
+    # The browser claims completion, Persona says pending: the page stays "continue".
+    fake = signed_in.post("/verify/complete", headers=headers, json={"status": "approved"})
+    assert fake.get_json() == {"redirect": "/verify"}
+    assert state_of(signed_in.get("/verify")) == "continue"
+    emulator.set_status(inquiry_id, "completed")
+    signed_in.post("/verify/complete", headers=headers)
+    assert state_of(signed_in.get("/verify")) == "processing"
+    with app.app_context():
+        assert db.session.scalar(select(Inquiry)).session_token_ciphertext is None
+
+
+def test_restart_only_where_policy_allows(app, signed_in, user, emulator):
+    give_inquiry(app, emulator, user, "pending", "completed", "declined")
+    page = signed_in.get("/verify")
+    assert b"Start again" not in page.data  # declined is a decision: not restartable by default
+    response = signed_in.post("/verify/restart", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
+    assert response.status_code == 409
+    assert signed_in.get("/verify/restart").status_code == 405
+
+
+def test_failed_can_start_again(app, signed_in, user, emulator):
+    first = give_inquiry(app, emulator, user, "pending", "failed")
+    page = signed_in.get("/verify")
+    assert b"Start again" in page.data
+    signed_in.post("/verify/restart", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
+    config = boot_config(signed_in.get("/verify"))
+    assert config["inquiryId"] != first
+
+
+def test_no_token_key_or_password_in_logs(app, signed_in, user, emulator, caplog):
+    caplog.set_level(logging.DEBUG)
+    inquiry_id = give_inquiry(app, emulator, user, "pending")
+    page = signed_in.get("/verify")
+    token = boot_config(page)["sessionToken"]
+    emulator.expire_sessions(inquiry_id)
+    fresh = signed_in.post("/verify/session-token",
+                           headers={"X-CSRFToken": csrf_from(page.get_data(as_text=True))}).get_json()
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "resume" in logged  # the calls are logged...
+    for secret in (token, fresh["sessionToken"], "persona_sandbox_emulator_key", "correct horse battery"):
+        assert secret not in logged  # ...their secrets are not
