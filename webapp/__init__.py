@@ -67,11 +67,12 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     app.before_request(_limit_recovery_sessions)
     app.after_request(_request_id_header)
 
-    from .views import auth, main, verify
+    from .views import auth, main, verify, webhooks
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(verify.bp)
+    app.register_blueprint(webhooks.bp)
 
     errors.register(app)
     cli.register(app)

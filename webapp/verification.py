@@ -212,6 +212,36 @@ def store_persona_status(inquiry: Inquiry, fresh: PersonaInquiry) -> None:
         inquiry.status_event_at = now
 
 
+# Statuses that Persona may still change without us hearing of it if a webhook was lost.
+STALE_CANDIDATE_STATUSES = ("created", "pending", "expired", "completed", "needs_review")
+
+
+def inquiries_to_sync(email: str | None = None) -> list[Inquiry]:
+    """Each person's current inquiry whose local status Persona may have moved on from."""
+    query = select(Inquiry).join(User).where(Inquiry.status.in_(STALE_CANDIDATE_STATUSES))
+    if email:
+        query = query.where(User.email == email.strip().lower())
+    newest = {}
+    for inquiry in db.session.scalars(query.order_by(Inquiry.id)):
+        newest[inquiry.user_id] = inquiry
+    return [i for i in newest.values() if get_current_inquiry(i.user) is i]
+
+
+def sync_inquiry(inquiry: Inquiry) -> tuple[str, str]:
+    """Read the inquiry from Persona and store its status. Returns (old, new) statuses."""
+    old = inquiry.status
+    try:
+        fresh = persona().get_inquiry(inquiry.persona_id)
+    except PersonaNotFoundError:
+        _mark_missing(inquiry)
+        return old, "missing"
+    store_persona_status(inquiry, fresh)
+    if inquiry.status in FINAL_STATUSES:
+        inquiry.drop_session_token()
+    db.session.commit()
+    return old, inquiry.status
+
+
 def _stored_token(inquiry: Inquiry) -> str | None:
     if not inquiry.session_token_ciphertext or inquiry.session_token_expires_at is None:
         return None

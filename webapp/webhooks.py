@@ -1,0 +1,253 @@
+"""Domain: Persona webhooks. Check the signature, store the event, apply it in event-time order.
+
+Persona delivers at least once, in no guaranteed order, for about two days (FACTS.md §5).
+So: an event row is committed before we answer 2xx; a unique event id makes duplicates
+one row; a conditional update applies a status only when its event is newer than the last
+one applied to that inquiry; and applying is claimed atomically, so it happens once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import string
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from .extensions import db
+from .models import FINAL_STATUSES, Inquiry, RecoveryLink, WebhookEvent, utcnow
+from .persona import parse_time
+
+log = logging.getLogger(__name__)
+
+MAX_HEADER_LENGTH = 8192
+HEX = frozenset(string.hexdigits)
+STATUS_BY_EVENT = {
+    "inquiry.created": "created",
+    "inquiry.started": "pending",
+    "inquiry.completed": "completed",
+    "inquiry.failed": "failed",
+    "inquiry.expired": "expired",
+    "inquiry.approved": "approved",
+    "inquiry.declined": "declined",
+    "inquiry.marked-for-review": "needs_review",
+    "inquiry.redacted": "redacted",
+}
+# After these the stored session token is useless: drop it.
+TOKEN_ENDING_STATUSES = FINAL_STATUSES | {"expired", "redacted"}
+
+
+class InvalidSignatureError(Exception):
+    """The request is not proven to come from Persona."""
+
+
+class MalformedSignatureHeaderError(InvalidSignatureError):
+    """`Persona-Signature` is not a list of `t=<unix>,v1=<hex>` sets."""
+
+
+class InvalidEventError(Exception):
+    """A signed body that is not a Persona event we can store."""
+
+
+@dataclass(frozen=True)
+class ParsedEvent:
+    event_id: str
+    name: str
+    created_at: datetime | None
+    inquiry_id: str | None
+    attributes: dict
+
+
+def parse_signature_header(header: str | None) -> list[tuple[int, str]]:
+    """The (timestamp, hex digest) sets. Raises MalformedSignatureHeaderError."""
+    if not header or len(header) > MAX_HEADER_LENGTH:
+        raise MalformedSignatureHeaderError("missing or oversized")
+    sets = []
+    for part in header.split(" "):
+        fields: dict[str, str] = {}
+        for item in part.split(","):
+            key, sep, value = item.partition("=")
+            if not sep or key not in ("t", "v1") or key in fields:
+                raise MalformedSignatureHeaderError("unexpected field")
+            fields[key] = value
+        t, v1 = fields.get("t", ""), fields.get("v1", "")
+        if not (t.isascii() and t.isdigit() and len(t) <= 12):
+            raise MalformedSignatureHeaderError("t is not a unix time")
+        if len(v1) != 64 or not set(v1) <= HEX:
+            raise MalformedSignatureHeaderError("v1 is not a SHA-256 hex digest")
+        sets.append((int(t), v1.lower()))
+    return sets
+
+
+def verify_signature(
+    header: str | None, body: bytes, secrets: list[str], *, now: float, tolerance_seconds: int
+) -> None:
+    """Accept when any set is inside the time window and matches any secret. Raises otherwise."""
+    if not secrets:
+        raise InvalidSignatureError("no webhook secret configured")
+    sets = parse_signature_header(header)
+    matched = False
+    for timestamp, digest in sets:
+        if abs(now - timestamp) > tolerance_seconds:
+            continue
+        message = f"{timestamp}.".encode() + body
+        for secret in secrets:
+            expected = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+            # Compare every candidate (constant time, on bytes); no early exit on a match.
+            matched |= hmac.compare_digest(expected.encode(), digest.encode())
+    if not matched:
+        raise InvalidSignatureError("no matching signature in the time window")
+
+
+def parse_event(body: bytes) -> ParsedEvent:
+    """The event in a (signed) body. Raises InvalidEventError."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidEventError("not JSON") from exc
+    data = document.get("data") if isinstance(document, dict) else None
+    attrs = data.get("attributes") if isinstance(data, dict) else None
+    if not isinstance(attrs, dict):
+        raise InvalidEventError("no data.attributes")
+    event_id, name = data.get("id"), attrs.get("name")
+    if not isinstance(event_id, str) or not event_id or len(event_id) > 80:
+        raise InvalidEventError("bad event id")
+    if not isinstance(name, str) or not name or len(name) > 80:
+        raise InvalidEventError("bad event name")
+    payload = attrs.get("payload")
+    subject = payload.get("data") if isinstance(payload, dict) else None
+    inquiry_id = subject.get("id") if isinstance(subject, dict) else None
+    if not isinstance(inquiry_id, str) or len(inquiry_id) > 80:
+        inquiry_id = None
+    subject_attrs = subject.get("attributes") if isinstance(subject, dict) else None
+    return ParsedEvent(
+        event_id=event_id,
+        name=name,
+        created_at=parse_time(attrs.get("created-at")),
+        inquiry_id=inquiry_id,
+        attributes=subject_attrs if isinstance(subject_attrs, dict) else {},
+    )
+
+
+def receive_event(header: str | None, body: bytes, *, secrets: list[str], now: float,
+                  tolerance_seconds: int) -> str:
+    """Verify, store (committed) and apply one delivery. Returns what happened.
+
+    Raises InvalidSignatureError or InvalidEventError (nothing stored), and lets database
+    errors through so the caller answers 5xx and Persona retries.
+    """
+    verify_signature(header, body, secrets, now=now, tolerance_seconds=tolerance_seconds)
+    event = parse_event(body)
+    row, is_new = store_event(event, body)
+    outcome = apply_event(row)
+    log.info("webhook %s %s for %s: %s%s", event.event_id, event.name, event.inquiry_id, outcome,
+             "" if is_new else " (duplicate delivery)")
+    return outcome
+
+
+def store_event(event: ParsedEvent, body: bytes) -> tuple[WebhookEvent, bool]:
+    """Insert the event once (unique event id, no error on a duplicate) and commit."""
+    insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(WebhookEvent)
+        .values(
+            event_id=event.event_id,
+            name=event.name,
+            inquiry_persona_id=event.inquiry_id,
+            event_created_at=event.created_at,
+            payload=body.decode("utf-8", "replace"),
+            received_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["event_id"])
+    )
+    is_new = db.session.execute(statement).rowcount == 1
+    db.session.commit()
+    row = db.session.scalar(select(WebhookEvent).where(WebhookEvent.event_id == event.event_id))
+    assert row is not None
+    return row, is_new
+
+
+def apply_event(row: WebhookEvent, *, force: bool = False) -> str:
+    """Apply a stored event once (or again with `force`); returns the outcome. Commits."""
+    now = utcnow()
+    if not force:
+        claimed = db.session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.id == row.id, WebhookEvent.applied_at.is_(None))
+            .values(applied_at=now)
+        ).rowcount
+        if claimed == 0:
+            db.session.rollback()
+            return "already applied"
+    outcome = _apply_status(row, now)
+    db.session.execute(
+        update(WebhookEvent).where(WebhookEvent.id == row.id).values(applied_at=now, outcome=outcome)
+    )
+    db.session.commit()
+    return outcome
+
+
+def _apply_status(row: WebhookEvent, now: datetime) -> str:
+    target = STATUS_BY_EVENT.get(row.name)
+    if target is None:
+        return "ignored: event not used"
+    inquiry = db.session.scalar(select(Inquiry).where(Inquiry.persona_id == row.inquiry_persona_id))
+    if inquiry is None:
+        return "ignored: unknown inquiry"
+    if row.event_created_at is None:
+        return "ignored: no event time"
+    values: dict = {"status": target, "status_event_at": row.event_created_at, "updated_at": now}
+    attrs = _subject_attributes(row)
+    if "expires-at" in attrs:
+        values["expires_at"] = parse_time(attrs["expires-at"])
+    if isinstance(attrs.get("next-step-name"), str | None):
+        values["next_step_name"] = attrs.get("next-step-name")
+    if target in TOKEN_ENDING_STATUSES:
+        values.update(session_token_ciphertext=None, session_token_expires_at=None)
+    # Newer than what we applied last, or nothing happens: a late event never moves us back.
+    changed = db.session.execute(
+        update(Inquiry)
+        .where(
+            Inquiry.id == inquiry.id,
+            or_(Inquiry.status_event_at.is_(None), Inquiry.status_event_at < row.event_created_at),
+        )
+        .values(**values)
+    ).rowcount
+    if changed == 0:
+        return "ignored: older than the current status"
+    if target in FINAL_STATUSES or target == "redacted":
+        _revoke_recovery_links(inquiry, now)
+    return f"status {target}"
+
+
+def _subject_attributes(row: WebhookEvent) -> dict:
+    try:
+        return parse_event(row.payload.encode()).attributes
+    except InvalidEventError:
+        return {}
+
+
+def _revoke_recovery_links(inquiry: Inquiry, now: datetime) -> None:
+    db.session.execute(
+        update(RecoveryLink)
+        .where(
+            RecoveryLink.user_id == inquiry.user_id,
+            RecoveryLink.used_at.is_(None),
+            RecoveryLink.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+
+
+def replay_event(event_id: str) -> str | None:
+    """Apply a stored event again (its time still decides). None if there is no such event."""
+    row = db.session.scalar(select(WebhookEvent).where(WebhookEvent.event_id == event_id))
+    if row is None:
+        return None
+    return apply_event(row, force=True)
