@@ -18,13 +18,15 @@ from . import accounts, cli, errors, security
 from .config import CONFIGS, ROOT, Config
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .persona import PersonaClient
+from .recovery import Background
 
 log = logging.getLogger(__name__)
 
 # Endpoints a session opened from a recovery link may reach: verification only.
 RECOVERY_SCOPE_ENDPOINTS = frozenset(
     {"static", "verify.show", "verify.session_token", "verify.complete", "verify.restart",
-     "verify.sdk", "auth.logout", "recovery.send_link_from_verify", "main.health"}
+     "verify.sdk", "auth.logout", "recovery.send_link_from_verify", "recovery.landing",
+     "recovery.landing_with_token", "recovery.redeem", "main.health"}
 )
 
 
@@ -61,18 +63,20 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
         app.config["TOKEN_ENCRYPTION_KEY"], app.config["SECRET_KEY"]
     )
     app.extensions["persona_sdk_file"] = _checked_sdk_file(app)
+    app.extensions["background"] = Background(app)
 
     security.init_app(app)
     app.before_request(_request_id)
     app.before_request(_limit_recovery_sessions)
     app.after_request(_request_id_header)
 
-    from .views import auth, main, verify, webhooks
+    from .views import auth, main, recovery, verify, webhooks
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(verify.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(recovery.bp)
 
     errors.register(app)
     cli.register(app)

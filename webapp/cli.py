@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 demo_cli = AppGroup("demo", help="Demo data for local runs.")
@@ -59,7 +59,64 @@ def sync_command(email: str | None) -> None:
         raise SystemExit(1)
 
 
+recovery_cli = AppGroup("recovery", help="Recovery links, for support.")
+reminders_cli = AppGroup("reminders", help="Reminder emails (run from cron).")
+
+
+def _user_or_fail(email: str):
+    from .accounts import get_user_by_email
+
+    user = get_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"no account for {email}")
+    return user
+
+
+@recovery_cli.command("link")
+@click.argument("email")
+def recovery_link_command(email: str) -> None:
+    """Print a fresh link for that person as the last line (no email is sent)."""
+    from .recovery import issue_link
+    from .verification import get_current_inquiry
+
+    user = _user_or_fail(email)
+    hours = current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
+    click.echo(f"Single use, valid {hours} h. Give it only to {email}:")
+    click.echo(issue_link(user, get_current_inquiry(user)))
+
+
+@recovery_cli.command("send")
+@click.argument("email")
+def recovery_send_command(email: str) -> None:
+    """Email that person a fresh link."""
+    from .recovery import send_link_to_user
+
+    if not send_link_to_user(_user_or_fail(email)):
+        raise click.ClickException("not sent: account disabled, verification finished, or hourly limit reached")
+    click.echo(f"sent to {email}")
+
+
+@reminders_cli.command("send")
+@click.option("--dry-run", is_flag=True, help="List what would be sent; send nothing.")
+def reminders_send_command(dry_run: bool) -> None:
+    """Email people whose verification is unfinished and idle, timed around its expiry."""
+    from .recovery import due_reminders, send_reminder
+
+    due = due_reminders()
+    sent = 0
+    for reminder in due:
+        label = f"{reminder.inquiry.persona_id} {reminder.window} -> {reminder.inquiry.user.email}"
+        if dry_run:
+            click.echo(f"would send: {label}")
+        elif send_reminder(reminder):
+            sent += 1
+            click.echo(f"sent: {label}")
+    click.echo(f"{len(due)} due, {0 if dry_run else sent} sent{' (dry run)' if dry_run else ''}")
+
+
 def register(app: Flask) -> None:
+    app.cli.add_command(recovery_cli)
+    app.cli.add_command(reminders_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(webhooks_cli)
     app.cli.add_command(inquiries_cli)

@@ -142,6 +142,30 @@
       boot();
     }
   });
+  // "Email me a link": sent in place, so the flow and its progress stay where they are.
+  document.querySelectorAll("form[data-email-link]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var status = form.nextElementSibling;
+      var button = form.querySelector("button");
+      button.disabled = true;
+      window.fetch(form.action, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Accept": "application/json" },
+        body: new FormData(form)
+      }).then(function (response) {
+        return response.json().then(function (data) {
+          status.textContent = response.ok && data.sent
+            ? "We've sent a link to " + data.to + ". It works once, on any device."
+            : "We couldn't send the link. Please try again in a few minutes.";
+        });
+      }).catch(function () {
+        status.textContent = "We couldn't send the link. Please check your connection and try again.";
+      }).then(function () { button.disabled = false; });
+    });
+  });
+
   document.getElementById("retry-button").addEventListener("click", function () {
     window.location.reload();
   });

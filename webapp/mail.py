@@ -1,0 +1,84 @@
+"""Email: `send_email(to, template, **context)` is the only place that sends mail.
+
+With MAIL_SMTP_HOST set, messages go over SMTP (STARTTLS and login as configured). Without
+it (development, `make run`) each message is written as an `.eml` file to MAIL_OUTBOX_DIR.
+Logs name the template and a masked recipient, never a link.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import uuid
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from flask import current_app, render_template
+
+log = logging.getLogger(__name__)
+
+SUBJECTS = {
+    "recovery": "Continue your identity verification",
+    "reminder": "Your identity verification is waiting for you",
+}
+
+
+class MailError(Exception):
+    """The message could not be handed to the mail server."""
+
+
+def mask_email(address: str) -> str:
+    name, _, domain = address.partition("@")
+    return f"{name[:1]}***@{domain}" if domain else "***"
+
+
+def build_message(to: str, template: str, **context) -> EmailMessage:
+    context.setdefault("product_name", current_app.config["PRODUCT_NAME"])
+    context.setdefault("support_email", current_app.config["SUPPORT_EMAIL"])
+    message = EmailMessage()
+    message["Subject"] = SUBJECTS[template]
+    message["From"] = current_app.config["MAIL_FROM"]
+    message["To"] = to
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="continue-verification.local")
+    message["Auto-Submitted"] = "auto-generated"
+    if context.get("unsubscribe_url"):
+        message["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>"
+    message.set_content(render_template(f"email/{template}.txt", **context))
+    message.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
+    return message
+
+
+def send_email(to: str, template: str, **context) -> None:
+    """Render `email/<template>.txt` + `.html` and send it. Raises MailError."""
+    message = build_message(to, template, **context)
+    config = current_app.config
+    try:
+        if config["MAIL_SMTP_HOST"]:
+            _send_smtp(message)
+        else:
+            _write_outbox(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        log.error("email %r to %s failed: %s", template, mask_email(to), type(exc).__name__)
+        raise MailError(template) from exc
+    log.info("email %r sent to %s", message["Subject"], mask_email(to))
+
+
+def _send_smtp(message: EmailMessage) -> None:
+    config = current_app.config
+    with smtplib.SMTP(config["MAIL_SMTP_HOST"], config["MAIL_SMTP_PORT"],
+                      timeout=config["MAIL_SMTP_TIMEOUT_SECONDS"]) as smtp:
+        if config["MAIL_SMTP_STARTTLS"]:
+            smtp.starttls()
+        if config["MAIL_SMTP_USERNAME"]:
+            smtp.login(config["MAIL_SMTP_USERNAME"], config["MAIL_SMTP_PASSWORD"])
+        smtp.send_message(message)
+
+
+def _write_outbox(message: EmailMessage) -> None:
+    outbox = current_app.config["MAIL_OUTBOX_DIR"]
+    os.makedirs(outbox, exist_ok=True)
+    path = os.path.join(outbox, f"{uuid.uuid4().hex}.eml")
+    with open(path, "wb") as fh:
+        fh.write(message.as_bytes())

@@ -1,0 +1,281 @@
+"""Domain: recovery links ("continue on another device") and reminders.
+
+A link is 256 random bits in the URL; only its SHA-256 is stored, bound to one user and
+their inquiry, with an expiry. GET never uses it. One conditional UPDATE uses it, so of many
+concurrent redemptions exactly one wins. It dies once the inquiry is final or the account
+is disabled. Sending happens in the background, so "send me a link" answers in the same time
+whether or not the address has an account.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import Flask, current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from . import accounts
+from .extensions import db
+from .mail import MailError, mask_email, send_email
+from .models import FINAL_STATUSES, RESUMABLE_STATUSES, Inquiry, RecoveryLink, ReminderSent, User, utcnow
+from .security import hash_token, new_token
+from .verification import get_current_inquiry
+
+log = logging.getLogger(__name__)
+
+TOKEN_LENGTH = 43  # secrets.token_urlsafe(32)
+SENDS_PER_HOUR = 3  # per address: more requests get the same answer and no email
+
+
+class LinkProblem:
+    """Why a link can't be used (all shown with the same page, except OTHER_ACCOUNT)."""
+
+    INVALID = "invalid"
+    OTHER_ACCOUNT = "other_account"
+
+
+@dataclass
+class LinkCheck:
+    link: RecoveryLink | None
+    problem: str | None
+
+
+# -- background sending ----------------------------------------------------------------------
+class Background:
+    """A small worker pool for mail, so requests never wait on SMTP (and timing leaks nothing)."""
+
+    def __init__(self, app: Flask, workers: int = 2) -> None:
+        self._app = app
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mail")
+        self._futures: set[Future] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, fn, *args) -> None:
+        def run() -> None:
+            with self._app.app_context():
+                try:
+                    fn(*args)
+                except Exception:  # a background job has nobody to tell but the log
+                    log.exception("background job %s failed", getattr(fn, "__name__", fn))
+                finally:
+                    db.session.remove()
+
+        future = self._pool.submit(run)
+        with self._lock:
+            self._futures.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future) -> None:
+        with self._lock:
+            self._futures.discard(future)
+
+    def join(self, timeout: float = 10.0) -> None:
+        """Wait for queued jobs (tests, CLI)."""
+        with self._lock:
+            pending = list(self._futures)
+        for future in pending:
+            future.result(timeout=timeout)
+
+
+def background() -> Background:
+    return current_app.extensions["background"]
+
+
+# -- links -----------------------------------------------------------------------------------
+def issue_link(user: User, inquiry: Inquiry | None) -> str:
+    """A new link URL for `user` (commits). The raw token exists only in the returned URL."""
+    token = new_token()
+    ttl = current_app.config["RECOVERY_LINK_TTL_SECONDS"]
+    db.session.add(RecoveryLink(
+        token_hash=hash_token(token),
+        user_id=user.id,
+        inquiry_id=inquiry.id if inquiry else None,
+        expires_at=utcnow() + timedelta(seconds=ttl),
+    ))
+    db.session.commit()
+    return f"{current_app.config['PUBLIC_BASE_URL']}/r/{token}"
+
+
+def looks_like_token(token: str) -> bool:
+    return len(token) == TOKEN_LENGTH and all(c.isalnum() or c in "-_" for c in token)
+
+
+def check_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCheck:
+    """Whether the link (by hash) can be used now, by this browser. Uses nothing up."""
+    if not token_hash:
+        return LinkCheck(None, LinkProblem.INVALID)
+    link = db.session.scalar(select(RecoveryLink).where(RecoveryLink.token_hash == token_hash))
+    if link is None or not _is_usable(link):
+        return LinkCheck(None, LinkProblem.INVALID)
+    if signed_in_user_id is not None and signed_in_user_id != link.user_id:
+        return LinkCheck(link, LinkProblem.OTHER_ACCOUNT)
+    return LinkCheck(link, None)
+
+
+def _is_usable(link: RecoveryLink) -> bool:
+    if link.used_at is not None or link.revoked_at is not None or link.expires_at <= utcnow():
+        return False
+    if not link.user.active:
+        return False
+    current = get_current_inquiry(link.user)
+    if link.inquiry_id is not None and (current is None or current.id != link.inquiry_id):
+        return False  # a newer inquiry replaced the one this link was for
+    return current is None or current.status not in FINAL_STATUSES
+
+
+def redeem_link(token_hash: str, signed_in_user_id: int | None) -> LinkCheck:
+    """Use the link: exactly one concurrent caller gets it (one atomic conditional UPDATE)."""
+    check = check_link(token_hash, signed_in_user_id)
+    if check.problem is not None or check.link is None:
+        db.session.rollback()
+        return check
+    now = utcnow()
+    used = db.session.execute(
+        update(RecoveryLink)
+        .where(
+            RecoveryLink.token_hash == token_hash,
+            RecoveryLink.used_at.is_(None),
+            RecoveryLink.revoked_at.is_(None),
+            RecoveryLink.expires_at > now,
+        )
+        .values(used_at=now)
+    ).rowcount
+    db.session.commit()
+    if used != 1:
+        return LinkCheck(None, LinkProblem.INVALID)
+    log.info("recovery link used by user %s", check.link.user.public_id)
+    return check
+
+
+def send_link_to_user(user: User) -> bool:
+    """Email `user` a fresh link, unless they had SENDS_PER_HOUR already. Returns whether sent."""
+    if not user.active:
+        return False
+    hour_ago = utcnow() - timedelta(hours=1)
+    recent = db.session.scalar(
+        select(func.count(RecoveryLink.id)).where(
+            RecoveryLink.user_id == user.id, RecoveryLink.created_at > hour_ago)
+    ) or 0
+    if recent >= SENDS_PER_HOUR:
+        log.info("recovery email to %s skipped: %d sent this hour", mask_email(user.email), recent)
+        return False
+    inquiry = get_current_inquiry(user)
+    if inquiry is not None and inquiry.status in FINAL_STATUSES:
+        return False  # nothing left to continue
+    url = issue_link(user, inquiry)
+    hours = current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
+    send_email(user.email, "recovery", link=url, valid_hours=hours)
+    return True
+
+
+def send_link_to_address(email: str) -> None:
+    """The "send me a new link" job: runs in the background, says nothing about the address."""
+    user = accounts.get_user_by_email(email)
+    if user is None:
+        return
+    try:
+        send_link_to_user(user)
+    except MailError:
+        pass  # logged in send_email; the person can ask again
+
+
+def request_link_for(email: str) -> None:
+    """Queue a link for an address; the same (fast) path whether or not it has an account."""
+    background().submit(send_link_to_address, accounts.normalize_email(email))
+
+
+# -- reminders -------------------------------------------------------------------------------
+@dataclass
+class Reminder:
+    inquiry: Inquiry
+    window: str
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="unsubscribe-reminders")
+
+
+def unsubscribe_url(user: User) -> str:
+    return f"{current_app.config['PUBLIC_BASE_URL']}/unsubscribe/{_serializer().dumps(user.public_id)}"
+
+
+def user_for_unsubscribe(token: str) -> User | None:
+    try:
+        public_id = _serializer().loads(token)
+    except BadSignature:
+        return None
+    return db.session.scalar(select(User).where(User.public_id == public_id))
+
+
+def set_reminders(user: User, *, enabled: bool) -> None:
+    user.reminders_opt_out = not enabled
+    db.session.commit()
+
+
+def reminder_window(inquiry: Inquiry, now: datetime) -> str | None:
+    """Which reminder this inquiry is due for now, if any: before it expires, or once after."""
+    config = current_app.config
+    if inquiry.expires_at is None:
+        return None
+    if now - inquiry.last_activity_at < timedelta(seconds=config["REMINDER_IDLE_SECONDS"]):
+        return None
+    stamp = inquiry.expires_at.strftime("%Y%m%dT%H%M%S")
+    before = inquiry.expires_at - timedelta(seconds=config["REMINDER_BEFORE_EXPIRY_SECONDS"])
+    if before <= now < inquiry.expires_at:
+        return f"before-expiry:{stamp}"
+    if inquiry.expires_at <= now < inquiry.expires_at + timedelta(days=7):
+        # An expired inquiry can still be resumed: one nudge after it lapsed.
+        return f"after-expiry:{stamp}"
+    return None
+
+
+def due_reminders(now: datetime | None = None) -> list[Reminder]:
+    """Current, resumable, idle inquiries of active, subscribed people, due for a window."""
+    now = now or utcnow()
+    limit = current_app.config["REMINDER_MAX_PER_INQUIRY"]
+    query = (
+        select(Inquiry).join(User)
+        .where(Inquiry.status.in_(RESUMABLE_STATUSES), User.active.is_(True),
+               User.reminders_opt_out.is_(False))
+        .order_by(Inquiry.id)
+    )
+    due = []
+    for inquiry in db.session.scalars(query):
+        if get_current_inquiry(inquiry.user) is not inquiry:
+            continue
+        window = reminder_window(inquiry, now)
+        if window is None:
+            continue
+        sent = db.session.scalars(select(ReminderSent.window).where(ReminderSent.inquiry_id == inquiry.id)).all()
+        if window in sent or len(sent) >= limit:
+            continue
+        due.append(Reminder(inquiry, window))
+    return due
+
+
+def send_reminder(reminder: Reminder) -> bool:
+    """Claim the window (unique row, so overlapping runs send once), then send. Returns sent."""
+    inquiry = reminder.inquiry
+    db.session.add(ReminderSent(inquiry_id=inquiry.id, window=reminder.window))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return False  # another run has it
+    user = inquiry.user
+    try:
+        send_email(user.email, "reminder", link=issue_link(user, inquiry),
+                   unsubscribe_url=unsubscribe_url(user), expired=reminder.window.startswith("after"),
+                   expires_at=inquiry.expires_at)
+    except MailError:
+        db.session.execute(ReminderSent.__table__.delete().where(
+            ReminderSent.inquiry_id == inquiry.id, ReminderSent.window == reminder.window))
+        db.session.commit()  # free the window: the next run tries again
+        return False
+    return True
