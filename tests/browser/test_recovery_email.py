@@ -1,0 +1,87 @@
+"""From an email to the working Persona flow: on a phone, with no password, over real SMTP."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from aiosmtpd.controller import Controller
+from playwright.sync_api import Browser, expect
+
+from tests.conftest import make_user
+from tests.integration.test_verify import give_inquiry
+from tests.mailbox import link_in, outbox
+from webapp.extensions import db
+from webapp.models import User
+
+FLOW = "iframe.persona-widget__iframe"
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.messages.append(envelope.content)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_sink():
+    with socket.socket() as s:  # aiosmtpd's readiness check cannot use port 0
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, sink
+    controller.stop()
+
+
+def open_on_a_phone(browser: Browser, link: str):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(link)
+    expect(page).to_have_url(link.rsplit("/r/", 1)[0] + "/r")  # the token left the address bar
+    page.get_by_role("button", name="Continue verification").click()
+    expect(page.locator("main")).to_have_attribute("data-verification-state", "continue")
+    frame = page.frame_locator(FLOW)
+    expect(frame.get_by_role("button", name="Exit")).to_be_visible(timeout=10000)
+    return context, page, frame
+
+
+def test_outbox_link_opens_the_flow_on_a_phone_without_signing_in(browser: Browser, app, live_server, emulator):
+    user = make_user(app)
+    give_inquiry(app, emulator, user, "pending")
+    app.config["PUBLIC_BASE_URL"] = live_server.url
+    with app.app_context():
+        from webapp.recovery import send_link_to_user
+        send_link_to_user(db.session.get(User, user.id))
+    link = link_in(outbox(app.config["MAIL_OUTBOX_DIR"])[0])
+    context, page, frame = open_on_a_phone(browser, link)
+    expect(frame.get_by_role("heading", name="Take a photo of your ID")).to_be_visible()
+    frame.get_by_role("button", name="Continue").click()
+    frame.get_by_role("button", name="Submit").click()
+    expect(page.locator("main")).to_have_attribute("data-verification-state", "processing", timeout=10000)
+    context.close()
+
+
+def test_real_smtp_delivery_and_the_link_works(browser: Browser, make_app, emulator, smtp_sink):
+    import email
+
+    from tests.servers import LiveServer
+
+    port, sink = smtp_sink
+    app = make_app(MAIL_SMTP_HOST="127.0.0.1", MAIL_SMTP_PORT=port, MAIL_SMTP_STARTTLS=False)
+    user = make_user(app)
+    give_inquiry(app, emulator, user, "pending")
+    with LiveServer(app) as server:
+        app.config["PUBLIC_BASE_URL"] = server.url
+        with app.app_context():
+            from webapp.recovery import send_link_to_user
+            assert send_link_to_user(db.session.get(User, user.id))
+        assert len(sink.messages) == 1
+        message = email.message_from_bytes(sink.messages[0])
+        assert message["To"] == "ada@example.test"
+        context, _, _ = open_on_a_phone(browser, link_in(message))
+        context.close()
