@@ -196,12 +196,19 @@ def test_unknown_event_and_unknown_inquiry_are_stored_and_acknowledged(app, clie
 
 
 def test_database_failure_is_a_5xx_and_nothing_is_acknowledged(app, client, inquiry_id):
-    with app.app_context():
-        db.session.execute(text("DROP TABLE webhook_events"))
-        db.session.commit()
-    response = deliver(client, event_body("inquiry.completed", inquiry_id))
+    def rename(source: str, target: str) -> None:
+        with app.app_context():
+            db.session.execute(text(f"ALTER TABLE {source} RENAME TO {target}"))
+            db.session.commit()
+
+    rename("webhook_events", "webhook_events_away")  # every insert now fails
+    try:
+        response = deliver(client, event_body("inquiry.completed", inquiry_id))
+    finally:
+        rename("webhook_events_away", "webhook_events")
     assert response.status_code == 503
     assert status_of(app, inquiry_id).status == "pending"
+    assert rows(app) == 0
 
 
 def test_replay_and_sync_commands(app, runner, client, emulator, inquiry_id):
