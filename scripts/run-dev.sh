@@ -17,10 +17,16 @@ export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-"http://localhost:${APP_PORT}"}
 EMULATOR_PID=$!
 trap 'kill $EMULATOR_PID 2>/dev/null || true' EXIT INT TERM
 
-for _ in $(seq 50); do
-  if curl -s -o /dev/null "http://localhost:${EMULATOR_PORT}/preload"; then break; fi
-  sleep 0.1
-done
+.venv/bin/python - "$EMULATOR_PORT" <<'PY'
+import socket, sys, time
+deadline = time.monotonic() + 15
+while time.monotonic() < deadline:
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0:
+            sys.exit(0)
+    time.sleep(0.1)
+sys.exit("the Persona emulator did not start")
+PY
 
 .venv/bin/flask db upgrade
 .venv/bin/flask demo seed

@@ -82,6 +82,23 @@ class LiveServer:
 
 
 @contextmanager
+def redis_server() -> Iterator[str]:
+    """A throwaway Redis on a free loopback port; yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (make system-deps)")
+    port = free_port()
+    proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+
+
+@contextmanager
 def postgres_cluster() -> Iterator[str]:
     """A throwaway PostgreSQL 15 cluster on a free port; yields a SQLAlchemy URL."""
     if not (PG_BIN / "initdb").exists():

@@ -130,7 +130,11 @@ def test_cancel_shows_saved_panel_and_continue_reopens(page: Page, demo):
     flow.get_by_role("button", name="Exit").click()
     expect(page.get_by_role("heading", name="Your progress is saved")).to_be_visible()
     expect(page.locator(FLOW)).to_be_hidden()
-    page.get_by_role("button", name="Continue").click()
+    saved = page.locator("#saved-panel")
+    saved.get_by_role("button", name="Email me a link to continue on another device").click()
+    expect(saved.get_by_role("status")).to_have_text(
+        "We've sent a link to c***@demo.test. It works once, on any device.")
+    page.get_by_role("button", name="Continue", exact=True).click()
     flow = flow_is_open(page)
     expect(flow.get_by_role("heading", name="Choose your ID type")).to_be_visible()
 
