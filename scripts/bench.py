@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import re
@@ -96,8 +97,10 @@ def main() -> None:
             emulator.configure(max_sessions_per_inquiry=10_000)
             fresh = timed(minted, N // 2)
 
-            def webhook(i=iter(range(10**9))):
-                body = json.dumps({"data": {"type": "event", "id": f"evt_bench{next(i)}", "attributes": {
+            counter = itertools.count()
+
+            def webhook():
+                body = json.dumps({"data": {"type": "event", "id": f"evt_bench{next(counter)}", "attributes": {
                     "name": "inquiry.started", "created-at": "2020-01-01T00:00:00.000Z",
                     "payload": {"data": {"type": "inquiry", "id": inquiry["id"], "attributes": {}}}}}}).encode()
                 t = int(time.time())
@@ -111,7 +114,8 @@ def main() -> None:
     print(f"GET /verify, token minted (1 resume call):   {percentiles(fresh)}")
     print(f"  ratio minted/reused (p50): {statistics.median(fresh) / statistics.median(reused):.2f}x")
     print(f"POST /webhooks/persona (verify+store+apply): {percentiles(hooks)}")
-    print(f"peak RSS of this process (app + client): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process (app + client): {peak_mib:.0f} MiB")
 
 
 if __name__ == "__main__":
