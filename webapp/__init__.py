@@ -140,9 +140,9 @@ class _OneLineFilter(logging.Filter):
 def configure_logging(app: Flask) -> None:
     root = logging.getLogger("webapp")
     if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
+        stream = logging.StreamHandler()
+        stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(stream)
     for handler in root.handlers:
         if not any(isinstance(f, _OneLineFilter) for f in handler.filters):
             handler.addFilter(_OneLineFilter())

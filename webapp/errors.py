@@ -53,8 +53,9 @@ def handle_http_error(exc: HTTPException) -> Response:
     if isinstance(exc, CSRFError):
         text = "This form has expired. Please reload the page and try again."
     response = _error_response(status, title, text)
-    if status == 405 and exc.valid_methods:
-        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    valid_methods = getattr(exc, "valid_methods", None)
+    if status == 405 and valid_methods:
+        response.headers["Allow"] = ", ".join(valid_methods)
     return response
 
 
@@ -62,6 +63,7 @@ def handle_persona_unavailable(exc: PersonaUnavailableError) -> Response:
     """Persona is down, slow, rate limiting us or refusing our key: a fast, honest 503."""
     log.warning("Persona unavailable (%s): %s", type(exc).__name__, exc)
     retry_after = exc.retry_after_seconds or 30
+    response: Response
     if wants_json():
         response = jsonify({"error": {"status": 503, "code": "unavailable",
                                       "message": "Verification is temporarily unavailable."}})

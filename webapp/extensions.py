@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.expression import Executable
 
 
 class Base(DeclarativeBase):
@@ -16,6 +20,12 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+def rowcount(statement: Executable) -> int:
+    """Run an INSERT/UPDATE/DELETE in the current session; how many rows it touched."""
+    result = db.session.execute(statement)
+    return cast(CursorResult, result).rowcount
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -9,7 +9,7 @@ from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .extensions import db
+from .extensions import Base
 
 RESUMABLE_STATUSES = frozenset({"created", "pending", "expired"})
 FINAL_STATUSES = frozenset({"completed", "failed", "approved", "declined", "needs_review"})
@@ -24,7 +24,7 @@ def new_public_id() -> str:
     return "usr_" + secrets.token_hex(12)
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -50,14 +50,14 @@ class User(UserMixin, db.Model):
         """Flask-Login stores this in the cookie: the login session's key, not the user id."""
         if self.login_session is None or not getattr(self.login_session, "key", None):
             raise RuntimeError("get_id() is only meaningful right after start_login_session()")
-        return self.login_session.key
+        return str(self.login_session.key)
 
     @property
     def has_full_session(self) -> bool:
         return self.login_session is not None and self.login_session.scope == "full"
 
 
-class LoginSession(db.Model):
+class LoginSession(Base):
     """One signed-in browser. Signing out revokes it, so a replayed cookie signs nobody in."""
 
     __tablename__ = "login_sessions"
@@ -76,7 +76,7 @@ class LoginSession(db.Model):
     key = None  # type: str | None  # the raw key: in memory only, never stored
 
 
-class Inquiry(db.Model):
+class Inquiry(Base):
     """Our record of one Persona inquiry. `status` follows Persona via API reads and webhooks."""
 
     __tablename__ = "inquiries"
@@ -107,7 +107,7 @@ class Inquiry(db.Model):
         self.session_token_expires_at = None
 
 
-class WebhookEvent(db.Model):
+class WebhookEvent(Base):
     """A Persona event as received: stored (and committed) before it is acknowledged."""
 
     __tablename__ = "webhook_events"
@@ -123,7 +123,7 @@ class WebhookEvent(db.Model):
     outcome: Mapped[str | None] = mapped_column(String(40))
 
 
-class RecoveryLink(db.Model):
+class RecoveryLink(Base):
     """An emailed link. Only the SHA-256 of its token is kept; one atomic update uses it."""
 
     __tablename__ = "recovery_links"
@@ -143,7 +143,7 @@ class RecoveryLink(db.Model):
     inquiry: Mapped[Inquiry | None] = relationship()
 
 
-class ReminderSent(db.Model):
+class ReminderSent(Base):
     """One reminder per inquiry and window; the unique constraint stops overlapping runs."""
 
     __tablename__ = "reminders_sent"

@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 
 from flask import Flask, current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import accounts
-from .extensions import db
+from .extensions import db, rowcount
 from .mail import MailError, mask_email, send_email
 from .models import FINAL_STATUSES, RESUMABLE_STATUSES, Inquiry, RecoveryLink, ReminderSent, User, utcnow
 from .security import hash_token, new_token
@@ -129,14 +129,14 @@ def _is_usable(link: RecoveryLink) -> bool:
     return current is None or current.status not in FINAL_STATUSES
 
 
-def redeem_link(token_hash: str, signed_in_user_id: int | None) -> LinkCheck:
+def redeem_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCheck:
     """Use the link: exactly one concurrent caller gets it (one atomic conditional UPDATE)."""
     check = check_link(token_hash, signed_in_user_id)
     if check.problem is not None or check.link is None:
         db.session.rollback()
         return check
     now = utcnow()
-    used = db.session.execute(
+    used = rowcount(
         update(RecoveryLink)
         .where(
             RecoveryLink.token_hash == token_hash,
@@ -145,7 +145,7 @@ def redeem_link(token_hash: str, signed_in_user_id: int | None) -> LinkCheck:
             RecoveryLink.expires_at > now,
         )
         .values(used_at=now)
-    ).rowcount
+    )
     db.session.commit()
     if used != 1:
         return LinkCheck(None, LinkProblem.INVALID)
@@ -274,7 +274,7 @@ def send_reminder(reminder: Reminder) -> bool:
                    unsubscribe_url=unsubscribe_url(user), expired=reminder.window.startswith("after"),
                    expires_at=inquiry.expires_at)
     except MailError:
-        db.session.execute(ReminderSent.__table__.delete().where(
+        db.session.execute(delete(ReminderSent).where(
             ReminderSent.inquiry_id == inquiry.id, ReminderSent.window == reminder.window))
         db.session.commit()  # free the window: the next run tries again
         return False

@@ -20,7 +20,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .extensions import db
+from .extensions import db, rowcount
 from .models import FINAL_STATUSES, Inquiry, RecoveryLink, WebhookEvent, utcnow
 from .persona import parse_time
 
@@ -113,7 +113,7 @@ def parse_event(body: bytes) -> ParsedEvent:
         raise InvalidEventError("not JSON") from exc
     data = document.get("data") if isinstance(document, dict) else None
     attrs = data.get("attributes") if isinstance(data, dict) else None
-    if not isinstance(attrs, dict):
+    if not isinstance(data, dict) or not isinstance(attrs, dict):
         raise InvalidEventError("no data.attributes")
     event_id, name = data.get("id"), attrs.get("name")
     if not isinstance(event_id, str) or not event_id or len(event_id) > 80:
@@ -166,7 +166,7 @@ def store_event(event: ParsedEvent, body: bytes) -> tuple[WebhookEvent, bool]:
         )
         .on_conflict_do_nothing(index_elements=["event_id"])
     )
-    is_new = db.session.execute(statement).rowcount == 1
+    is_new = rowcount(statement) == 1
     db.session.commit()
     row = db.session.scalar(select(WebhookEvent).where(WebhookEvent.event_id == event.event_id))
     assert row is not None
@@ -177,11 +177,11 @@ def apply_event(row: WebhookEvent, *, force: bool = False) -> str:
     """Apply a stored event once (or again with `force`); returns the outcome. Commits."""
     now = utcnow()
     if not force:
-        claimed = db.session.execute(
+        claimed = rowcount(
             update(WebhookEvent)
             .where(WebhookEvent.id == row.id, WebhookEvent.applied_at.is_(None))
             .values(applied_at=now)
-        ).rowcount
+        )
         if claimed == 0:
             db.session.rollback()
             return "already applied"
@@ -211,14 +211,14 @@ def _apply_status(row: WebhookEvent, now: datetime) -> str:
     if target in TOKEN_ENDING_STATUSES:
         values.update(session_token_ciphertext=None, session_token_expires_at=None)
     # Newer than what we applied last, or nothing happens: a late event never moves us back.
-    changed = db.session.execute(
+    changed = rowcount(
         update(Inquiry)
         .where(
             Inquiry.id == inquiry.id,
             or_(Inquiry.status_event_at.is_(None), Inquiry.status_event_at < row.event_created_at),
         )
         .values(**values)
-    ).rowcount
+    )
     if changed == 0:
         return "ignored: older than the current status"
     if target in FINAL_STATUSES or target == "redacted":
