@@ -95,6 +95,8 @@ def make_persona_client(app: Flask) -> PersonaClient:
         max_retries=c["PERSONA_MAX_RETRIES"],
         retry_after_cap_seconds=c["PERSONA_RETRY_AFTER_CAP_SECONDS"],
         unavailable_retry_after_seconds=c["PERSONA_UNAVAILABLE_RETRY_AFTER_SECONDS"],
+        breaker_threshold=c["PERSONA_BREAKER_FAILURES"],
+        breaker_cooldown_seconds=c["PERSONA_BREAKER_COOLDOWN_SECONDS"],
     )
 
 

@@ -53,6 +53,8 @@ class Config:
     PERSONA_MAX_RETRIES = int(_env("PERSONA_MAX_RETRIES", "1"))
     PERSONA_RETRY_AFTER_CAP_SECONDS = float(_env("PERSONA_RETRY_AFTER_CAP_SECONDS", "1"))
     PERSONA_UNAVAILABLE_RETRY_AFTER_SECONDS = int(_env("PERSONA_UNAVAILABLE_RETRY_AFTER_SECONDS", "30"))
+    PERSONA_BREAKER_FAILURES = int(_env("PERSONA_BREAKER_FAILURES", "5"))  # failed calls in a row
+    PERSONA_BREAKER_COOLDOWN_SECONDS = float(_env("PERSONA_BREAKER_COOLDOWN_SECONDS", "30"))
     # The SDK: self-hosted from npm (default) or Persona's CDN with an SRI hash.
     PERSONA_SDK_PATH = _env("PERSONA_SDK_PATH", str(ROOT / "node_modules/persona/dist/persona.js"))
     PERSONA_SDK_VERSION = "5.9.0"

@@ -115,6 +115,41 @@ def parse_inquiry(data: Any) -> PersonaInquiry:
     )
 
 
+class CircuitBreaker:
+    """After `threshold` failed calls in a row, fail fast for `cooldown_seconds`, then let one
+    probe through: its success closes the breaker, its failure opens it again. Per process."""
+
+    def __init__(self, threshold: int, cooldown_seconds: float) -> None:
+        self.threshold = threshold
+        self.cooldown_seconds = cooldown_seconds
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probing = False
+        self._lock = threading.Lock()
+
+    def before_call(self) -> None:
+        """Raises PersonaUnavailableError while open (no call is made)."""
+        with self._lock:
+            if self._opened_at is None:
+                return
+            waited = time.monotonic() - self._opened_at
+            if waited < self.cooldown_seconds or self._probing:
+                remaining = max(int(self.cooldown_seconds - waited) + 1, 1)
+                raise PersonaUnavailableError("circuit open", remaining)
+            self._probing = True  # half-open: this call is the probe
+
+    def record(self, ok: bool) -> None:
+        with self._lock:
+            if ok:
+                self._failures, self._opened_at, self._probing = 0, None, False
+                return
+            self._failures += 1
+            if self._probing or self._failures >= self.threshold:
+                if self._opened_at is None or self._probing:
+                    log.error("Persona failing: not calling it for %.0f s", self.cooldown_seconds)
+                self._opened_at, self._probing = time.monotonic(), False
+
+
 def _retry_after(response: requests.Response) -> float | None:
     for header in ("Retry-After", "RateLimit-Reset"):
         value = response.headers.get(header)
@@ -138,6 +173,8 @@ class PersonaClient:
         max_retries: int = 1,
         retry_after_cap_seconds: float = 1.0,
         unavailable_retry_after_seconds: int = 30,
+        breaker_threshold: int = 5,
+        breaker_cooldown_seconds: float = 30.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
@@ -147,6 +184,7 @@ class PersonaClient:
         self.retry_after_cap_seconds = retry_after_cap_seconds
         self.unavailable_retry_after_seconds = unavailable_retry_after_seconds
         self._local = threading.local()  # requests.Session is not documented as thread-safe
+        self.breaker = CircuitBreaker(breaker_threshold, breaker_cooldown_seconds)
 
     def __repr__(self) -> str:  # keeps the key out of any debug output
         return f"PersonaClient(base_url={self.base_url!r})"
@@ -215,6 +253,20 @@ class PersonaClient:
         json: dict | None = None,
         idempotency_key: str | None = None,
     ) -> dict:
+        """One logical call (with its retries) through the circuit breaker."""
+        self.breaker.before_call()
+        try:
+            body = self._call(method, path, json, idempotency_key)
+        except PersonaUnavailableError:
+            self.breaker.record(ok=False)
+            raise
+        except PersonaError:
+            self.breaker.record(ok=True)  # Persona answered (404, 409, 4xx): it is up
+            raise
+        self.breaker.record(ok=True)
+        return body
+
+    def _call(self, method: str, path: str, json: dict | None, idempotency_key: str | None) -> dict:
         retryable = method == "GET" or idempotency_key is not None
         key = idempotency_key
         attempt = 0

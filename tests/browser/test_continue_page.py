@@ -191,3 +191,31 @@ def test_new_account_signs_up_and_reaches_the_flow(page: Page, app, live_server)
     flow_is_open(page)
     with app.app_context():
         assert db.session.scalar(select(Inquiry)).status == "created"
+
+
+def test_injected_script_is_blocked_and_the_app_cannot_be_framed(page: Page, demo):
+    """Markup injected into our HTML (as an XSS would be) cannot run: CSP blocks it."""
+
+    def inject(route):
+        response = route.fetch()
+        body = response.text().replace(
+            "</main>",
+            '<script>window.__pwned = "inline"</script>'
+            '<img src="data:," onerror="window.__pwned = \'handler\'"></main>')
+        route.fulfill(response=response, body=body)
+
+    page.add_init_script(CSP_WATCH)
+    sign_in(page, demo.url, "approved@demo.test")
+    page.route("**/verify", inject)  # routes skip redirected requests: load the page directly
+    page.goto(demo.url + "/verify")
+    assert "__pwned" in page.content()
+    expect(page.locator("main")).to_have_attribute("data-verification-state", "approved")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__pwned || null") is None
+    violations = page.evaluate("window.__cspViolations")
+    assert "script-src-elem" in violations and "script-src-attr" in violations
+
+    framer = page.context.new_page()
+    framer.set_content(f'<iframe id="victim" src="{demo.url}/login"></iframe>')
+    framer.wait_for_timeout(1000)
+    expect(framer.frame_locator("#victim").get_by_role("heading", name="Sign in")).to_have_count(0)

@@ -171,3 +171,46 @@ def test_redirects_are_not_followed(monkeypatch):
     with pytest.raises(PersonaBadResponseError):
         persona.get_inquiry("inq_abc")
     assert sent[0]["allow_redirects"] is False
+
+
+def test_circuit_breaker_opens_fails_fast_then_a_probe_closes_it(emulator):
+    persona = client_for(emulator, max_retries=0, breaker_threshold=3, breaker_cooldown_seconds=0.5)
+    inquiry = emulator.create_inquiry()
+    emulator.clear_requests()
+    emulator.fault(path="/inquiries/", action="status", status=503)
+    for _ in range(3):
+        with pytest.raises(PersonaUnavailableError):
+            persona.get_inquiry(inquiry["id"])
+    assert len(emulator.requests()) == 3
+    started = time.monotonic()
+    with pytest.raises(PersonaUnavailableError) as caught:
+        persona.get_inquiry(inquiry["id"])
+    assert time.monotonic() - started < 0.05 and str(caught.value) == "circuit open"
+    assert len(emulator.requests()) == 3  # no call while open
+    emulator.clear_faults()
+    time.sleep(0.6)
+    assert persona.get_inquiry(inquiry["id"]).id == inquiry["id"]  # the probe succeeds: closed
+    assert persona.get_inquiry(inquiry["id"]).id == inquiry["id"]
+
+
+def test_a_failed_probe_opens_the_breaker_again(emulator):
+    persona = client_for(emulator, max_retries=0, breaker_threshold=1, breaker_cooldown_seconds=0.3)
+    emulator.fault(path="/inquiries/", action="status", status=502)
+    with pytest.raises(PersonaUnavailableError):
+        persona.get_inquiry("inq_abc")
+    time.sleep(0.35)
+    with pytest.raises(PersonaUnavailableError) as probe:
+        persona.get_inquiry("inq_abc")
+    assert str(probe.value) == "HTTP 502"
+    with pytest.raises(PersonaUnavailableError) as fast:
+        persona.get_inquiry("inq_abc")
+    assert str(fast.value) == "circuit open"
+    assert len(emulator.requests()) == 2
+
+
+def test_not_found_and_conflict_count_as_persona_answering(emulator):
+    persona = client_for(emulator, breaker_threshold=1)
+    for _ in range(3):
+        with pytest.raises(PersonaNotFoundError):
+            persona.get_inquiry("inq_missing")
+    assert len(emulator.requests()) == 3
