@@ -36,6 +36,11 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
     raise RuntimeError(f"nothing listens on port {port}")
 
 
+def process_ended(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
 @contextmanager
 def emulator_process(state_dir: Path, **env_overrides: str) -> Iterator[str]:
     """`python -m persona_emulator` on a free port; yields its origin (http://localhost:PORT)."""
@@ -58,12 +63,11 @@ def emulator_process(state_dir: Path, **env_overrides: str) -> Iterator[str]:
         wait_for_port(port)
         yield f"http://localhost:{port}"
     finally:
-        proc.terminate()
-        proc.wait(timeout=5)
+        process_ended(proc)
 
 
 class LiveServer:
-    """The Flask app served by Werkzeug in a thread, on a real socket."""
+    """A WSGI app (ours, or a test helper) served by Werkzeug in a thread, on a real socket."""
 
     def __init__(self, app) -> None:
         self.port = free_port()
@@ -94,8 +98,7 @@ def redis_server() -> Iterator[str]:
         wait_for_port(port)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        proc.terminate()
-        proc.wait(timeout=5)
+        process_ended(proc)
 
 
 @contextmanager

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from tests.servers import ROOT, free_port, wait_for_port
+from tests.servers import ROOT, LiveServer
 
 HARNESS = Path(__file__).parent / "sdk_harness" / "index.html"
 SDK = ROOT / "node_modules" / "persona" / "dist" / "persona.js"
@@ -32,10 +30,5 @@ def sdk_harness() -> Iterator[str]:
             return Response(SDK.read_bytes(), mimetype="text/javascript")(environ, start_response)
         return Response(HARNESS.read_bytes(), mimetype="text/html")(environ, start_response)
 
-    port = free_port()
-    server = make_server("localhost", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    wait_for_port(port)
-    yield f"http://localhost:{port}"
-    server.shutdown()
+    with LiveServer(app) as server:
+        yield server.url

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from tests.conftest import PASSWORD, csrf_from, make_user
 from tests.integration.test_recovery import new_link
 from tests.integration.test_verify import give_inquiry
-from tests.servers import ROOT, free_port, wait_for_port
+from tests.servers import ROOT, free_port, process_ended, wait_for_port
 from webapp.extensions import db
 from webapp.models import Inquiry
 
@@ -98,8 +98,7 @@ def gunicorn(database_url: str, emulator, tmp_path) -> Iterator[str]:
         wait_for_port(port, timeout=30)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        process_ended(proc)
 
 
 def test_two_app_processes_redeem_one_link_exactly_once(app, database_url, emulator, tmp_path):
