@@ -156,9 +156,9 @@ def record_completion(user: User) -> VerifyPage:
     if inquiry.status in FINAL_STATUSES:
         inquiry.drop_session_token()
     db.session.commit()
-    return page_for_status(inquiry) if inquiry.status not in ("created", "pending", "expired") else (
-        VerifyPage("continue", inquiry)
-    )
+    if inquiry.is_resumable:
+        return VerifyPage("continue", inquiry)
+    return page_for_status(inquiry)
 
 
 def restart_verification(user: User) -> bool:

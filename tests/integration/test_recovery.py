@@ -13,7 +13,7 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from tests.conftest import csrf_from, make_user, sign_in
 from tests.integration.test_verify import give_inquiry, state_of
@@ -367,3 +367,13 @@ def test_no_reminders_once_final_or_unsubscribed(app, runner, idle_person, emula
     with app.app_context():
         assert recovery.due_reminders() == []
     assert client.get("/unsubscribe/forged").status_code == 404
+
+
+def test_reminders_stop_once_the_inquiry_is_final(app, idle_person):
+    from webapp.models import Inquiry
+
+    with app.app_context():
+        assert len(recovery.due_reminders()) == 1
+        db.session.execute(update(Inquiry).values(status="completed"))
+        db.session.commit()
+        assert recovery.due_reminders() == []
