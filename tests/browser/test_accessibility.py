@@ -1,0 +1,59 @@
+"""Accessibility: axe-core (npm, pinned) finds no serious or critical problem on any page."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.test_continue_page import flow_is_open, sign_in
+from tests.servers import ROOT
+from webapp.demo import seed_demo_data
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def serious_violations(page: Page) -> list[str]:
+    # The page's CSP (rightly) refuses injected scripts: this context bypasses CSP for axe only.
+    page.add_script_tag(path=str(AXE))
+    results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
+            for v in results["violations"] if v["impact"] in ("serious", "critical")]
+
+
+@pytest.fixture
+def a11y_page(browser: Browser):
+    context = browser.new_context(bypass_csp=True)
+    yield context.new_page()
+    context.close()
+
+
+def test_public_pages(a11y_page: Page, live_server):
+    for path in ("/", "/login", "/signup", "/recovery/resend", "/r"):
+        a11y_page.goto(live_server.url + path)
+        assert serious_violations(a11y_page) == [], path
+    a11y_page.goto(live_server.url + "/login")
+    a11y_page.get_by_role("button", name="Sign in").click()  # the page with field errors
+    assert serious_violations(a11y_page) == []
+
+
+@pytest.mark.parametrize("email", ["pending@demo.test", "completed@demo.test", "review@demo.test",
+                                   "approved@demo.test", "declined@demo.test", "failed@demo.test"])
+def test_verification_pages(browser: Browser, app, live_server, email):
+    with app.app_context():
+        seed_demo_data()
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    sign_in(page, live_server.url, email)
+    if email.startswith("pending"):
+        flow = flow_is_open(page)
+        flow.get_by_role("button", name="Exit").click()  # the "progress saved" panel
+        expect(page.get_by_role("heading", name="Your progress is saved")).to_be_visible()
+    assert serious_violations(page) == []
+    context.close()
+
+
+def test_the_check_itself_catches_problems(a11y_page: Page):
+    """Guards the guard: a page with known faults must fail the check."""
+    a11y_page.set_content('<html><body><img src="data:,"><input type="text"><button></button></body></html>')
+    found = " ".join(serious_violations(a11y_page))
+    assert "image-alt" in found and "button-name" in found
