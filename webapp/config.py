@@ -69,6 +69,7 @@ class Config:
     VERIFY_LOAD_TIMEOUT_SECONDS = int(_env("VERIFY_LOAD_TIMEOUT_SECONDS", "20"))
     VERIFY_RESTART_STATUSES = set(_csv("VERIFY_RESTART_STATUSES", "failed,missing"))
     VERIFY_TOKEN_REFRESH_LIMIT = _env("VERIFY_TOKEN_REFRESH_LIMIT", "10 per hour")
+    PERSONA_SESSIONS_PER_INQUIRY = int(_env("PERSONA_SESSIONS_PER_INQUIRY", "25"))  # Persona's cap
     PRODUCT_URL = _env("PRODUCT_URL", "/")
     PRODUCT_NAME = _env("PRODUCT_NAME", "Acme")
     SUPPORT_EMAIL = _env("SUPPORT_EMAIL", "support@example.com")

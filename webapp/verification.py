@@ -56,13 +56,11 @@ class VerifyPage:
     state: str
     inquiry: Inquiry | None = None
     session_token: str | None = None
-    reason: str | None = None  # closed: missing | redacted | unknown_status | not_yours
+    reason: str | None = None  # closed: missing | redacted | unknown_status | not_yours | session_limit
 
     @property
     def can_restart(self) -> bool:
-        allowed = current_app.config["VERIFY_RESTART_STATUSES"]
-        status = self.inquiry.status if self.inquiry else None
-        return status in allowed
+        return self.inquiry is not None and may_restart(self.inquiry)
 
     @property
     def steps_left(self) -> int | None:
@@ -161,10 +159,21 @@ def record_completion(user: User) -> VerifyPage:
     return page_for_status(inquiry)
 
 
+def may_restart(inquiry: Inquiry) -> bool:
+    """Policy: a new inquiry for these statuses, or when this one has used up its sessions."""
+    return inquiry.status in current_app.config["VERIFY_RESTART_STATUSES"] or (
+        inquiry.is_resumable and _sessions_used_up(inquiry)
+    )
+
+
+def _sessions_used_up(inquiry: Inquiry) -> bool:
+    return inquiry.tokens_minted >= current_app.config["PERSONA_SESSIONS_PER_INQUIRY"]
+
+
 def restart_verification(user: User) -> bool:
-    """Start a new inquiry when policy allows it for the current one's status."""
+    """Start a new inquiry when policy allows it for the current one."""
     inquiry = get_current_inquiry(user)
-    if inquiry is None or inquiry.status not in current_app.config["VERIFY_RESTART_STATUSES"]:
+    if inquiry is None or not may_restart(inquiry):
         return False
     inquiry.drop_session_token()
     db.session.commit()
@@ -251,6 +260,11 @@ def _stored_token(inquiry: Inquiry) -> str | None:
 
 
 def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
+    if _sessions_used_up(inquiry):
+        # Persona caps sessions per inquiry (25): past our own count, don't ask for more.
+        log.warning("inquiry %s has used %d sessions: offering a new start", inquiry.persona_id,
+                    inquiry.tokens_minted)
+        return VerifyPage("closed", inquiry, reason="session_limit")
     try:
         resumed = persona().resume_inquiry(inquiry.persona_id)
     except PersonaConflictError:

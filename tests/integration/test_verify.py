@@ -229,3 +229,15 @@ def test_no_token_key_or_password_in_logs(app, signed_in, user, emulator, caplog
     assert "resume" in logged  # the calls are logged...
     for secret in (token, fresh["sessionToken"], "persona_sandbox_emulator_key", "correct horse battery"):
         assert secret not in logged  # ...their secrets are not
+
+
+def test_past_the_session_cap_it_offers_a_new_start_without_calling_persona(app, signed_in, user, emulator):
+    first = give_inquiry(app, emulator, user, "pending")
+    with app.app_context():
+        db.session.scalar(select(Inquiry)).tokens_minted = app.config["PERSONA_SESSIONS_PER_INQUIRY"]
+        db.session.commit()
+    page = signed_in.get("/verify")
+    assert state_of(page) == "closed" and b"opened too many times" in page.data
+    assert persona_calls(emulator) == []
+    signed_in.post("/verify/restart", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
+    assert boot_config(signed_in.get("/verify"))["inquiryId"] != first
