@@ -8,7 +8,7 @@ import re
 
 from flask import render_template
 
-from tests.conftest import make_user, sign_in
+from tests.conftest import csrf_from, make_user, sign_in
 from tests.integration.test_verify import give_inquiry
 from webapp.config import ProductionConfig
 from webapp.extensions import csrf
@@ -115,3 +115,30 @@ def test_post_routes_refuse_get_and_only_the_webhook_is_csrf_exempt(app, client)
         assert client.get(rule.rule).status_code == 405, rule.rule
     exempt = set(csrf._exempt_views) | set(csrf._exempt_blueprints)
     assert exempt <= {"webapp.views.webhooks.receive"}
+
+
+def test_cross_site_writes_are_refused_but_webhooks_are_not(app, client):
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    refused = client.post("/login", data={"csrf_token": token, "email": "a@b.c", "password": "x"},
+                          headers={"Sec-Fetch-Site": "cross-site"})
+    assert refused.status_code == 403
+    same = client.post("/login", data={"csrf_token": token, "email": "a@b.c", "password": "x"},
+                       headers={"Sec-Fetch-Site": "same-origin"})
+    assert same.status_code == 200
+    hook = client.post("/webhooks/persona", data=b"{}", headers={
+        "Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"})
+    assert hook.status_code == 400  # judged on its signature, not its origin
+
+
+def test_production_cookies_are_host_prefixed_secure_httponly_lax(make_app):
+    from webapp.config import ProductionConfig
+
+    settings = {k: v for k, v in vars(ProductionConfig).items() if k.isupper()}
+    settings.update(SECRET_KEY="x" * 40, TESTING=True)
+    app = make_app(**settings)
+    cookie = app.test_client().get("/login", base_url="https://localhost").headers["Set-Cookie"]
+    assert cookie.startswith("__Host-session=")
+    for attribute in ("Secure", "HttpOnly", "SameSite=Lax", "Path=/"):
+        assert attribute in cookie
+    assert "Domain" not in cookie
+    assert "Strict-Transport-Security" in app.test_client().get("/", base_url="https://localhost").headers

@@ -377,3 +377,10 @@ def test_reminders_stop_once_the_inquiry_is_final(app, idle_person):
         db.session.execute(update(Inquiry).values(status="completed"))
         db.session.commit()
         assert recovery.due_reminders() == []
+
+
+def test_link_attempts_are_rate_limited_per_client(make_app, emulator):
+    app = make_app(RECOVERY_LINK_ATTEMPT_LIMIT="3 per minute")
+    client = app.test_client()
+    answers = [client.get("/r/" + "x" * 43).status_code for _ in range(4)]
+    assert answers == [303, 303, 303, 429]

@@ -257,3 +257,17 @@ def test_decision_in_the_emulator_reaches_the_page(app, client, emulator, live_s
     response = client.get("/verify")
     assert state_of(response) == "approved"
     assert emulator.requests() == []
+
+
+def test_an_event_stored_but_never_applied_is_applied_by_the_next_delivery(app, client, inquiry_id):
+    """A worker killed between the commit of the row and its application: the retry applies it."""
+    from webapp import webhooks
+
+    body = event_body("inquiry.completed", inquiry_id, event_id="evt_crashed", at=later(5))
+    with app.app_context():
+        webhooks.store_event(webhooks.parse_event(body), body)  # stored, then the process died
+    assert status_of(app, inquiry_id).status == "pending"
+    retry = deliver(client, body)
+    assert retry.get_json()["message"] == "status completed"
+    assert deliver(client, body).get_json()["message"] == "already applied"
+    assert rows(app, "evt_crashed") == 1

@@ -35,7 +35,12 @@ def _refusal(check: recovery.LinkCheck) -> Response:
     return _no_referrer(Response(html, 404, mimetype="text/html"))
 
 
+def _attempt_limit() -> str:
+    return current_app.config["RECOVERY_LINK_ATTEMPT_LIMIT"]
+
+
 @bp.get("/r/<token>")
+@limiter.limit(_attempt_limit)
 def landing_with_token(token: str) -> Response:
     """Takes the token out of the address bar (into the session) and shows /r. Uses nothing."""
     session[SESSION_KEY] = hash_token(token) if recovery.looks_like_token(token) else None
@@ -53,6 +58,7 @@ def landing() -> Response:
 
 
 @bp.post("/r")
+@limiter.limit(_attempt_limit)
 def redeem() -> Response:
     """Use the link: a fresh session limited to verification, then /verify."""
     if not ActionForm().validate_on_submit():
