@@ -69,9 +69,7 @@ def handle_persona_unavailable(exc: PersonaUnavailableError) -> Response:
                                       "message": "Verification is temporarily unavailable."}})
         response.status_code = 503
     else:
-        from .views.verify import render_verify_page
-
-        html, _ = render_verify_page(VerifyPage("unavailable"))
+        html = render_template("verify/status.html", page=VerifyPage("unavailable"))
         response = Response(html, 503, mimetype="text/html")
     response.headers["Retry-After"] = str(retry_after)
     return response

@@ -97,9 +97,8 @@ def test_token_is_json_escaped_inside_the_data_block(app):
     evil = "</script><script>alert(1)</script>"
     with app.test_request_context("/verify"):
         page = VerifyPage("continue", Inquiry(persona_id="inq_abc", status="pending"), session_token=evil)
-        from webapp.forms import ActionForm, EmailForm
-        html = render_template("verify/continue.html", page=page, action_form=ActionForm(),
-                               email_form=EmailForm())
+        from webapp.forms import ActionForm
+        html = render_template("verify/continue.html", page=page, action_form=ActionForm())
     assert evil not in html
     assert "\\u003c/script\\u003e\\u003cscript\\u003ealert(1)" in html
 

@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response
 
 from .. import verification
 from ..extensions import limiter
-from ..forms import ActionForm, EmailForm
+from ..forms import ActionForm
 from ..verification import VerifyPage
 
 bp = Blueprint("verify", __name__, url_prefix="/verify")
@@ -30,10 +30,7 @@ def _per_user() -> str:
 
 def render_verify_page(page: VerifyPage, status: int = 200) -> tuple[str, int]:
     template = "verify/continue.html" if page.state == "continue" else "verify/status.html"
-    return (
-        render_template(template, page=page, action_form=ActionForm(), email_form=EmailForm()),
-        status,
-    )
+    return render_template(template, page=page, action_form=ActionForm()), status
 
 
 def _json_answer(page: VerifyPage) -> Response:
