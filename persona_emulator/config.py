@@ -77,14 +77,28 @@ class EmulatorConfig:
         return cfg
 
     def update(self, changes: dict) -> list[str]:
-        """Apply a partial update (from `POST /_emulator/config`); returns the unknown keys."""
-        unknown = []
+        """Apply a partial update (from `POST /_emulator/config`); returns the refused keys
+        (unknown, or a value of another type than the setting's). Nothing changes if any is."""
+        refused = []
         for key, value in changes.items():
             if key not in self.__dataclass_fields__ or key == "token_secret":
-                unknown.append(key)
+                refused.append(key)
                 continue
-            setattr(self, key, value)
-        return unknown
+            current = getattr(self, key)
+            if isinstance(current, bool) or isinstance(value, bool):
+                ok = isinstance(value, bool) and isinstance(current, bool)
+            elif isinstance(current, float):
+                ok = isinstance(value, int | float)
+            else:
+                ok = isinstance(value, type(current))
+            if isinstance(current, list) and ok:
+                ok = all(isinstance(item, type(current[0]) if current else str | int) for item in value)
+            if not ok:
+                refused.append(key)
+        if not refused:
+            for key, value in changes.items():
+                setattr(self, key, float(value) if isinstance(getattr(self, key), float) else value)
+        return refused
 
     def public(self) -> dict:
         """The settings as JSON, secrets left out."""

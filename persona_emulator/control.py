@@ -118,14 +118,22 @@ def add_fault() -> Response:
     count = rule.get("count")
     if count is not None and (not isinstance(count, int) or count < 1):
         raise StateError(400, "Bad request", "count must be a positive integer or null")
+    status, seconds = rule.get("status", 503), rule.get("seconds", 30 if action == "timeout" else 1)
+    headers, body = rule.get("headers", {}), rule.get("body")
+    if not isinstance(status, int) or not 100 <= status <= 599:
+        raise StateError(400, "Bad request", "status must be an HTTP status code")
+    if not isinstance(seconds, int | float) or not 0 <= seconds <= 600:
+        raise StateError(400, "Bad request", "seconds must be a number from 0 to 600")
+    if not isinstance(headers, dict) or (body is not None and not isinstance(body, str)):
+        raise StateError(400, "Bad request", "headers must be an object and body a string")
     clean = {
         "method": str(rule.get("method", "*")).upper(),
-        "path": rule.get("path", ".*"),
+        "path": str(rule.get("path", ".*")),
         "action": action,
-        "status": int(rule.get("status", 503)),
-        "headers": dict(rule.get("headers") or {}),
-        "body": rule.get("body"),
-        "seconds": float(rule.get("seconds", 30 if action == "timeout" else 1)),
+        "status": status,
+        "headers": {str(k): str(v) for k, v in headers.items()},
+        "body": body,
+        "seconds": float(seconds),
         "remaining": count,
         "hits": 0,
     }
@@ -226,9 +234,9 @@ def get_config() -> Response:
 
 @bp.post("/config")
 def set_config() -> Response:
-    unknown = store().config.update(_body())
-    if unknown:
-        raise StateError(400, "Bad request", f"unknown settings: {', '.join(sorted(unknown))}")
+    refused = store().config.update(_body())
+    if refused:
+        raise StateError(400, "Bad request", f"unknown settings or wrong types: {', '.join(sorted(refused))}")
     return get_config()
 
 

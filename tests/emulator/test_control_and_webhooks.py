@@ -220,8 +220,21 @@ def test_delay_and_timeout(emulator: EmulatorClient):
     assert emulator.control("GET", "/faults").json() == []
 
 
+def test_bad_control_input_is_a_400_never_a_500(emulator: EmulatorClient):
+    for settings in ({"rate_limit_per_minute": "many"}, {"webhook_urls": "not a list"}, {"nope": 1},
+                     {"resume_allows_created": 1}, {"token_secret": "x"}):
+        response = emulator.http.post(emulator.origin + "/_emulator/config", json=settings, timeout=5)
+        assert response.status_code == 400, settings
+    assert emulator.call("GET", "/inquiries").status_code == 200  # nothing half-applied
+    for body in (None, [], "x"):
+        response = emulator.http.post(emulator.origin + "/_emulator/clock", json=body, timeout=5)
+        assert response.status_code == 400
+
+
 def test_bad_fault_rules_are_refused(emulator: EmulatorClient):
-    for rule in ({"action": "explode"}, {"action": "delay", "path": "("}, {"action": "drop", "count": 0}):
+    for rule in ({"action": "explode"}, {"action": "delay", "path": "("}, {"action": "drop", "count": 0},
+                 {"action": "status", "status": "abc"}, {"action": "delay", "seconds": "x"},
+                 {"action": "status", "headers": []}, {"action": "status", "status": 42}):
         response = emulator.http.post(emulator.origin + "/_emulator/faults", json=rule, timeout=5)
         assert response.status_code == 400
 
