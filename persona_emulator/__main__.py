@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--control", action="store_true", help="enable the /_emulator control API")
     parser.add_argument("--webhook-url", action="append", default=[], help="webhook receiver (repeatable)")
     parser.add_argument("--webhook-secret", action="append", default=[], help="signing secret (repeatable)")
-    parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    parser.add_argument("--quiet", action="store_true", help="log warnings only (no webhook deliveries)")
     args = parser.parse_args(argv)
 
     config = EmulatorConfig.from_env()
@@ -36,9 +36,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.reset and os.path.exists(config.state_file):
         os.remove(config.state_file)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s persona-emulator %(message)s")
-    # Werkzeug's access log prints query strings, which carry session tokens for /widget.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING if args.quiet else logging.ERROR)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s persona-emulator %(message)s")
+    # Werkzeug's request log would print /widget URLs, whose query carries session tokens: off.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app = create_app(config)
     server = make_server(args.host, args.port, app, threaded=True)
     print(f"Persona emulator on http://{args.host}:{server.port} (control API "

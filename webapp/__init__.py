@@ -19,6 +19,7 @@ from .config import CONFIGS, ROOT, Config
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .persona import PersonaClient
 from .recovery import Background
+from .serving import install_werkzeug_filter
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,7 @@ def configure_logging(app: Flask) -> None:
         if not any(isinstance(f, _OneLineFilter) for f in handler.filters):
             handler.addFilter(_OneLineFilter())
     root.setLevel(logging.DEBUG if app.debug else logging.INFO)
+    install_werkzeug_filter()
 
 
 def _unauthorized() -> Response:

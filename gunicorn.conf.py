@@ -1,0 +1,17 @@
+# gunicorn settings for production: `gunicorn -c gunicorn.conf.py wsgi:app`
+# Threads, because most of a request's time is spent waiting on Persona or the database.
+import os
+
+bind = os.environ.get("BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# Above Persona's connect + read timeouts (and one retry): a worker is never killed mid-answer.
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+accesslog = "-"
+errorlog = "-"
+# Request lines can carry recovery-link tokens (/r/<token>): this logger redacts them.
+logger_class = "webapp.serving.RedactingLogger"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
