@@ -18,6 +18,8 @@
 
   function showPanel(panel) {
     [savedPanel, errorPanel].forEach(function (p) { p.hidden = p !== panel; });
+    // Each panel has its own "Email me a link": one such button on screen is enough.
+    document.getElementById("summary-email-link").hidden = Boolean(panel);
     if (panel) {
       var heading = panel.querySelector("h2");
       if (heading) heading.focus();
