@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .extensions import db
+from .extensions import db, rowcount
 from .models import FINAL_STATUSES, Inquiry, User, utcnow
 from .persona import (
     PersonaClient,
@@ -146,11 +146,12 @@ def record_completion(user: User) -> VerifyPage:
     inquiry = get_current_inquiry(user)
     if inquiry is None:
         return VerifyPage("closed", reason="missing")
+    read_at = utcnow()
     try:
         fresh = persona().get_inquiry(inquiry.persona_id)
     except PersonaNotFoundError:
         return _mark_missing(inquiry)
-    store_persona_status(inquiry, fresh)
+    store_persona_status(inquiry, fresh, read_at)
     if inquiry.status in FINAL_STATUSES:
         inquiry.drop_session_token()
     db.session.commit()
@@ -189,13 +190,14 @@ def start_inquiry(user: User) -> Inquiry:
     the same Persona inquiry and one local row.
     """
     count = len(db.session.scalars(select(Inquiry.id).where(Inquiry.user_id == user.id)).all())
+    read_at = utcnow()
     created = persona().create_inquiry(
         template_id=current_app.config["PERSONA_TEMPLATE_ID"],
         reference_id=user.public_id,
         idempotency_key=f"create-inquiry:{user.public_id}:{count + 1}",
     )
     inquiry = Inquiry(persona_id=created.id, user_id=user.id, status=created.status)
-    store_persona_status(inquiry, created)
+    store_persona_status(inquiry, created, read_at)
     db.session.add(inquiry)
     try:
         db.session.commit()
@@ -209,16 +211,38 @@ def start_inquiry(user: User) -> Inquiry:
     return inquiry
 
 
-def store_persona_status(inquiry: Inquiry, fresh: PersonaInquiry) -> None:
-    """Copy what Persona just told us onto our record (caller commits)."""
-    if fresh.effective_status != inquiry.status:
-        log.info("inquiry %s: %s -> %s", inquiry.persona_id, inquiry.status, fresh.effective_status)
-    inquiry.status = fresh.effective_status
-    inquiry.expires_at = fresh.expires_at
-    inquiry.next_step_name = fresh.next_step_name
-    now = utcnow()
-    if inquiry.status_event_at is None or inquiry.status_event_at < now:
-        inquiry.status_event_at = now
+def store_persona_status(inquiry: Inquiry, fresh: PersonaInquiry, read_at: datetime) -> None:
+    """Copy what Persona told us in a read that began at `read_at` onto our record.
+
+    Like a webhook event, the read counts as of its time: if a newer status was stored
+    meanwhile (a webhook applied while we waited for Persona), the newer one stays. The caller
+    commits; call this before changing anything else on `inquiry` (it reloads the row).
+    """
+    values = {
+        "status": fresh.effective_status,
+        "expires_at": fresh.expires_at,
+        "next_step_name": fresh.next_step_name,
+        "status_event_at": read_at,
+    }
+    if inquiry.id is None:  # not stored yet: nothing can be newer
+        for name, value in values.items():
+            setattr(inquiry, name, value)
+        return
+    before = inquiry.status
+    changed = rowcount(
+        update(Inquiry)
+        .where(
+            Inquiry.id == inquiry.id,
+            or_(Inquiry.status_event_at.is_(None), Inquiry.status_event_at <= read_at),
+        )
+        .values(**values)
+    )
+    db.session.refresh(inquiry)
+    if not changed:
+        log.info("inquiry %s: kept %s, newer than a read of %s", inquiry.persona_id, inquiry.status,
+                 fresh.effective_status)
+    elif before != inquiry.status:
+        log.info("inquiry %s: %s -> %s", inquiry.persona_id, before, inquiry.status)
 
 
 # Statuses that Persona may still change without us hearing of it if a webhook was lost.
@@ -239,12 +263,13 @@ def inquiries_to_sync(email: str | None = None) -> list[Inquiry]:
 def sync_inquiry(inquiry: Inquiry) -> tuple[str, str]:
     """Read the inquiry from Persona and store its status. Returns (old, new) statuses."""
     old = inquiry.status
+    read_at = utcnow()
     try:
         fresh = persona().get_inquiry(inquiry.persona_id)
     except PersonaNotFoundError:
         _mark_missing(inquiry)
         return old, "missing"
-    store_persona_status(inquiry, fresh)
+    store_persona_status(inquiry, fresh, read_at)
     if inquiry.status in FINAL_STATUSES:
         inquiry.drop_session_token()
     db.session.commit()
@@ -265,15 +290,17 @@ def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
         log.warning("inquiry %s has used %d sessions: offering a new start", inquiry.persona_id,
                     inquiry.tokens_minted)
         return VerifyPage("closed", inquiry, reason="session_limit")
+    read_at = utcnow()
     try:
         resumed = persona().resume_inquiry(inquiry.persona_id)
     except PersonaConflictError:
         # Our local status was stale: learn the real one and show its page.
+        read_at = utcnow()
         try:
             fresh = persona().get_inquiry(inquiry.persona_id)
         except PersonaNotFoundError:
             return _mark_missing(inquiry)
-        store_persona_status(inquiry, fresh)
+        store_persona_status(inquiry, fresh, read_at)
         inquiry.drop_session_token()
         db.session.commit()
         if inquiry.status == "created":
@@ -284,7 +311,7 @@ def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
     if resumed.inquiry.reference_id not in (None, user.public_id):
         log.error("inquiry %s does not belong to user %s", inquiry.persona_id, user.public_id)
         return VerifyPage("closed", inquiry, reason="not_yours")
-    store_persona_status(inquiry, resumed.inquiry)
+    store_persona_status(inquiry, resumed.inquiry, read_at)
     inquiry.session_token_ciphertext = cipher().encrypt(resumed.session_token)
     # A session lives until the inquiry's expiry at the moment it was made (FACTS.md §1).
     inquiry.session_token_expires_at = resumed.inquiry.expires_at or _fallback_expiry()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC
 
 import pytest
 import requests
@@ -271,3 +272,36 @@ def test_an_event_stored_but_never_applied_is_applied_by_the_next_delivery(app, 
     assert retry.get_json()["message"] == "status completed"
     assert deliver(client, body).get_json()["message"] == "already applied"
     assert rows(app, "evt_crashed") == 1
+
+
+def test_reads_and_webhooks_in_any_order_end_in_the_newest_status(app, client, inquiry_id):
+    """A status read from Persona counts as of the moment the read began, like an event."""
+    import random
+    from datetime import timedelta
+
+    from webapp.models import utcnow
+    from webapp.persona import PersonaInquiry
+    from webapp.verification import store_persona_status
+
+    rng = random.Random(56)
+    base = utcnow() + timedelta(hours=1)
+    for round_ in range(10):
+        read_at = base + timedelta(seconds=rng.randint(0, 100))
+        event_at = base + timedelta(seconds=rng.randint(0, 100), milliseconds=500)
+        read_status, event_status = rng.sample(["approved", "declined", "needs_review"], 2)
+        event = event_body(f"inquiry.{event_status.replace('needs_review', 'marked-for-review')}", inquiry_id,
+                           at=event_at.replace(tzinfo=UTC))
+
+        def apply_read(status=read_status, at=read_at):
+            with app.app_context():
+                row = db.session.scalar(select(Inquiry).where(Inquiry.persona_id == inquiry_id))
+                store_persona_status(row, PersonaInquiry(inquiry_id, status, None, None, None, False), at)
+                db.session.commit()
+
+        steps = [apply_read, lambda body=event: deliver(client, body)]
+        rng.shuffle(steps)
+        for step in steps:
+            step()
+        newest = read_status if read_at > event_at else event_status
+        assert status_of(app, inquiry_id).status == newest, f"round {round_}"
+        base += timedelta(minutes=5)  # the next round is newer than everything so far
