@@ -146,15 +146,8 @@ def record_completion(user: User) -> VerifyPage:
     inquiry = get_current_inquiry(user)
     if inquiry is None:
         return VerifyPage("closed", reason="missing")
-    read_at = utcnow()
-    try:
-        fresh = persona().get_inquiry(inquiry.persona_id)
-    except PersonaNotFoundError:
-        return _mark_missing(inquiry)
-    store_persona_status(inquiry, fresh, read_at)
-    if inquiry.status in FINAL_STATUSES:
-        inquiry.drop_session_token()
-    db.session.commit()
+    if not read_from_persona(inquiry):
+        return VerifyPage("closed", inquiry, reason="missing")
     if inquiry.is_resumable:
         return VerifyPage("continue", inquiry)
     return page_for_status(inquiry)
@@ -263,17 +256,24 @@ def inquiries_to_sync(email: str | None = None) -> list[Inquiry]:
 def sync_inquiry(inquiry: Inquiry) -> tuple[str, str]:
     """Read the inquiry from Persona and store its status. Returns (old, new) statuses."""
     old = inquiry.status
+    read_from_persona(inquiry)
+    return old, inquiry.status
+
+
+def read_from_persona(inquiry: Inquiry) -> bool:
+    """GET the inquiry and store its status, as of the read (commits). Final statuses drop the
+    stored token. False when Persona doesn't know the inquiry (it is then marked missing)."""
     read_at = utcnow()
     try:
         fresh = persona().get_inquiry(inquiry.persona_id)
     except PersonaNotFoundError:
         _mark_missing(inquiry)
-        return old, "missing"
+        return False
     store_persona_status(inquiry, fresh, read_at)
     if inquiry.status in FINAL_STATUSES:
         inquiry.drop_session_token()
     db.session.commit()
-    return old, inquiry.status
+    return True
 
 
 def _stored_token(inquiry: Inquiry) -> str | None:
@@ -295,14 +295,8 @@ def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
         resumed = persona().resume_inquiry(inquiry.persona_id)
     except PersonaConflictError:
         # Our local status was stale: learn the real one and show its page.
-        read_at = utcnow()
-        try:
-            fresh = persona().get_inquiry(inquiry.persona_id)
-        except PersonaNotFoundError:
-            return _mark_missing(inquiry)
-        store_persona_status(inquiry, fresh, read_at)
-        inquiry.drop_session_token()
-        db.session.commit()
+        if not read_from_persona(inquiry):
+            return VerifyPage("closed", inquiry, reason="missing")
         if inquiry.status == "created":
             return VerifyPage("continue", inquiry)
         return page_for_status(inquiry)
