@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 
 import flask_migrate
@@ -71,9 +72,26 @@ def database_url(database_template: str, tmp_path) -> str:
         return f"sqlite:///{copy}"
     engine = create_engine(database_template)
     with engine.begin() as conn:
+        _wait_until_no_other_transactions(conn)
         conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
     engine.dispose()
     return database_template
+
+
+def _wait_until_no_other_transactions(conn, timeout: float = 10.0) -> None:
+    """The previous test's connections must be done before we empty the tables.
+
+    A request thread of a live server may still be finishing its last response; anything
+    still open after `timeout` is a leak in the previous test, named here rather than left
+    to surface as a deadlock in this one."""
+    busy = text("SELECT pid, state, left(query, 120) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend' AND state IS DISTINCT FROM 'idle'")
+    deadline = time.monotonic() + timeout
+    while rows := conn.execute(busy).all():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the previous test left database work running: {rows}")
+        time.sleep(0.05)
 
 
 # -- the app -------------------------------------------------------------------------------
@@ -98,6 +116,9 @@ def make_app(database_url: str, emulator: EmulatorClient, tmp_path):
 
     yield make
     for app in apps:
+        # Mail jobs a test queued and did not wait for must not outlive it: on PostgreSQL a job
+        # still reading would deadlock with the next test's TRUNCATE.
+        app.extensions["background"].close()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

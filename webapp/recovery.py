@@ -82,6 +82,11 @@ class Background:
         for future in pending:
             future.result(timeout=timeout)
 
+    def close(self, timeout: float = 30.0) -> None:
+        """Finish every queued job, then stop the workers (an app that is going away)."""
+        self.join(timeout)
+        self._pool.shutdown(wait=True)
+
 
 def background() -> Background:
     return current_app.extensions["background"]
