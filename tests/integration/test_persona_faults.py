@@ -85,7 +85,8 @@ def test_read_timeout_degrades_within_the_budget(client, emulator, pending_user,
     response = client.get("/verify")
     elapsed = time.monotonic() - started
     assert response.status_code == 503
-    assert elapsed < app.config["PERSONA_READ_TIMEOUT_SECONDS"] + 0.5
+    # One read timeout, not two and not the 5 s fault (slack for a busy machine).
+    assert elapsed < app.config["PERSONA_READ_TIMEOUT_SECONDS"] + 1.5
     emulator.clear_faults()
 
 
@@ -117,7 +118,7 @@ def test_429_beyond_the_cap_never_sleeps_long(emulator):
     started = time.monotonic()
     with pytest.raises(PersonaUnavailableError) as caught:
         persona.get_inquiry("inq_abc")
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 0.9  # below even the 1 s cap: no sleep at all
     assert caught.value.retry_after_seconds == 21601
 
 
@@ -185,7 +186,7 @@ def test_circuit_breaker_opens_fails_fast_then_a_probe_closes_it(emulator):
     started = time.monotonic()
     with pytest.raises(PersonaUnavailableError) as caught:
         persona.get_inquiry(inquiry["id"])
-    assert time.monotonic() - started < 0.05 and str(caught.value) == "circuit open"
+    assert time.monotonic() - started < 0.25 and str(caught.value) == "circuit open"
     assert len(emulator.requests()) == 3  # no call while open
     emulator.clear_faults()
     time.sleep(0.6)
