@@ -12,6 +12,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -119,9 +120,11 @@ class CircuitBreaker:
     """After `threshold` failed calls in a row, fail fast for `cooldown_seconds`, then let one
     probe through: its success closes the breaker, its failure opens it again. Per process."""
 
-    def __init__(self, threshold: int, cooldown_seconds: float) -> None:
+    def __init__(self, threshold: int, cooldown_seconds: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.threshold = threshold
         self.cooldown_seconds = cooldown_seconds
+        self.clock = clock
         self._failures = 0
         self._opened_at: float | None = None
         self._probing = False
@@ -132,7 +135,7 @@ class CircuitBreaker:
         with self._lock:
             if self._opened_at is None:
                 return
-            waited = time.monotonic() - self._opened_at
+            waited = self.clock() - self._opened_at
             if waited < self.cooldown_seconds or self._probing:
                 remaining = max(int(self.cooldown_seconds - waited) + 1, 1)
                 raise PersonaUnavailableError("circuit open", remaining)
@@ -147,7 +150,7 @@ class CircuitBreaker:
             if self._probing or self._failures >= self.threshold:
                 if self._opened_at is None or self._probing:
                     log.error("Persona failing: not calling it for %.0f s", self.cooldown_seconds)
-                self._opened_at, self._probing = time.monotonic(), False
+                self._opened_at, self._probing = self.clock(), False
 
 
 def _retry_after(response: requests.Response) -> float | None:

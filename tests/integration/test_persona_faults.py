@@ -174,8 +174,19 @@ def test_redirects_are_not_followed(monkeypatch):
     assert sent[0]["allow_redirects"] is False
 
 
+class FakeClock:
+    """The breaker's clock, moved by hand: a busy machine cannot stretch a cooldown."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_circuit_breaker_opens_fails_fast_then_a_probe_closes_it(emulator):
-    persona = client_for(emulator, max_retries=0, breaker_threshold=3, breaker_cooldown_seconds=0.5)
+    persona = client_for(emulator, max_retries=0, breaker_threshold=3, breaker_cooldown_seconds=30)
+    persona.breaker.clock = clock = FakeClock()
     inquiry = emulator.create_inquiry()
     emulator.clear_requests()
     emulator.fault(path="/inquiries/", action="status", status=503)
@@ -183,26 +194,30 @@ def test_circuit_breaker_opens_fails_fast_then_a_probe_closes_it(emulator):
         with pytest.raises(PersonaUnavailableError):
             persona.get_inquiry(inquiry["id"])
     assert len(emulator.requests()) == 3
+    clock.now += 29
     started = time.monotonic()
     with pytest.raises(PersonaUnavailableError) as caught:
         persona.get_inquiry(inquiry["id"])
     assert time.monotonic() - started < 0.25 and str(caught.value) == "circuit open"
+    assert caught.value.retry_after_seconds == 2  # what is left of the cooldown, rounded up
     assert len(emulator.requests()) == 3  # no call while open
     emulator.clear_faults()
-    time.sleep(0.6)
+    clock.now += 1.5
     assert persona.get_inquiry(inquiry["id"]).id == inquiry["id"]  # the probe succeeds: closed
     assert persona.get_inquiry(inquiry["id"]).id == inquiry["id"]
 
 
 def test_a_failed_probe_opens_the_breaker_again(emulator):
-    persona = client_for(emulator, max_retries=0, breaker_threshold=1, breaker_cooldown_seconds=0.3)
+    persona = client_for(emulator, max_retries=0, breaker_threshold=1, breaker_cooldown_seconds=30)
+    persona.breaker.clock = clock = FakeClock()
     emulator.fault(path="/inquiries/", action="status", status=502)
     with pytest.raises(PersonaUnavailableError):
         persona.get_inquiry("inq_abc")
-    time.sleep(0.35)
+    clock.now += 31
     with pytest.raises(PersonaUnavailableError) as probe:
         persona.get_inquiry("inq_abc")
     assert str(probe.value) == "HTTP 502"
+    clock.now += 29  # a fresh cooldown started at the probe
     with pytest.raises(PersonaUnavailableError) as fast:
         persona.get_inquiry("inq_abc")
     assert str(fast.value) == "circuit open"
