@@ -35,15 +35,17 @@ run: deps ## Start app (localhost:5000) + Persona emulator (localhost:5001) + SQ
 test: deps system-deps ## Install what the tests need and run all of them (SQLite, then PostgreSQL)
 	$(BIN)/ruff check .
 	$(BIN)/mypy webapp
+	$(BIN)/bandit -q -r webapp persona_emulator
 	$(BIN)/pytest
 	TEST_DATABASE=postgresql $(BIN)/pytest -m "postgres_too"
 
 test-fast: deps ## Unit and integration tests only, SQLite (no browser)
 	$(BIN)/pytest -m "not browser"
 
-lint: deps ## ruff and mypy
+lint: deps ## ruff, mypy and bandit
 	$(BIN)/ruff check .
 	$(BIN)/mypy webapp
+	$(BIN)/bandit -q -r webapp persona_emulator
 
 bench: deps ## Benchmarks: prints numbers, asserts nothing
 	$(BIN)/python scripts/bench.py

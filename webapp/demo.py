@@ -18,7 +18,7 @@ from .persona import PersonaNotFoundError
 
 log = logging.getLogger(__name__)
 
-DEMO_PASSWORD = "demo-password"
+DEMO_PASSWORD = "demo-password"  # the published demo accounts (make run)  # nosec B105
 # email -> the statuses the emulator walks the inquiry through (None: no inquiry at all)
 DEMO_USERS: dict[str, list[str] | None] = {
     "new@demo.test": None,

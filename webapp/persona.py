@@ -335,7 +335,7 @@ class PersonaClient:
             raise PersonaUnavailableError("rate limited", retry_after)
         if status >= 500:
             if can_retry:
-                return random.uniform(0.05, 0.2)  # jitter; short: a person is waiting
+                return random.uniform(0.05, 0.2)  # jitter, no secret; short: a person waits  # nosec B311
             raise PersonaUnavailableError(f"HTTP {status}", self._retry_after())
         return None
 
@@ -366,7 +366,7 @@ class PersonaClient:
 
     @staticmethod
     def _pause() -> None:
-        time.sleep(random.uniform(0.05, 0.2))
+        time.sleep(random.uniform(0.05, 0.2))  # jitter, no secret  # nosec B311
 
     @staticmethod
     def _error_title(response: requests.Response) -> str:

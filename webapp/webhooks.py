@@ -168,8 +168,7 @@ def store_event(event: ParsedEvent, body: bytes) -> tuple[WebhookEvent, bool]:
     )
     is_new = rowcount(statement) == 1
     db.session.commit()
-    row = db.session.scalar(select(WebhookEvent).where(WebhookEvent.event_id == event.event_id))
-    assert row is not None
+    row = db.session.execute(select(WebhookEvent).where(WebhookEvent.event_id == event.event_id)).scalar_one()
     return row, is_new
 
 
