@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .extensions import db
-from .models import LoginSession, User, utcnow
+from .extensions import db, rowcount
+from .models import LoginSession, RecoveryLink, User, utcnow
 from .security import hash_token, new_token
 
 # Compared against when the email is unknown, so both branches cost one hash check.
@@ -109,17 +109,46 @@ def end_login_session(user: User) -> None:
         db.session.commit()
 
 
-def end_all_login_sessions(user: User) -> int:
-    """Revoke every session of `user` (disable, password change). Returns how many."""
+def live_login_sessions(user: User) -> list[LoginSession]:
+    """The sessions of `user` that would still sign a browser in (newest first)."""
     now = utcnow()
-    count = 0
-    for row in db.session.scalars(
-        select(LoginSession).where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
-    ):
-        row.revoked_at = now
-        count += 1
+    rows = db.session.scalars(
+        select(LoginSession)
+        .where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None), LoginSession.expires_at > now)
+        .order_by(LoginSession.last_seen_at.desc())
+    )
+    return [row for row in rows if row.last_seen_at + timedelta(seconds=row.idle_seconds) > now]
+
+
+def revoke_recovery_links(user_id: int, now: datetime) -> int:
+    """Kill every unused recovery link of a user; the caller commits. Returns how many."""
+    return rowcount(
+        update(RecoveryLink)
+        .where(RecoveryLink.user_id == user_id, RecoveryLink.used_at.is_(None), RecoveryLink.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def sign_out_everywhere(user: User) -> tuple[int, int]:
+    """A lost phone, a shared computer: every login session of `user` ends and every link we
+    emailed them dies. Returns (sessions ended, links revoked)."""
+    now = utcnow()
+    sessions = rowcount(
+        update(LoginSession)
+        .where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    links = revoke_recovery_links(user.id, now)
     db.session.commit()
-    return count
+    return sessions, links
+
+
+def set_active(user: User, active: bool) -> None:
+    """Disable (signing out everywhere) or re-enable an account."""
+    user.active = active
+    db.session.commit()
+    if not active:
+        sign_out_everywhere(user)
 
 
 def count_users() -> int:

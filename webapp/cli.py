@@ -96,6 +96,39 @@ def recovery_send_command(email: str) -> None:
     click.echo(f"sent to {email}")
 
 
+accounts_cli = AppGroup("accounts", help="Accounts, for support.")
+
+
+@accounts_cli.command("sign-out")
+@click.argument("email")
+def accounts_sign_out_command(email: str) -> None:
+    """End every session of that person and cancel every link emailed to them."""
+    from .accounts import sign_out_everywhere
+
+    sessions, links = sign_out_everywhere(_user_or_fail(email))
+    click.echo(f"{email}: {sessions} session(s) ended, {links} link(s) cancelled")
+
+
+@accounts_cli.command("disable")
+@click.argument("email")
+def accounts_disable_command(email: str) -> None:
+    """Stop that account: no sign-in, no links, no reminders; signed out everywhere."""
+    from .accounts import set_active
+
+    set_active(_user_or_fail(email), False)
+    click.echo(f"{email}: disabled and signed out everywhere")
+
+
+@accounts_cli.command("enable")
+@click.argument("email")
+def accounts_enable_command(email: str) -> None:
+    """Let a disabled account sign in again."""
+    from .accounts import set_active
+
+    set_active(_user_or_fail(email), True)
+    click.echo(f"{email}: enabled")
+
+
 @reminders_cli.command("send")
 @click.option("--dry-run", is_flag=True, help="List what would be sent; send nothing.")
 def reminders_send_command(dry_run: bool) -> None:
@@ -115,6 +148,7 @@ def reminders_send_command(dry_run: bool) -> None:
 
 
 def register(app: Flask) -> None:
+    app.cli.add_command(accounts_cli)
     app.cli.add_command(recovery_cli)
     app.cli.add_command(reminders_cli)
     app.cli.add_command(demo_cli)

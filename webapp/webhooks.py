@@ -20,8 +20,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from .accounts import revoke_recovery_links
 from .extensions import db, rowcount
-from .models import FINAL_STATUSES, Inquiry, RecoveryLink, WebhookEvent, utcnow
+from .models import FINAL_STATUSES, Inquiry, WebhookEvent, utcnow
 from .persona import parse_time
 
 log = logging.getLogger(__name__)
@@ -221,7 +222,7 @@ def _apply_status(row: WebhookEvent, now: datetime) -> str:
     if changed == 0:
         return "ignored: older than the current status"
     if target in FINAL_STATUSES or target == "redacted":
-        _revoke_recovery_links(inquiry, now)
+        revoke_recovery_links(inquiry.user_id, now)
     return f"status {target}"
 
 
@@ -230,18 +231,6 @@ def _subject_attributes(row: WebhookEvent) -> dict:
         return parse_event(row.payload.encode()).attributes
     except InvalidEventError:
         return {}
-
-
-def _revoke_recovery_links(inquiry: Inquiry, now: datetime) -> None:
-    db.session.execute(
-        update(RecoveryLink)
-        .where(
-            RecoveryLink.user_id == inquiry.user_id,
-            RecoveryLink.used_at.is_(None),
-            RecoveryLink.revoked_at.is_(None),
-        )
-        .values(revoked_at=now)
-    )
 
 
 def replay_event(event_id: str) -> str | None:

@@ -57,3 +57,18 @@ def test_the_check_itself_catches_problems(a11y_page: Page):
     a11y_page.set_content('<html><body><img src="data:,"><input type="text"><button></button></body></html>')
     found = " ".join(serious_violations(a11y_page))
     assert "image-alt" in found and "button-name" in found
+
+
+def test_account_page_and_sign_out_everywhere(browser: Browser, app, live_server):
+    with app.app_context():
+        seed_demo_data()
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    sign_in(page, live_server.url, "approved@demo.test")
+    page.get_by_role("navigation", name="Account").get_by_role("link", name="Account").click()
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    assert serious_violations(page) == []
+    page.get_by_role("button", name="Sign out on all devices").click()
+    expect(page.get_by_role("status")).to_contain_text("You are signed out on every device")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    context.close()

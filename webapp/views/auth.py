@@ -51,6 +51,15 @@ def signup() -> str | Response:
     return render_template("auth/signup.html", form=form)
 
 
+def _signed_out(message: str) -> Response:
+    logout_user()
+    session.clear()
+    flash(message)
+    response = redirect(url_for("auth.login"), code=303)
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
+    return response
+
+
 @bp.post("/logout")
 @login_required
 def logout() -> Response:
@@ -58,9 +67,26 @@ def logout() -> Response:
     if not ActionForm().validate_on_submit():
         return redirect(url_for("main.index"))
     accounts.end_login_session(current_user)
-    logout_user()
-    session.clear()
-    flash("You are signed out.")
-    response = redirect(url_for("auth.login"), code=303)
-    response.headers["Clear-Site-Data"] = '"cache", "storage"'
-    return response
+    return _signed_out("You are signed out.")
+
+
+@bp.get("/account")
+@login_required
+def account() -> str:
+    """Where this account is signed in, and the way to end all of it."""
+    return render_template(
+        "auth/account.html",
+        form=ActionForm(),
+        sessions=accounts.live_login_sessions(current_user),
+        this_session_id=current_user.login_session.id,
+    )
+
+
+@bp.post("/account/sign-out-everywhere")
+@login_required
+def sign_out_everywhere() -> Response:
+    """Lost phone, shared computer: every session ends and every emailed link dies."""
+    if not ActionForm().validate_on_submit():
+        return redirect(url_for("auth.account"))
+    accounts.sign_out_everywhere(current_user)
+    return _signed_out("You are signed out on every device, and the links we emailed you no longer work.")

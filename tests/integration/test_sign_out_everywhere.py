@@ -1,0 +1,111 @@
+"""Sign out everywhere: every login session ends, every emailed link dies, nothing else changes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import csrf_from, make_user, sign_in
+from tests.integration.test_recovery import new_link, open_link, redeem
+from tests.integration.test_verify import give_inquiry
+
+pytestmark = pytest.mark.postgres_too
+
+
+@pytest.fixture
+def person(app, emulator):
+    user = make_user(app)
+    give_inquiry(app, emulator, user, "pending")
+    return user
+
+
+def signed_in_browsers(app, count: int) -> list:
+    browsers = [app.test_client() for _ in range(count)]
+    for browser in browsers:
+        sign_in(browser)
+        assert browser.get("/verify").status_code == 200
+    return browsers
+
+
+def test_account_page_lists_where_the_person_is_signed_in(app, person):
+    laptop, phone = signed_in_browsers(app, 2)
+    redeem(tablet := app.test_client(), open_link(tablet, new_link(app, person)))
+    page = laptop.get("/account").get_data(as_text=True)
+    assert "ada@example.test" in page
+    assert page.count("This browser") == 1
+    assert page.count("Signed in with your password") == 1
+    assert page.count("Opened from an email link") == 1
+    assert "Sign out on all devices" in page
+
+
+def test_sign_out_everywhere_ends_every_session_and_kills_links(app, person, emulator):
+    laptop, phone = signed_in_browsers(app, 2)
+    redeem(tablet := app.test_client(), open_link(tablet, new_link(app, person)))
+    assert tablet.get("/verify").status_code == 200
+    unused_link = new_link(app, person)
+    replayed_cookie = laptop.get_cookie("session").value
+
+    token = csrf_from(laptop.get("/account").get_data(as_text=True))
+    answer = laptop.post("/account/sign-out-everywhere", data={"csrf_token": token})
+    assert answer.status_code == 303 and answer.headers["Location"] == "/login"
+    assert answer.headers["Clear-Site-Data"] == '"cache", "storage"'
+    assert "every device" in laptop.get("/login").get_data(as_text=True)
+
+    emulator.clear_requests()
+    for browser in (laptop, phone, tablet):
+        assert browser.get("/verify").headers["Location"].startswith("/login")
+    laptop.set_cookie("session", replayed_cookie)
+    assert laptop.get("/verify").headers["Location"].startswith("/login")
+    assert emulator.requests() == []  # nobody reached Persona on a dead session
+    assert open_link(app.test_client(), unused_link).status_code == 404
+
+    fresh = app.test_client()  # the person can simply sign in again and carry on
+    sign_in(fresh)
+    assert fresh.get("/verify").status_code == 200
+
+
+def test_it_needs_the_csrf_token_and_a_post(app, person):
+    laptop, phone = signed_in_browsers(app, 2)
+    assert laptop.post("/account/sign-out-everywhere").status_code == 400
+    assert laptop.get("/account/sign-out-everywhere").status_code == 405
+    assert phone.get("/verify").status_code == 200  # nothing was ended
+
+
+def test_it_leaves_other_people_alone(app, person, emulator):
+    other = make_user(app, "carol@example.test")
+    give_inquiry(app, emulator, other, "pending")
+    carol = app.test_client()
+    sign_in(carol, "carol@example.test")
+    carol_link = new_link(app, other)
+    (ada,) = signed_in_browsers(app, 1)
+    ada.post("/account/sign-out-everywhere", data={"csrf_token": csrf_from(ada.get("/account").get_data(as_text=True))})
+    assert carol.get("/verify").status_code == 200
+    assert open_link(app.test_client(), carol_link).status_code == 200
+
+
+def test_an_email_link_session_cannot_reach_the_account_page(app, person):
+    tablet = app.test_client()
+    redeem(tablet, open_link(tablet, new_link(app, person)))
+    assert tablet.get("/account").headers["Location"] == "/verify"
+    assert "Account</a>" not in tablet.get("/verify").get_data(as_text=True)
+    token = csrf_from(tablet.get("/verify").get_data(as_text=True))
+    assert tablet.post("/account/sign-out-everywhere", data={"csrf_token": token}).headers["Location"] == "/verify"
+    assert tablet.get("/verify").status_code == 200  # a link session is not an account session
+
+
+def test_signed_out_visitors_are_sent_to_sign_in(client):
+    assert client.get("/account").headers["Location"].startswith("/login?next=/account")
+
+
+def test_support_commands_sign_out_disable_enable(app, runner, person):
+    (laptop,) = signed_in_browsers(app, 1)
+    link = new_link(app, person)
+    result = runner.invoke(args=["accounts", "sign-out", "ada@example.test"])
+    assert result.exit_code == 0 and "1 session(s) ended, 1 link(s) cancelled" in result.output
+    assert laptop.get("/verify").headers["Location"].startswith("/login")
+    assert open_link(app.test_client(), link).status_code == 404
+
+    assert runner.invoke(args=["accounts", "disable", "ada@example.test"]).exit_code == 0
+    assert b"Email or password is incorrect." in sign_in(app.test_client()).data
+    assert runner.invoke(args=["accounts", "enable", "ada@example.test"]).exit_code == 0
+    assert sign_in(app.test_client()).status_code == 303
+    assert runner.invoke(args=["accounts", "disable", "nobody@example.test"]).exit_code != 0
