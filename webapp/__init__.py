@@ -8,7 +8,7 @@ import logging
 import os
 import secrets
 
-from flask import Flask, g, redirect, request, url_for
+from flask import Flask, g, has_request_context, redirect, request, url_for
 from flask_login import current_user
 from jinja2 import StrictUndefined
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 RECOVERY_SCOPE_ENDPOINTS = frozenset(
     {"static", "verify.show", "verify.session_token", "verify.complete", "verify.restart",
      "verify.sdk", "auth.logout", "recovery.send_link_from_verify", "recovery.landing",
-     "recovery.landing_with_token", "recovery.redeem", "main.health"}
+     "recovery.landing_with_token", "recovery.redeem", "main.health", "main.ready"}
 )
 
 
@@ -140,15 +140,25 @@ class _OneLineFilter(logging.Filter):
         return True
 
 
+class _RequestIdFilter(logging.Filter):
+    """Every line says which request it belongs to: the id the person sees on an error page
+    and in the X-Request-Id header ("-" outside a request: CLI, background jobs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
 def configure_logging(app: Flask) -> None:
     root = logging.getLogger("webapp")
     if not root.handlers:
         stream = logging.StreamHandler()
-        stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
         root.addHandler(stream)
     for handler in root.handlers:
-        if not any(isinstance(f, _OneLineFilter) for f in handler.filters):
-            handler.addFilter(_OneLineFilter())
+        for kind in (_OneLineFilter, _RequestIdFilter):
+            if not any(isinstance(f, kind) for f in handler.filters):
+                handler.addFilter(kind())
     root.setLevel(logging.DEBUG if app.debug else logging.INFO)
     install_werkzeug_filter()
 

@@ -130,6 +130,12 @@ class CircuitBreaker:
         self._probing = False
         self._lock = threading.Lock()
 
+    @property
+    def is_open(self) -> bool:
+        """Failing fast right now (a probe may be due)."""
+        with self._lock:
+            return self._opened_at is not None
+
     def before_call(self) -> None:
         """Raises PersonaUnavailableError while open (no call is made)."""
         with self._lock:

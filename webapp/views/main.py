@@ -1,15 +1,19 @@
-"""The home page and the health check."""
+"""The home page, and the liveness and readiness checks."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template
+import logging
+
+from flask import Blueprint, current_app, jsonify, render_template
 from flask_login import current_user
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from ..extensions import db
 
 bp = Blueprint("main", __name__)
+log = logging.getLogger(__name__)
 
 
 @bp.get("/")
@@ -20,6 +24,23 @@ def index() -> str:
 
 @bp.get("/healthz")
 def health() -> Response:
-    """Liveness for load balancers: the database answers."""
-    db.session.execute(text("SELECT 1"))
+    """Liveness: the process answers. Touches nothing else, so a database outage does not get
+    every worker restarted."""
     return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def ready() -> Response:
+    """Readiness: send people here only if the database answers. Persona's state is reported,
+    not required: with Persona down the app still shows every status page and a calm 503."""
+    persona = "failing" if current_app.extensions["persona"].breaker.is_open else "ok"
+    try:
+        db.session.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        log.warning("not ready: the database does not answer")
+        db.session.rollback()
+        response = jsonify({"status": "unavailable", "database": "unavailable", "persona": persona})
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
+    return jsonify({"status": "ok", "database": "ok", "persona": persona})

@@ -1,0 +1,47 @@
+"""Liveness and readiness for a load balancer, and the request id that ties logs to answers."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+pytestmark = pytest.mark.postgres_too
+
+
+def test_live_and_ready(client):
+    live, ready = client.get("/healthz"), client.get("/readyz")
+    assert live.status_code == 200 and live.get_json() == {"status": "ok"}
+    assert ready.status_code == 200
+    assert ready.get_json() == {"status": "ok", "database": "ok", "persona": "ok"}
+    assert live.headers["X-Request-Id"] != ready.headers["X-Request-Id"]
+
+
+@pytest.fixture
+def app_log():
+    """What the app's own log handler (its format, its filters) writes, as text."""
+    handler = next(h for h in logging.getLogger("webapp").handlers if isinstance(h, logging.StreamHandler))
+    previous = handler.setStream(io.StringIO())
+    yield handler.stream
+    handler.setStream(previous)
+
+
+def test_a_database_outage_is_not_ready_but_alive_and_logged_with_the_request_id(make_app, tmp_path, app_log):
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/no/such/dir/app.db")
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200  # a restart would not help: stay alive
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.headers["Retry-After"] == "5"
+    assert ready.get_json() == {"status": "unavailable", "database": "unavailable", "persona": "ok"}
+    assert "Traceback" not in ready.get_data(as_text=True)
+    line = f"WARNING webapp.views.main [{ready.headers['X-Request-Id']}] not ready: the database does not answer"
+    assert line in app_log.getvalue()
+
+
+def test_persona_failing_is_reported_but_keeps_the_app_ready(app, client):
+    breaker = app.extensions["persona"].breaker
+    for _ in range(breaker.threshold):
+        breaker.record(False)
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["persona"] == "failing"
