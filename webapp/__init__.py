@@ -8,7 +8,7 @@ import logging
 import os
 import secrets
 
-from flask import Flask, g, has_request_context, redirect, request, url_for
+from flask import Flask, g, has_app_context, redirect, request, url_for
 from flask_login import current_user
 from jinja2 import StrictUndefined
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -142,10 +142,11 @@ class _OneLineFilter(logging.Filter):
 
 class _RequestIdFilter(logging.Filter):
     """Every line says which request it belongs to: the id the person sees on an error page
-    and in the X-Request-Id header ("-" outside a request: CLI, background jobs)."""
+    and in the X-Request-Id header (a background job carries the id of the request that queued
+    it; "-" for the CLI)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        record.request_id = g.get("request_id", "-") if has_app_context() else "-"
         return True
 
 

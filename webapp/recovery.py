@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g, has_app_context
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -57,8 +57,11 @@ class Background:
         self._lock = threading.Lock()
 
     def submit(self, fn, *args) -> None:
+        request_id = g.get("request_id", "-") if has_app_context() else "-"
+
         def run() -> None:
             with self._app.app_context():
+                g.request_id = request_id  # its log lines name the request that queued it
                 try:
                     fn(*args)
                 except Exception:  # a background job has nobody to tell but the log

@@ -45,3 +45,16 @@ def test_persona_failing_is_reported_but_keeps_the_app_ready(app, client):
         breaker.record(False)
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.get_json()["persona"] == "failing"
+
+
+def test_a_mail_job_logs_under_the_request_that_queued_it(app, emulator, app_log):
+    from tests.conftest import csrf_from, make_user
+
+    make_user(app)
+    client = app.test_client()
+    page = client.get("/recovery/resend")
+    answer = client.post("/recovery/resend", data={
+        "email": "ada@example.test", "csrf_token": csrf_from(page.get_data(as_text=True))})
+    app.extensions["background"].join()
+    sent = [line for line in app_log.getvalue().splitlines() if "webapp.mail" in line and "sent to" in line]
+    assert len(sent) == 1 and f"[{answer.headers['X-Request-Id']}]" in sent[0]
