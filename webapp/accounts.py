@@ -129,18 +129,29 @@ def revoke_recovery_links(user_id: int, now: datetime) -> int:
     )
 
 
-def sign_out_everywhere(user: User) -> tuple[int, int]:
-    """A lost phone, a shared computer: every login session of `user` ends and every link we
-    emailed them dies. Returns (sessions ended, links revoked)."""
+def sign_out_everywhere(user: User, keep: LoginSession | None = None) -> tuple[int, int]:
+    """A lost phone, a shared computer: every login session of `user` (but `keep`) ends and
+    every link we emailed them dies. Returns (sessions ended, links revoked)."""
     now = utcnow()
+    others = [LoginSession.id != keep.id] if keep is not None else []
     sessions = rowcount(
         update(LoginSession)
-        .where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
+        .where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None), *others)
         .values(revoked_at=now)
     )
     links = revoke_recovery_links(user.id, now)
     db.session.commit()
     return sessions, links
+
+
+def change_password(user: User, current: str, new: str) -> bool:
+    """Set a new password if `current` is right. Whoever knew the old one is then signed out:
+    every other session ends and emailed links die; this browser stays signed in."""
+    if not check_password_hash(user.password_hash, current):
+        return False
+    user.password_hash = generate_password_hash(new)
+    sign_out_everywhere(user, keep=user.login_session)  # commits both
+    return True
 
 
 def set_active(user: User, active: bool) -> None:

@@ -16,19 +16,26 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
+def new_password_fields(label: str = "Password") -> tuple[PasswordField, PasswordField]:
+    """A new password and its repetition (fields named `password` and `confirm`)."""
+    length = Length(min=10, max=200, message="Use at least 10 characters (200 at most).")
+    return (
+        PasswordField(label, description="At least 10 characters.", validators=[DataRequired(), length]),
+        PasswordField(f"Repeat {label.lower()}",
+                      validators=[DataRequired(), EqualTo("password", message="The passwords do not match.")]),
+    )
+
+
 class SignupForm(FlaskForm):
     email = EmailField(
         "Email", validators=[DataRequired(), EMAIL_SHAPE, Length(max=254)]
     )
-    password = PasswordField(
-        "Password",
-        description="At least 10 characters.",
-        validators=[DataRequired(), Length(min=10, max=200)],
-    )
-    confirm = PasswordField(
-        "Repeat password",
-        validators=[DataRequired(), EqualTo("password", message="The passwords do not match.")],
-    )
+    password, confirm = new_password_fields()
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=200)])
+    password, confirm = new_password_fields("New password")
 
 
 class EmailForm(FlaskForm):

@@ -68,6 +68,9 @@ def test_account_page_and_sign_out_everywhere(browser: Browser, app, live_server
     page.get_by_role("navigation", name="Account").get_by_role("link", name="Account").click()
     expect(page.get_by_role("heading", name="Your account")).to_be_visible()
     assert serious_violations(page) == []
+    page.get_by_role("button", name="Change password").click()  # the form with its errors
+    expect(page.get_by_label("Current password")).to_have_attribute("aria-invalid", "true")
+    assert serious_violations(page) == []
     page.get_by_role("button", name="Sign out on all devices").click()
     expect(page.get_by_role("status")).to_contain_text("You are signed out on every device")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import csrf_from, make_user, sign_in
+from tests.conftest import PASSWORD, csrf_from, make_user, sign_in
 from tests.integration.test_recovery import new_link, open_link, redeem
 from tests.integration.test_verify import give_inquiry
 
@@ -109,3 +109,46 @@ def test_support_commands_sign_out_disable_enable(app, runner, person):
     assert runner.invoke(args=["accounts", "enable", "ada@example.test"]).exit_code == 0
     assert sign_in(app.test_client()).status_code == 303
     assert runner.invoke(args=["accounts", "disable", "nobody@example.test"]).exit_code != 0
+
+
+# -- changing the password -------------------------------------------------------------------
+def change_password(browser, current: str, new: str, repeat: str | None = None):
+    token = csrf_from(browser.get("/account").get_data(as_text=True))
+    return browser.post("/account/password", data={
+        "current_password": current, "password": new, "confirm": new if repeat is None else repeat,
+        "csrf_token": token})
+
+
+def test_a_password_change_signs_out_every_other_device_but_this_one(app, person):
+    laptop, phone = signed_in_browsers(app, 2)
+    link = new_link(app, person)
+    answer = change_password(laptop, PASSWORD, "a brand new password")
+    assert answer.status_code == 303 and answer.headers["Location"] == "/account"
+    page = laptop.get("/account").get_data(as_text=True)
+    assert "Your password is changed" in page and page.count("Signed in with your password") == 0
+    assert laptop.get("/verify").status_code == 200
+    assert phone.get("/verify").headers["Location"].startswith("/login")
+    assert open_link(app.test_client(), link).status_code == 404
+    assert b"Email or password is incorrect." in sign_in(app.test_client()).data
+    assert sign_in(app.test_client(), password="a brand new password").status_code == 303
+
+
+@pytest.mark.parametrize(("current", "new", "repeat", "message"), [
+    ("not my password", "a brand new password", None, "That is not your current password."),
+    (PASSWORD, "short", None, "at least 10"),
+    (PASSWORD, "a brand new password", "another new password", "The passwords do not match."),
+])
+def test_a_refused_password_change_changes_nothing(app, person, current, new, repeat, message):
+    laptop, phone = signed_in_browsers(app, 2)
+    answer = change_password(laptop, current, new, repeat)
+    assert answer.status_code == 200 and message in answer.get_data(as_text=True).replace("\n", " ")
+    assert phone.get("/verify").status_code == 200
+    assert sign_in(app.test_client()).status_code == 303
+
+
+def test_password_changes_are_rate_limited(make_app, emulator):
+    app = make_app(LOGIN_RATE_LIMIT="2 per minute")
+    make_user(app)
+    (laptop,) = signed_in_browsers(app, 1)
+    codes = [change_password(laptop, "wrong guess", "a brand new password").status_code for _ in range(3)]
+    assert codes == [200, 200, 429]

@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 
 from .. import accounts
 from ..extensions import limiter
-from ..forms import ActionForm, LoginForm, SignupForm
+from ..forms import ActionForm, ChangePasswordForm, LoginForm, SignupForm
 from ..security import is_safe_next
 
 bp = Blueprint("auth", __name__)
@@ -70,16 +70,35 @@ def logout() -> Response:
     return _signed_out("You are signed out.")
 
 
-@bp.get("/account")
-@login_required
-def account() -> str:
-    """Where this account is signed in, and the way to end all of it."""
+def _account_page(password_form: ChangePasswordForm) -> str:
     return render_template(
         "auth/account.html",
         form=ActionForm(),
+        password_form=password_form,
         sessions=accounts.live_login_sessions(current_user),
         this_session_id=current_user.login_session.id,
     )
+
+
+@bp.get("/account")
+@login_required
+def account() -> str:
+    """Where this account is signed in, the way to end all of it, and a password change."""
+    return _account_page(ChangePasswordForm())
+
+
+@bp.post("/account/password")
+@login_required
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"])
+def change_password() -> str | Response:
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        if accounts.change_password(current_user, form.current_password.data or "", form.password.data or ""):
+            flash("Your password is changed. Every other device is signed out, "
+                  "and links we emailed you no longer work.")
+            return redirect(url_for("auth.account"), code=303)
+        form.current_password.errors = ["That is not your current password."]
+    return _account_page(form)
 
 
 @bp.post("/account/sign-out-everywhere")
