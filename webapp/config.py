@@ -137,7 +137,7 @@ class ProductionConfig(Config):
 class TestConfig(Config):
     ENV_NAME = "testing"
     TESTING = True
-    SECRET_KEY = "test-secret-key-for-the-test-suite-only"  # the test suite only  # nosec B105
+    SECRET_KEY = "test-secret-key-for-the-test-suite-only"  # nosec B105
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     RATELIMIT_STORAGE_URI = "memory://"
     PERSONA_CONNECT_TIMEOUT_SECONDS = 1.0
