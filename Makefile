@@ -7,7 +7,7 @@ APP_PORT ?= 5000
 EMULATOR_PORT ?= 5001
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast test-browser lint system-deps deps bench clean
+.PHONY: help run test test-fast test-browser lint base-deps system-deps deps bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -21,18 +21,33 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-deps: $(BIN)/.installed node_modules/.installed ## Install Python and npm dependencies
+deps: base-deps $(BIN)/.installed node_modules/.installed ## Install Python and npm dependencies
 
-system-deps: ## Install Chromium, PostgreSQL and Redis from Debian (needs root; tests use them)
-	@if ! command -v chromium >/dev/null || ! command -v redis-server >/dev/null || [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then \
-		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get update -q && apt-get install -y -q chromium postgresql redis-server; \
-	fi
+# Debian packages, installed only when missing (apt-get needs root; say what to install otherwise).
+define apt_install
+	export DEBIAN_FRONTEND=noninteractive; \
+	if [ "$$(id -u)" != 0 ]; then echo "Please install as root: apt-get install $(1)" >&2; exit 1; fi; \
+	apt-get update -q && apt-get install -y -q $(1)
+endef
+
+base-deps: ## Python venv support and Node.js/npm (what `make run` needs), from Debian if missing
+	@missing=""; \
+	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then $(call apt_install,$$missing); fi
+
+system-deps: ## Chromium, PostgreSQL and Redis (what the tests use), from Debian if missing
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	[ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then $(call apt_install,$$missing); fi
 
 run: deps ## Start app (localhost:5000) + Persona emulator (localhost:5001) + SQLite + demo data
 	APP_PORT=$(APP_PORT) EMULATOR_PORT=$(EMULATOR_PORT) ./scripts/run-dev.sh
 
-test: deps system-deps ## Install what the tests need and run all of them (SQLite, then PostgreSQL)
+test: system-deps deps ## Install what the tests need and run all of them (SQLite, then PostgreSQL)
 	$(BIN)/ruff check .
 	$(BIN)/mypy webapp
 	$(BIN)/bandit -q -r webapp persona_emulator

@@ -27,13 +27,6 @@ from webapp.models import RecoveryLink, User, utcnow
 pytestmark = pytest.mark.postgres_too
 
 
-@pytest.fixture
-def person(app, emulator):
-    user = make_user(app)
-    give_inquiry(app, emulator, user, "pending")
-    return user
-
-
 def new_link(app, user) -> str:
     with app.app_context():
         fresh = db.session.get(User, user.id)

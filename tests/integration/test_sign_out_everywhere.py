@@ -11,13 +11,6 @@ from tests.integration.test_verify import give_inquiry
 pytestmark = pytest.mark.postgres_too
 
 
-@pytest.fixture
-def person(app, emulator):
-    user = make_user(app)
-    give_inquiry(app, emulator, user, "pending")
-    return user
-
-
 def signed_in_browsers(app, count: int) -> list:
     browsers = [app.test_client() for _ in range(count)]
     for browser in browsers:
