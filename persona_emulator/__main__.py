@@ -36,14 +36,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.reset and os.path.exists(config.state_file):
         os.remove(config.state_file)
 
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(asctime)s persona-emulator %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s persona-emulator %(message)s"
+    )
     # Werkzeug's request log would print /widget URLs, whose query carries session tokens: off.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app = create_app(config)
     server = make_server(args.host, args.port, app, threaded=True)
-    print(f"Persona emulator on http://{args.host}:{server.port} (control API "
-          f"{'on' if config.control_enabled else 'off'})", flush=True)
+    print(
+        f"Persona emulator on http://{args.host}:{server.port} (control API "
+        f"{'on' if config.control_enabled else 'off'})",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

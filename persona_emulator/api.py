@@ -159,9 +159,7 @@ def list_inquiries() -> Response:
     st = store()
     with st.lock:
         found = st.list_inquiries(reference_id, statuses, size)
-        return jsonify(
-            {"data": [serialize_inquiry(i, st) for i in found], "links": {"prev": None, "next": None}}
-        )
+        return jsonify({"data": [serialize_inquiry(i, st) for i in found], "links": {"prev": None, "next": None}})
 
 
 @bp.get("/inquiries/<inquiry_id>")
@@ -213,9 +211,7 @@ def decide_inquiry(inquiry_id: str, action: str) -> Response:
     with st.lock:
         inq = st.inquiry(inquiry_id)
         if inq["status"] not in allowed_from:
-            raise StateError(
-                409, "Conflict", f"Inquiry cannot be {target.replace('_', ' ')} while {inq['status']}"
-            )
+            raise StateError(409, "Conflict", f"Inquiry cannot be {target.replace('_', ' ')} while {inq['status']}")
         st.set_status(inq, target)
         st.save()
         return inquiry_document(inq)

@@ -62,18 +62,12 @@ class EmulatorConfig:
         cfg.expiry_after_resume_seconds = int(
             env.get("PERSONA_EMULATOR_RESUME_EXPIRY_SECONDS", cfg.expiry_after_create_seconds)
         )
-        cfg.max_sessions_per_inquiry = int(
-            env.get("PERSONA_EMULATOR_MAX_SESSIONS", cfg.max_sessions_per_inquiry)
-        )
+        cfg.max_sessions_per_inquiry = int(env.get("PERSONA_EMULATOR_MAX_SESSIONS", cfg.max_sessions_per_inquiry))
         cfg.resume_allows_created = _bool(env.get("PERSONA_EMULATOR_RESUME_CREATED"), True)
-        cfg.rate_limit_per_minute = int(
-            env.get("PERSONA_EMULATOR_RATE_LIMIT_PER_MINUTE", cfg.rate_limit_per_minute)
-        )
+        cfg.rate_limit_per_minute = int(env.get("PERSONA_EMULATOR_RATE_LIMIT_PER_MINUTE", cfg.rate_limit_per_minute))
         cfg.webhook_urls = _csv(env.get("PERSONA_EMULATOR_WEBHOOK_URLS"))
         cfg.webhook_secrets = _csv(env.get("PERSONA_EMULATOR_WEBHOOK_SECRETS"))
-        cfg.webhook_backoff_scale = float(
-            env.get("PERSONA_EMULATOR_WEBHOOK_BACKOFF_SCALE", cfg.webhook_backoff_scale)
-        )
+        cfg.webhook_backoff_scale = float(env.get("PERSONA_EMULATOR_WEBHOOK_BACKOFF_SCALE", cfg.webhook_backoff_scale))
         return cfg
 
     def update(self, changes: dict) -> list[str]:

@@ -183,8 +183,12 @@ def webhooks() -> Response:
                     for d in st.data["deliveries"]
                 ],
                 "events": [
-                    {"id": e["id"], "name": e["name"], "created_at": iso(e["created_at"]),
-                     "inquiry_id": e["inquiry"]["id"]}
+                    {
+                        "id": e["id"],
+                        "name": e["name"],
+                        "created_at": iso(e["created_at"]),
+                        "inquiry_id": e["inquiry"]["id"],
+                    }
                     for e in st.data["events"]
                 ],
             }

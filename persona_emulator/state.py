@@ -137,13 +137,11 @@ class Store:
 
     def create_inquiry(self, attrs: dict) -> dict:
         now = self.now()
-        template = attrs.get("inquiry-template-id") or attrs.get("template-id") or attrs.get(
-            "inquiry-template-version-id"
+        template = (
+            attrs.get("inquiry-template-id") or attrs.get("template-id") or attrs.get("inquiry-template-version-id")
         )
         if not template:
-            raise StateError(
-                422, "Must specify a template", "inquiry-template-id or template-id is required"
-            )
+            raise StateError(422, "Must specify a template", "inquiry-template-id or template-id is required")
         fields = attrs.get("fields") or {}
         if not isinstance(fields, dict):
             raise StateError(400, "Bad request", "fields must be an object")
@@ -194,9 +192,7 @@ class Store:
             for inq in list(self.data["inquiries"].values()):
                 self._expire_if_due(inq)
 
-    def list_inquiries(
-        self, reference_id: str | None, statuses: list[str] | None, size: int
-    ) -> list[dict]:
+    def list_inquiries(self, reference_id: str | None, statuses: list[str] | None, size: int) -> list[dict]:
         found = []
         for inq in self.data["inquiries"].values():
             self._expire_if_due(inq)
@@ -229,11 +225,7 @@ class Store:
             inq["expires_at"] = self.now() + self.config.expiry_after_resume_seconds
             self.set_status(inq, "pending")
         for session in self.data["sessions"].values():
-            if (
-                session["inquiry_id"] == inq["id"]
-                and session["used_at"] is None
-                and self._session_alive(session)
-            ):
+            if session["inquiry_id"] == inq["id"] and session["used_at"] is None and self._session_alive(session):
                 return self._token(session)
         return self._token(self.open_session(inq))
 

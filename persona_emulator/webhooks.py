@@ -37,10 +37,7 @@ def event_body(event: dict) -> bytes:
 def sign(body: bytes, secrets: list[str], timestamp: int) -> str:
     """`t=<unix>,v1=<hex>` per secret, space-separated while several are active (rotation)."""
     message = f"{timestamp}.".encode() + body
-    return " ".join(
-        f"t={timestamp},v1={hmac.new(s.encode(), message, hashlib.sha256).hexdigest()}"
-        for s in secrets
-    )
+    return " ".join(f"t={timestamp},v1={hmac.new(s.encode(), message, hashlib.sha256).hexdigest()}" for s in secrets)
 
 
 class Deliverer(threading.Thread):

@@ -63,9 +63,12 @@ def main() -> None:
         emulator = EmulatorClient(origin)
         settings = {
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{work / 'bench.db'}",
-            "PERSONA_API_BASE_URL": emulator.api, "PERSONA_FLOW_HOST": emulator.host,
-            "PERSONA_FLOW_ORIGIN": origin, "PERSONA_WEBHOOK_SECRETS": [SECRET],
-            "RATELIMIT_ENABLED": False, "TESTING": False,
+            "PERSONA_API_BASE_URL": emulator.api,
+            "PERSONA_FLOW_HOST": emulator.host,
+            "PERSONA_FLOW_ORIGIN": origin,
+            "PERSONA_WEBHOOK_SECRETS": [SECRET],
+            "RATELIMIT_ENABLED": False,
+            "TESTING": False,
             # Every minted request must really mint: no session cap on either side.
             "PERSONA_SESSIONS_PER_INQUIRY": 1_000_000,
         }
@@ -83,8 +86,10 @@ def main() -> None:
             http = requests.Session()
             page = http.get(server.url + "/login").text
             csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-            http.post(server.url + "/login", data={"email": "bench@example.test",
-                                                   "password": "bench password 1", "csrf_token": csrf})
+            http.post(
+                server.url + "/login",
+                data={"email": "bench@example.test", "password": "bench password 1", "csrf_token": csrf},
+            )
             http.get(server.url + "/verify")  # mint once
 
             emulator.clear_requests()
@@ -106,13 +111,26 @@ def main() -> None:
             counter = itertools.count()
 
             def webhook():
-                body = json.dumps({"data": {"type": "event", "id": f"evt_bench{next(counter)}", "attributes": {
-                    "name": "inquiry.started", "created-at": "2020-01-01T00:00:00.000Z",
-                    "payload": {"data": {"type": "inquiry", "id": inquiry["id"], "attributes": {}}}}}}).encode()
+                body = json.dumps(
+                    {
+                        "data": {
+                            "type": "event",
+                            "id": f"evt_bench{next(counter)}",
+                            "attributes": {
+                                "name": "inquiry.started",
+                                "created-at": "2020-01-01T00:00:00.000Z",
+                                "payload": {"data": {"type": "inquiry", "id": inquiry["id"], "attributes": {}}},
+                            },
+                        }
+                    }
+                ).encode()
                 t = int(time.time())
                 sig = hmac.new(SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-                http.post(server.url + "/webhooks/persona", data=body, headers={
-                    "Content-Type": "application/json", "Persona-Signature": f"t={t},v1={sig}"})
+                http.post(
+                    server.url + "/webhooks/persona",
+                    data=body,
+                    headers={"Content-Type": "application/json", "Persona-Signature": f"t={t},v1={sig}"},
+                )
 
             hooks = timed(webhook)
 

@@ -21,8 +21,15 @@ from webapp import create_app
 from webapp.config import TestConfig
 from webapp.extensions import db
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 WEBHOOK_SECRET = "wbhsec_test_secret"
 TABLES = ("reminders_sent", "recovery_links", "webhook_events", "login_sessions", "inquiries", "users")
 
@@ -84,9 +91,11 @@ def _wait_until_no_other_transactions(conn, timeout: float = 10.0) -> None:
     A request thread of a live server may still be finishing its last response; anything
     still open after `timeout` is a leak in the previous test, named here rather than left
     to surface as a deadlock in this one."""
-    busy = text("SELECT pid, state, left(query, 120) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                "AND backend_type = 'client backend' AND state IS DISTINCT FROM 'idle'")
+    busy = text(
+        "SELECT pid, state, left(query, 120) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend' AND state IS DISTINCT FROM 'idle'"
+    )
     deadline = time.monotonic() + timeout
     while rows := conn.execute(busy).all():
         if time.monotonic() > deadline:
@@ -143,8 +152,7 @@ def runner(app: Flask):
 def live_server(app: Flask, emulator: EmulatorClient) -> Iterator[LiveServer]:
     """The app on a real socket; the emulator's webhooks go to it, signed with our secret."""
     with LiveServer(app) as server:
-        emulator.configure(webhook_urls=[server.url + "/webhooks/persona"],
-                           webhook_secrets=[WEBHOOK_SECRET])
+        emulator.configure(webhook_urls=[server.url + "/webhooks/persona"], webhook_secrets=[WEBHOOK_SECRET])
         yield server
 
 
@@ -163,21 +171,27 @@ def make_user(app: Flask, email: str = "ada@example.test", password: str = PASSW
 
 
 def csrf_from(html: str) -> str:
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
-        r'name="csrf_token" value="([^"]+)"', html
-    ) or re.search(r'"csrfToken": "([^"]+)"', html)
+    match = (
+        re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+        or re.search(r'name="csrf_token" value="([^"]+)"', html)
+        or re.search(r'"csrfToken": "([^"]+)"', html)
+    )
     assert match, "no CSRF token on the page"
     return match.group(1)
 
 
 def sign_in(client: FlaskClient, email: str = "ada@example.test", password: str = PASSWORD):
     page = client.get("/login")
-    return client.post("/login", data={"email": email, "password": password,
-                                       "csrf_token": csrf_from(page.get_data(as_text=True))})
+    return client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": csrf_from(page.get_data(as_text=True))}
+    )
 
 
 # -- the browser (pytest-playwright, Debian's Chromium) --------------------------------------
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": shutil.which("chromium") or
-            "/usr/bin/chromium", "args": CHROMIUM_ARGS}
+    return {
+        **browser_type_launch_args,
+        "executable_path": shutil.which("chromium") or "/usr/bin/chromium",
+        "args": CHROMIUM_ARGS,
+    }

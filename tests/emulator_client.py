@@ -24,8 +24,7 @@ class EmulatorClient:
         return self.http.request(method, self.api + path, headers=headers, timeout=10, **kwargs)
 
     def create_inquiry(self, reference_id: str = "usr_test", **attrs) -> dict:
-        body = {"data": {"attributes": {"inquiry-template-id": "itmpl_test",
-                                         "reference-id": reference_id, **attrs}}}
+        body = {"data": {"attributes": {"inquiry-template-id": "itmpl_test", "reference-id": reference_id, **attrs}}}
         response = self.call("POST", "/inquiries", json=body)
         assert response.status_code == 201, response.text
         return response.json()["data"]

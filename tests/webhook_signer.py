@@ -10,15 +10,27 @@ import time
 from datetime import UTC, datetime, timedelta
 
 
-def event_body(name: str, inquiry_id: str, *, at: datetime | None = None, event_id: str | None = None,
-               status: str | None = None) -> bytes:
+def event_body(
+    name: str, inquiry_id: str, *, at: datetime | None = None, event_id: str | None = None, status: str | None = None
+) -> bytes:
     at = at or datetime.now(UTC)
-    document = {"data": {"type": "event", "id": event_id or "evt_" + secrets.token_hex(8), "attributes": {
-        "name": name,
-        "created-at": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "payload": {"data": {"type": "inquiry", "id": inquiry_id,
-                             "attributes": {"status": status or name.split(".")[-1]}}},
-    }}}
+    document = {
+        "data": {
+            "type": "event",
+            "id": event_id or "evt_" + secrets.token_hex(8),
+            "attributes": {
+                "name": name,
+                "created-at": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "payload": {
+                    "data": {
+                        "type": "inquiry",
+                        "id": inquiry_id,
+                        "attributes": {"status": status or name.split(".")[-1]},
+                    }
+                },
+            },
+        }
+    }
     return json.dumps(document).encode()
 
 

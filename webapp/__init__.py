@@ -25,9 +25,21 @@ log = logging.getLogger(__name__)
 
 # Endpoints a session opened from a recovery link may reach: verification only.
 RECOVERY_SCOPE_ENDPOINTS = frozenset(
-    {"static", "verify.show", "verify.session_token", "verify.complete", "verify.restart",
-     "verify.sdk", "auth.logout", "recovery.send_link_from_verify", "recovery.landing",
-     "recovery.landing_with_token", "recovery.redeem", "main.health", "main.ready"}
+    {
+        "static",
+        "verify.show",
+        "verify.session_token",
+        "verify.complete",
+        "verify.restart",
+        "verify.sdk",
+        "auth.logout",
+        "recovery.send_link_from_verify",
+        "recovery.landing",
+        "recovery.landing_with_token",
+        "recovery.redeem",
+        "main.health",
+        "main.ready",
+    }
 )
 
 
@@ -60,9 +72,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     login_manager.unauthorized_handler(_unauthorized)
 
     app.extensions["persona"] = make_persona_client(app)
-    app.extensions["token_cipher"] = security.TokenCipher(
-        app.config["TOKEN_ENCRYPTION_KEY"], app.config["SECRET_KEY"]
-    )
+    app.extensions["token_cipher"] = security.TokenCipher(app.config["TOKEN_ENCRYPTION_KEY"], app.config["SECRET_KEY"])
     app.extensions["persona_sdk_file"] = _checked_sdk_file(app)
     app.extensions["background"] = Background(app)
 
@@ -119,8 +129,11 @@ def _checked_sdk_file(app: Flask) -> str | None:
 def sdk_script(app: Flask) -> dict[str, str]:
     """`src` and `integrity` for the SDK's script tag."""
     if app.config["PERSONA_SDK_CDN_URL"]:
-        return {"src": app.config["PERSONA_SDK_CDN_URL"],
-                "integrity": app.config["PERSONA_SDK_CDN_INTEGRITY"], "crossorigin": "anonymous"}
+        return {
+            "src": app.config["PERSONA_SDK_CDN_URL"],
+            "integrity": app.config["PERSONA_SDK_CDN_INTEGRITY"],
+            "crossorigin": "anonymous",
+        }
     return {
         "src": url_for("verify.sdk", version=app.config["PERSONA_SDK_VERSION"]),
         "integrity": f"sha384-{app.config['PERSONA_SDK_SHA384']}",
@@ -166,8 +179,9 @@ def configure_logging(app: Flask) -> None:
 
 def _unauthorized() -> Response:
     if errors.wants_json():
-        response = Response('{"error": {"status": 401, "message": "Please sign in."}}', 401,
-                            mimetype="application/json")
+        response = Response(
+            '{"error": {"status": 401, "message": "Please sign in."}}', 401, mimetype="application/json"
+        )
         return response
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 

@@ -58,9 +58,7 @@ class Config:
     # The SDK: self-hosted from npm (default) or Persona's CDN with an SRI hash.
     PERSONA_SDK_PATH = _env("PERSONA_SDK_PATH", str(ROOT / "node_modules/persona/dist/persona.js"))
     PERSONA_SDK_VERSION = "5.9.0"
-    PERSONA_SDK_SHA384 = _env(
-        "PERSONA_SDK_SHA384", "JrEJpXyEEbcj6P33Cx89BDBYqufbfCxYIcN74C53YNVRmoKX51y+ue3/quODNpa9"
-    )
+    PERSONA_SDK_SHA384 = _env("PERSONA_SDK_SHA384", "JrEJpXyEEbcj6P33Cx89BDBYqufbfCxYIcN74C53YNVRmoKX51y+ue3/quODNpa9")
     PERSONA_SDK_CDN_URL = _env("PERSONA_SDK_CDN_URL")
     PERSONA_SDK_CDN_INTEGRITY = _env("PERSONA_SDK_CDN_INTEGRITY")
 

@@ -32,9 +32,7 @@ MESSAGES = {
 
 
 def wants_json() -> bool:
-    return request.path.startswith(JSON_PATHS) or (
-        request.accept_mimetypes.best == "application/json"
-    )
+    return request.path.startswith(JSON_PATHS) or (request.accept_mimetypes.best == "application/json")
 
 
 def _error_response(status: int, title: str, text: str) -> Response:
@@ -42,8 +40,9 @@ def _error_response(status: int, title: str, text: str) -> Response:
         response = jsonify({"error": {"status": status, "title": title, "message": text}})
         response.status_code = status
         return response
-    html = render_template("errors/error.html", status=status, title=title, text=text,
-                           request_id=g.get("request_id", "-"))
+    html = render_template(
+        "errors/error.html", status=status, title=title, text=text, request_id=g.get("request_id", "-")
+    )
     return Response(html, status, mimetype="text/html")
 
 
@@ -65,8 +64,9 @@ def handle_persona_unavailable(exc: PersonaUnavailableError) -> Response:
     retry_after = exc.retry_after_seconds or 30
     response: Response
     if wants_json():
-        response = jsonify({"error": {"status": 503, "code": "unavailable",
-                                      "message": "Verification is temporarily unavailable."}})
+        response = jsonify(
+            {"error": {"status": 503, "code": "unavailable", "message": "Verification is temporarily unavailable."}}
+        )
         response.status_code = 503
     else:
         html = render_template("verify/status.html", page=VerifyPage("unavailable"))

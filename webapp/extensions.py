@@ -26,6 +26,8 @@ def rowcount(statement: Executable) -> int:
     """Run an INSERT/UPDATE/DELETE in the current session; how many rows it touched."""
     result = db.session.execute(statement)
     return cast(CursorResult, result).rowcount
+
+
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -21,15 +21,15 @@ def new_password_fields(label: str = "Password") -> tuple[PasswordField, Passwor
     length = Length(min=10, max=200, message="Use at least 10 characters (200 at most).")
     return (
         PasswordField(label, description="At least 10 characters.", validators=[DataRequired(), length]),
-        PasswordField(f"Repeat {label.lower()}",
-                      validators=[DataRequired(), EqualTo("password", message="The passwords do not match.")]),
+        PasswordField(
+            f"Repeat {label.lower()}",
+            validators=[DataRequired(), EqualTo("password", message="The passwords do not match.")],
+        ),
     )
 
 
 class SignupForm(FlaskForm):
-    email = EmailField(
-        "Email", validators=[DataRequired(), EMAIL_SHAPE, Length(max=254)]
-    )
+    email = EmailField("Email", validators=[DataRequired(), EMAIL_SHAPE, Length(max=254)])
     password, confirm = new_password_fields()
 
 

@@ -67,8 +67,9 @@ def send_email(to: str, template: str, **context) -> None:
 
 def _send_smtp(message: EmailMessage) -> None:
     config = current_app.config
-    with smtplib.SMTP(config["MAIL_SMTP_HOST"], config["MAIL_SMTP_PORT"],
-                      timeout=config["MAIL_SMTP_TIMEOUT_SECONDS"]) as smtp:
+    with smtplib.SMTP(
+        config["MAIL_SMTP_HOST"], config["MAIL_SMTP_PORT"], timeout=config["MAIL_SMTP_TIMEOUT_SECONDS"]
+    ) as smtp:
         if config["MAIL_SMTP_STARTTLS"]:
             smtp.starttls()
         if config["MAIL_SMTP_USERNAME"]:

@@ -35,9 +35,7 @@ class User(UserMixin, Base):
     reminders_opt_out: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    inquiries: Mapped[list[Inquiry]] = relationship(
-        back_populates="user", order_by="Inquiry.id.desc()", lazy="select"
-    )
+    inquiries: Mapped[list[Inquiry]] = relationship(back_populates="user", order_by="Inquiry.id.desc()", lazy="select")
 
     # Set by the user loader: the server-side login session this request runs under.
     login_session = None  # type: LoginSession | None

@@ -120,8 +120,7 @@ class CircuitBreaker:
     """After `threshold` failed calls in a row, fail fast for `cooldown_seconds`, then let one
     probe through: its success closes the breaker, its failure opens it again. Per process."""
 
-    def __init__(self, threshold: int, cooldown_seconds: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, threshold: int, cooldown_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.threshold = threshold
         self.cooldown_seconds = cooldown_seconds
         self.clock = clock
@@ -221,15 +220,9 @@ class PersonaClient:
         body = self._request("GET", f"/inquiries/{self._checked(inquiry_id)}")
         return parse_inquiry(body.get("data"))
 
-    def create_inquiry(
-        self, *, template_id: str, reference_id: str, idempotency_key: str
-    ) -> PersonaInquiry:
+    def create_inquiry(self, *, template_id: str, reference_id: str, idempotency_key: str) -> PersonaInquiry:
         """Create an inquiry server-side; the same key returns the same inquiry."""
-        payload = {
-            "data": {
-                "attributes": {"inquiry-template-id": template_id, "reference-id": reference_id}
-            }
-        }
+        payload = {"data": {"attributes": {"inquiry-template-id": template_id, "reference-id": reference_id}}}
         body = self._request("POST", "/inquiries", json=payload, idempotency_key=idempotency_key)
         return parse_inquiry(body.get("data"))
 
@@ -312,11 +305,7 @@ class PersonaClient:
             log.warning("persona %s %s failed: %s", method, path, type(exc).__name__)
             # Refused or reset: retry once, with the same key (Persona replays its first
             # answer for it). A timeout already spent the budget a person waits for: no retry.
-            if (
-                can_retry
-                and isinstance(exc, requests.ConnectionError)
-                and not isinstance(exc, requests.Timeout)
-            ):
+            if can_retry and isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout):
                 self._pause()
                 return None
             raise PersonaUnavailableError(type(exc).__name__, self._retry_after()) from exc

@@ -100,12 +100,14 @@ def issue_link(user: User, inquiry: Inquiry | None) -> str:
     """A new link URL for `user` (commits). The raw token exists only in the returned URL."""
     token = new_token()
     ttl = current_app.config["RECOVERY_LINK_TTL_SECONDS"]
-    db.session.add(RecoveryLink(
-        token_hash=hash_token(token),
-        user_id=user.id,
-        inquiry_id=inquiry.id if inquiry else None,
-        expires_at=utcnow() + timedelta(seconds=ttl),
-    ))
+    db.session.add(
+        RecoveryLink(
+            token_hash=hash_token(token),
+            user_id=user.id,
+            inquiry_id=inquiry.id if inquiry else None,
+            expires_at=utcnow() + timedelta(seconds=ttl),
+        )
+    )
     db.session.commit()
     return f"{current_app.config['PUBLIC_BASE_URL']}/r/{token}"
 
@@ -166,10 +168,14 @@ def send_link_to_user(user: User) -> bool:
     if not user.active:
         return False
     hour_ago = utcnow() - timedelta(hours=1)
-    recent = db.session.scalar(
-        select(func.count(RecoveryLink.id)).where(
-            RecoveryLink.user_id == user.id, RecoveryLink.created_at > hour_ago)
-    ) or 0
+    recent = (
+        db.session.scalar(
+            select(func.count(RecoveryLink.id)).where(
+                RecoveryLink.user_id == user.id, RecoveryLink.created_at > hour_ago
+            )
+        )
+        or 0
+    )
     if recent >= SENDS_PER_HOUR:
         log.info("recovery email to %s skipped: %d sent this hour", mask_email(user.email), recent)
         return False
@@ -248,9 +254,9 @@ def due_reminders(now: datetime | None = None) -> list[Reminder]:
     now = now or utcnow()
     limit = current_app.config["REMINDER_MAX_PER_INQUIRY"]
     query = (
-        select(Inquiry).join(User)
-        .where(Inquiry.status.in_(RESUMABLE_STATUSES), User.active.is_(True),
-               User.reminders_opt_out.is_(False))
+        select(Inquiry)
+        .join(User)
+        .where(Inquiry.status.in_(RESUMABLE_STATUSES), User.active.is_(True), User.reminders_opt_out.is_(False))
         .order_by(Inquiry.id)
     )
     due = []
@@ -278,12 +284,18 @@ def send_reminder(reminder: Reminder) -> bool:
         return False  # another run has it
     user = inquiry.user
     try:
-        send_email(user.email, "reminder", link=issue_link(user, inquiry),
-                   unsubscribe_url=unsubscribe_url(user), expired=reminder.window.startswith("after"),
-                   expires_at=inquiry.expires_at)
+        send_email(
+            user.email,
+            "reminder",
+            link=issue_link(user, inquiry),
+            unsubscribe_url=unsubscribe_url(user),
+            expired=reminder.window.startswith("after"),
+            expires_at=inquiry.expires_at,
+        )
     except MailError:
-        db.session.execute(delete(ReminderSent).where(
-            ReminderSent.inquiry_id == inquiry.id, ReminderSent.window == reminder.window))
+        db.session.execute(
+            delete(ReminderSent).where(ReminderSent.inquiry_id == inquiry.id, ReminderSent.window == reminder.window)
+        )
         db.session.commit()  # free the window: the next run tries again
         return False
     return True

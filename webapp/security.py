@@ -14,8 +14,18 @@ from flask import Flask, Response, abort, current_app, g, request
 
 # Features nobody on our pages uses: switched off for every frame.
 _DENIED_FEATURES = (
-    "accelerometer", "autoplay", "display-capture", "geolocation", "gyroscope", "magnetometer",
-    "midi", "payment", "usb", "serial", "hid", "xr-spatial-tracking",
+    "accelerometer",
+    "autoplay",
+    "display-capture",
+    "geolocation",
+    "gyroscope",
+    "magnetometer",
+    "midi",
+    "payment",
+    "usb",
+    "serial",
+    "hid",
+    "xr-spatial-tracking",
 )
 
 
@@ -81,9 +91,7 @@ def set_security_headers(response: Response) -> Response:
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     denied = ", ".join(f"{feature}=()" for feature in _DENIED_FEATURES)
     # The camera and microphone go to Persona's frame only, never to our own page.
-    headers["Permissions-Policy"] = (
-        f'camera=("{flow_origin}"), microphone=("{flow_origin}"), {denied}'
-    )
+    headers["Permissions-Policy"] = f'camera=("{flow_origin}"), microphone=("{flow_origin}"), {denied}'
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     if current_app.config["HSTS_ENABLED"]:
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
@@ -117,9 +125,9 @@ class TokenCipher:
 
     def __init__(self, key: str | None, secret_key: str) -> None:
         if not key:
-            derived = HKDF(
-                algorithm=hashes.SHA256(), length=32, salt=None, info=b"persona-session-token"
-            ).derive(secret_key.encode())
+            derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"persona-session-token").derive(
+                secret_key.encode()
+            )
             key = base64.urlsafe_b64encode(derived).decode()
         self._fernet = Fernet(key.encode())
 

@@ -84,9 +84,7 @@ def cipher() -> TokenCipher:
 
 
 def get_current_inquiry(user: User) -> Inquiry | None:
-    return db.session.scalar(
-        select(Inquiry).where(Inquiry.user_id == user.id).order_by(Inquiry.id.desc()).limit(1)
-    )
+    return db.session.scalar(select(Inquiry).where(Inquiry.user_id == user.id).order_by(Inquiry.id.desc()).limit(1))
 
 
 def page_for_status(inquiry: Inquiry) -> VerifyPage:
@@ -113,9 +111,7 @@ def show_verification(user: User, requested_inquiry: str | None = None) -> Verif
     InquiryNotFoundError, before any Persona call.
     """
     inquiry = get_current_inquiry(user)
-    if requested_inquiry is not None and (
-        inquiry is None or requested_inquiry != inquiry.persona_id
-    ):
+    if requested_inquiry is not None and (inquiry is None or requested_inquiry != inquiry.persona_id):
         raise InquiryNotFoundError(requested_inquiry[:80])
     if inquiry is None:
         inquiry = start_inquiry(user)
@@ -232,8 +228,9 @@ def store_persona_status(inquiry: Inquiry, fresh: PersonaInquiry, read_at: datet
     )
     db.session.refresh(inquiry)
     if not changed:
-        log.info("inquiry %s: kept %s, newer than a read of %s", inquiry.persona_id, inquiry.status,
-                 fresh.effective_status)
+        log.info(
+            "inquiry %s: kept %s, newer than a read of %s", inquiry.persona_id, inquiry.status, fresh.effective_status
+        )
     elif before != inquiry.status:
         log.info("inquiry %s: %s -> %s", inquiry.persona_id, before, inquiry.status)
 
@@ -287,8 +284,7 @@ def _stored_token(inquiry: Inquiry) -> str | None:
 def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
     if _sessions_used_up(inquiry):
         # Persona caps sessions per inquiry (25): past our own count, don't ask for more.
-        log.warning("inquiry %s has used %d sessions: offering a new start", inquiry.persona_id,
-                    inquiry.tokens_minted)
+        log.warning("inquiry %s has used %d sessions: offering a new start", inquiry.persona_id, inquiry.tokens_minted)
         return VerifyPage("closed", inquiry, reason="session_limit")
     read_at = utcnow()
     try:

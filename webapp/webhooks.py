@@ -136,8 +136,7 @@ def parse_event(body: bytes) -> ParsedEvent:
     )
 
 
-def receive_event(header: str | None, body: bytes, *, secrets: list[str], now: float,
-                  tolerance_seconds: int) -> str:
+def receive_event(header: str | None, body: bytes, *, secrets: list[str], now: float, tolerance_seconds: int) -> str:
     """Verify, store (committed) and apply one delivery. Returns what happened.
 
     Raises InvalidSignatureError or InvalidEventError (nothing stored), and lets database
@@ -147,8 +146,14 @@ def receive_event(header: str | None, body: bytes, *, secrets: list[str], now: f
     event = parse_event(body)
     row, is_new = store_event(event, body)
     outcome = apply_event(row)
-    log.info("webhook %s %s for %s: %s%s", event.event_id, event.name, event.inquiry_id, outcome,
-             "" if is_new else " (duplicate delivery)")
+    log.info(
+        "webhook %s %s for %s: %s%s",
+        event.event_id,
+        event.name,
+        event.inquiry_id,
+        outcome,
+        "" if is_new else " (duplicate delivery)",
+    )
     return outcome
 
 
@@ -186,9 +191,7 @@ def apply_event(row: WebhookEvent, *, force: bool = False) -> str:
             db.session.rollback()
             return "already applied"
     outcome = _apply_status(row, now)
-    db.session.execute(
-        update(WebhookEvent).where(WebhookEvent.id == row.id).values(applied_at=now, outcome=outcome)
-    )
+    db.session.execute(update(WebhookEvent).where(WebhookEvent.id == row.id).values(applied_at=now, outcome=outcome))
     db.session.commit()
     return outcome
 

@@ -16,8 +16,11 @@ def serious_violations(page: Page) -> list[str]:
     # The page's CSP (rightly) refuses injected scripts: this context bypasses CSP for axe only.
     page.add_script_tag(path=str(AXE))
     results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
-            for v in results["violations"] if v["impact"] in ("serious", "critical")]
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
+        for v in results["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
 @pytest.fixture
@@ -36,8 +39,17 @@ def test_public_pages(a11y_page: Page, live_server):
     assert serious_violations(a11y_page) == []
 
 
-@pytest.mark.parametrize("email", ["pending@demo.test", "completed@demo.test", "review@demo.test",
-                                   "approved@demo.test", "declined@demo.test", "failed@demo.test"])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "pending@demo.test",
+        "completed@demo.test",
+        "review@demo.test",
+        "approved@demo.test",
+        "declined@demo.test",
+        "failed@demo.test",
+    ],
+)
 def test_verification_pages(browser: Browser, app, live_server, email):
     with app.app_context():
         seed_demo_data()

@@ -14,9 +14,15 @@ from webapp.models import Inquiry
 
 FLOW = "iframe.persona-widget__iframe"
 EXPECTED_STATES = {
-    "new@demo.test": "continue", "created@demo.test": "continue", "pending@demo.test": "continue",
-    "expired@demo.test": "continue", "completed@demo.test": "processing", "review@demo.test": "review",
-    "approved@demo.test": "approved", "declined@demo.test": "declined", "failed@demo.test": "failed",
+    "new@demo.test": "continue",
+    "created@demo.test": "continue",
+    "pending@demo.test": "continue",
+    "expired@demo.test": "continue",
+    "completed@demo.test": "processing",
+    "review@demo.test": "review",
+    "approved@demo.test": "approved",
+    "declined@demo.test": "declined",
+    "failed@demo.test": "failed",
 }
 CSP_WATCH = """
 window.__cspViolations = [];
@@ -133,7 +139,8 @@ def test_cancel_shows_saved_panel_and_continue_reopens(page: Page, demo):
     saved = page.locator("#saved-panel")
     saved.get_by_role("button", name="Email me a link to continue on another device").click()
     expect(saved.get_by_role("status")).to_have_text(
-        "We've sent a link to c***@demo.test. It works once, on any device.")
+        "We've sent a link to c***@demo.test. It works once, on any device."
+    )
     page.get_by_role("button", name="Continue", exact=True).click()
     flow = flow_is_open(page)
     expect(flow.get_by_role("heading", name="Choose your ID type")).to_be_visible()
@@ -201,7 +208,8 @@ def test_injected_script_is_blocked_and_the_app_cannot_be_framed(page: Page, dem
         body = response.text().replace(
             "</main>",
             '<script>window.__pwned = "inline"</script>'
-            '<img src="data:," onerror="window.__pwned = \'handler\'"></main>')
+            '<img src="data:," onerror="window.__pwned = \'handler\'"></main>',
+        )
         route.fulfill(response=response, body=body)
 
     page.add_init_script(CSP_WATCH)
@@ -211,15 +219,18 @@ def test_injected_script_is_blocked_and_the_app_cannot_be_framed(page: Page, dem
     assert "__pwned" in page.content()
     expect(page.locator("main")).to_have_attribute("data-verification-state", "approved")
     page.wait_for_function(
-        "['script-src-elem', 'script-src-attr'].every(d => window.__cspViolations.includes(d))", timeout=10000)
+        "['script-src-elem', 'script-src-attr'].every(d => window.__cspViolations.includes(d))", timeout=10000
+    )
     assert page.evaluate("window.__pwned || null") is None
 
     # set_content returns after the load event, which waits for both frames. The control frame
     # (a page that allows framing) shows that frames do load here, so the victim's emptiness
     # means it was refused, not that it was still loading.
     framer = page.context.new_page()
-    framer.set_content(f'<iframe id="victim" src="{demo.url}/login"></iframe>'
-                       f'<iframe id="control" src="{emulator.origin}/preload"></iframe>')
+    framer.set_content(
+        f'<iframe id="victim" src="{demo.url}/login"></iframe>'
+        f'<iframe id="control" src="{emulator.origin}/preload"></iframe>'
+    )
     control = next(frame for frame in framer.frames if frame.url.endswith("/preload"))
     assert control.title() == "preload"
     expect(framer.frame_locator("#victim").get_by_role("heading", name="Sign in")).to_have_count(0)

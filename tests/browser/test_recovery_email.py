@@ -56,6 +56,7 @@ def test_outbox_link_opens_the_flow_on_a_phone_without_signing_in(browser: Brows
     app.config["PUBLIC_BASE_URL"] = live_server.url
     with app.app_context():
         from webapp.recovery import send_link_to_user
+
         send_link_to_user(db.session.get(User, user.id))
     link = link_in(outbox(app.config["MAIL_OUTBOX_DIR"])[0])
     context, page, frame = open_on_a_phone(browser, link)
@@ -79,6 +80,7 @@ def test_real_smtp_delivery_and_the_link_works(browser: Browser, make_app, emula
         app.config["PUBLIC_BASE_URL"] = server.url
         with app.app_context():
             from webapp.recovery import send_link_to_user
+
             assert send_link_to_user(db.session.get(User, user.id))
         assert len(sink.messages) == 1
         message = email.message_from_bytes(sink.messages[0])

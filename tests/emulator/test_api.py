@@ -30,9 +30,19 @@ def test_configured_keys_replace_the_default(emulator: EmulatorClient):
 
 def test_create_returns_201_with_kebab_case_attributes(emulator: EmulatorClient):
     response = emulator.call(
-        "POST", "/inquiries", headers={"Persona-Version": "2025-10-27"},
-        json={"data": {"attributes": {"inquiry-template-id": "itmpl_x", "reference-id": "usr_1",
-                                      "fields": {"name-first": "Ada"}, "note": "hi"}}},
+        "POST",
+        "/inquiries",
+        headers={"Persona-Version": "2025-10-27"},
+        json={
+            "data": {
+                "attributes": {
+                    "inquiry-template-id": "itmpl_x",
+                    "reference-id": "usr_1",
+                    "fields": {"name-first": "Ada"},
+                    "note": "hi",
+                }
+            }
+        },
     )
     assert response.status_code == 201
     data = response.json()["data"]
@@ -40,8 +50,17 @@ def test_create_returns_201_with_kebab_case_attributes(emulator: EmulatorClient)
     assert data["type"] == "inquiry" and data["id"].startswith("inq_")
     assert attrs["status"] == "created" and attrs["reference-id"] == "usr_1"
     assert attrs["fields"]["name-first"] == {"type": "string", "value": "Ada"}
-    for name in ("created-at", "started-at", "completed-at", "failed-at", "expired-at", "expires-at",
-                 "decisioned-at", "redacted-at", "next-step-name"):
+    for name in (
+        "created-at",
+        "started-at",
+        "completed-at",
+        "failed-at",
+        "expired-at",
+        "expires-at",
+        "decisioned-at",
+        "redacted-at",
+        "next-step-name",
+    ):
         assert name in attrs
     assert (_when(attrs["expires-at"]) - _when(attrs["created-at"])).total_seconds() == 86400
 
@@ -109,10 +128,17 @@ def test_resume_of_created_can_be_switched_off(emulator: EmulatorClient):
     assert emulator.call("POST", f"/inquiries/{inquiry['id']}/resume").status_code == 409
 
 
-@pytest.mark.parametrize("walk", [["pending", "completed"], ["pending", "failed"],
-                                  ["pending", "completed", "approved"],
-                                  ["pending", "completed", "declined"],
-                                  ["pending", "completed", "needs_review"], ["redacted"]])
+@pytest.mark.parametrize(
+    "walk",
+    [
+        ["pending", "completed"],
+        ["pending", "failed"],
+        ["pending", "completed", "approved"],
+        ["pending", "completed", "declined"],
+        ["pending", "completed", "needs_review"],
+        ["redacted"],
+    ],
+)
 def test_resume_of_final_or_redacted_is_409(emulator: EmulatorClient, walk):
     inquiry = emulator.create_inquiry()
     emulator.set_status(inquiry["id"], *walk)
@@ -148,8 +174,9 @@ def test_resume_reuses_an_unused_session_then_opens_new_ones_up_to_the_cap(emula
 
 
 def _open_in_widget(emulator: EmulatorClient, inquiry_id: str, token: str | None):
-    return emulator.http.post(emulator.origin + "/widget/api/session",
-                              json={"inquiryId": inquiry_id, "sessionToken": token}, timeout=5)
+    return emulator.http.post(
+        emulator.origin + "/widget/api/session", json={"inquiryId": inquiry_id, "sessionToken": token}, timeout=5
+    )
 
 
 def test_sessions_die_with_the_inquiry_expiry_they_were_born_with(emulator: EmulatorClient):
@@ -205,8 +232,7 @@ def test_rate_limit_answers_429_with_headers(emulator: EmulatorClient):
 
 
 def test_bad_json_body_is_a_400(emulator: EmulatorClient):
-    response = emulator.call("POST", "/inquiries", data="{nope",
-                             headers={"Content-Type": "application/json"})
+    response = emulator.call("POST", "/inquiries", data="{nope", headers={"Content-Type": "application/json"})
     assert response.status_code == 400 and response.json()["errors"]
 
 

@@ -36,8 +36,7 @@ def test_pending_inquiry_needs_a_valid_token(emulator: EmulatorClient):
     for token in (None, "garbage", "eyJhbGciOiJIUzI1NiJ9.e30.x"):
         refused = widget(emulator, "session", inquiryId=inquiry["id"], sessionToken=token)
         assert refused.status_code == 409
-        assert refused.json()["error"] == {"status": 409, "code": "unauthenticated",
-                                           "message": "Session expired"}
+        assert refused.json()["error"] == {"status": 409, "code": "unauthenticated", "message": "Session expired"}
     token = emulator.call("POST", f"/inquiries/{inquiry['id']}/resume").json()["meta"]["session-token"]
     assert widget(emulator, "session", inquiryId=inquiry["id"], sessionToken=token).status_code == 200
 
@@ -55,8 +54,9 @@ def test_steps_continue_submit_and_fail(emulator: EmulatorClient):
     token = widget(emulator, "session", inquiryId=inquiry["id"]).json()["sessionToken"]
     step = widget(emulator, "step", inquiryId=inquiry["id"], sessionToken=token, action="continue")
     assert step.json()["status"] == "pending" and step.json()["step"] == "document_front"
-    assert widget(emulator, "step", inquiryId=inquiry["id"], sessionToken=token,
-                  action="submit").status_code == 400  # not the last step yet
+    assert (
+        widget(emulator, "step", inquiryId=inquiry["id"], sessionToken=token, action="submit").status_code == 400
+    )  # not the last step yet
     widget(emulator, "step", inquiryId=inquiry["id"], sessionToken=token, action="continue")
     done = widget(emulator, "step", inquiryId=inquiry["id"], sessionToken=token, action="submit")
     assert done.json()["status"] == "completed"
@@ -83,9 +83,16 @@ def test_final_inquiry_in_the_widget_is_a_409(emulator: EmulatorClient):
 
 
 def test_widget_page_carries_the_sdk_parameters(emulator: EmulatorClient):
-    page = emulator.http.get(emulator.origin + "/widget", params={
-        "container-id": "persona-widget-abc", "iframe-origin": "http://localhost:5000",
-        "inquiry-id": "inq_1", "session-token": "tok"}, timeout=5)
+    page = emulator.http.get(
+        emulator.origin + "/widget",
+        params={
+            "container-id": "persona-widget-abc",
+            "iframe-origin": "http://localhost:5000",
+            "inquiry-id": "inq_1",
+            "session-token": "tok",
+        },
+        timeout=5,
+    )
     assert page.status_code == 200
     assert 'data-container-id="persona-widget-abc"' in page.text
     assert 'data-iframe-origin="http://localhost:5000"' in page.text
@@ -110,8 +117,9 @@ def test_every_status_change_is_a_signed_event(emulator: EmulatorClient):
         emulator.set_status(inquiry["id"], "pending", "completed", "needs_review", "approved")
         got = receiver.wait(5)
     names = [json.loads(r["body"])["data"]["attributes"]["name"] for r in got]
-    assert sorted(names) == sorted(["inquiry.created", "inquiry.started", "inquiry.completed",
-                                    "inquiry.marked-for-review", "inquiry.approved"])
+    assert sorted(names) == sorted(
+        ["inquiry.created", "inquiry.started", "inquiry.completed", "inquiry.marked-for-review", "inquiry.approved"]
+    )
     first = got[0]
     header = first["headers"]["Persona-Signature"]
     assert len(header.split(" ")) == 2  # two secrets: two sets (rotation)
@@ -183,17 +191,21 @@ def test_clock_makes_inquiries_expire_and_emit_the_event(emulator: EmulatorClien
 
 # -- faults ----------------------------------------------------------------------------------
 def test_fault_status_with_headers_for_n_requests(emulator: EmulatorClient):
-    emulator.fault(method="GET", path="^/api/v1/inquiries$", action="status", status=503,
-                   headers={"Retry-After": "7"}, count=2)
+    emulator.fault(
+        method="GET", path="^/api/v1/inquiries$", action="status", status=503, headers={"Retry-After": "7"}, count=2
+    )
     first, second, third = (emulator.call("GET", "/inquiries") for _ in range(3))
     assert first.status_code == second.status_code == 503 and first.headers["Retry-After"] == "7"
     assert third.status_code == 200
 
 
-@pytest.mark.parametrize("action, error", [
-    ("drop", requests.ConnectionError),
-    ("truncated", requests.exceptions.ChunkedEncodingError),
-])
+@pytest.mark.parametrize(
+    "action, error",
+    [
+        ("drop", requests.ConnectionError),
+        ("truncated", requests.exceptions.ChunkedEncodingError),
+    ],
+)
 def test_broken_connections(emulator: EmulatorClient, action, error):
     emulator.fault(path="/inquiries", action=action, count=1)
     with pytest.raises(error):
@@ -221,8 +233,13 @@ def test_delay_and_timeout(emulator: EmulatorClient):
 
 
 def test_bad_control_input_is_a_400_never_a_500(emulator: EmulatorClient):
-    for settings in ({"rate_limit_per_minute": "many"}, {"webhook_urls": "not a list"}, {"nope": 1},
-                     {"resume_allows_created": 1}, {"token_secret": "x"}):
+    for settings in (
+        {"rate_limit_per_minute": "many"},
+        {"webhook_urls": "not a list"},
+        {"nope": 1},
+        {"resume_allows_created": 1},
+        {"token_secret": "x"},
+    ):
         response = emulator.http.post(emulator.origin + "/_emulator/config", json=settings, timeout=5)
         assert response.status_code == 400, settings
     assert emulator.call("GET", "/inquiries").status_code == 200  # nothing half-applied
@@ -232,9 +249,15 @@ def test_bad_control_input_is_a_400_never_a_500(emulator: EmulatorClient):
 
 
 def test_bad_fault_rules_are_refused(emulator: EmulatorClient):
-    for rule in ({"action": "explode"}, {"action": "delay", "path": "("}, {"action": "drop", "count": 0},
-                 {"action": "status", "status": "abc"}, {"action": "delay", "seconds": "x"},
-                 {"action": "status", "headers": []}, {"action": "status", "status": 42}):
+    for rule in (
+        {"action": "explode"},
+        {"action": "delay", "path": "("},
+        {"action": "drop", "count": 0},
+        {"action": "status", "status": "abc"},
+        {"action": "delay", "seconds": "x"},
+        {"action": "status", "headers": []},
+        {"action": "status", "status": 42},
+    ):
         response = emulator.http.post(emulator.origin + "/_emulator/faults", json=rule, timeout=5)
         assert response.status_code == 400
 
@@ -247,8 +270,12 @@ def test_state_survives_a_restart_and_reset_clears_it(tmp_path):
     assert inquiry["id"] in state["inquiries"]
     port = free_port()
     env = {**os.environ, "PERSONA_EMULATOR_STATE_FILE": str(tmp_path / "emulator.json")}
-    proc = subprocess.Popen([sys.executable, "-m", "persona_emulator", "--port", str(port), "--quiet"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "persona_emulator", "--port", str(port), "--quiet"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port)
         again = EmulatorClient(f"http://localhost:{port}")

@@ -14,9 +14,17 @@ from webapp.models import Inquiry
 pytestmark = pytest.mark.postgres_too
 
 ROUTES = [
-    ("GET", "/"), ("GET", "/verify"), ("POST", "/verify/session-token"), ("POST", "/verify/complete"),
-    ("POST", "/verify/restart"), ("POST", "/verify/email-link"), ("GET", "/recovery/resend"),
-    ("GET", "/login"), ("GET", "/signup"), ("GET", "/r"), ("POST", "/logout"),
+    ("GET", "/"),
+    ("GET", "/verify"),
+    ("POST", "/verify/session-token"),
+    ("POST", "/verify/complete"),
+    ("POST", "/verify/restart"),
+    ("POST", "/verify/email-link"),
+    ("GET", "/recovery/resend"),
+    ("GET", "/login"),
+    ("GET", "/signup"),
+    ("GET", "/r"),
+    ("POST", "/logout"),
 ]
 # The checked-in expectation: status code per actor, in ROUTES order.
 EXPECTED = {

@@ -11,9 +11,15 @@ pytestmark = pytest.mark.postgres_too
 
 def test_sign_up_then_land_on_verify(client, emulator):
     page = client.get("/signup")
-    response = client.post("/signup", data={
-        "email": "New.Person@Example.test", "password": PASSWORD, "confirm": PASSWORD,
-        "csrf_token": csrf_from(page.get_data(as_text=True))})
+    response = client.post(
+        "/signup",
+        data={
+            "email": "New.Person@Example.test",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+            "csrf_token": csrf_from(page.get_data(as_text=True)),
+        },
+    )
     assert response.status_code == 303 and response.headers["Location"] == "/verify"
     sign_in(client, "new.person@example.test")  # stored lower-cased
 
@@ -21,12 +27,17 @@ def test_sign_up_then_land_on_verify(client, emulator):
 def test_sign_up_refuses_short_password_and_taken_email(app, client):
     make_user(app)
     token = csrf_from(client.get("/signup").get_data(as_text=True))
-    short = client.post("/signup", data={"email": "x@example.test", "password": "short",
-                                         "confirm": "short", "csrf_token": token})
-    assert short.status_code == 200 and b"at least 10" in short.data.replace(b"\n", b" ").lower() \
+    short = client.post(
+        "/signup", data={"email": "x@example.test", "password": "short", "confirm": "short", "csrf_token": token}
+    )
+    assert (
+        short.status_code == 200
+        and b"at least 10" in short.data.replace(b"\n", b" ").lower()
         or b"Field must be at least 10 characters long" in short.data
-    taken = client.post("/signup", data={"email": "ada@example.test", "password": PASSWORD,
-                                         "confirm": PASSWORD, "csrf_token": token})
+    )
+    taken = client.post(
+        "/signup", data={"email": "ada@example.test", "password": PASSWORD, "confirm": PASSWORD, "csrf_token": token}
+    )
     assert taken.status_code == 200 and b"sign in instead" in taken.data
 
 
@@ -46,17 +57,27 @@ def test_login_needs_csrf(app, client):
     assert b"This form has expired" in response.data
 
 
-@pytest.mark.parametrize("target, expected", [
-    ("/verify", "/verify"),
-    ("https://evil.example/x", "/verify"),
-    ("//evil.example", "/verify"),
-    ("/\\evil.example", "/verify"),
-])
+@pytest.mark.parametrize(
+    "target, expected",
+    [
+        ("/verify", "/verify"),
+        ("https://evil.example/x", "/verify"),
+        ("//evil.example", "/verify"),
+        ("/\\evil.example", "/verify"),
+    ],
+)
 def test_next_is_followed_only_on_this_site(app, client, target, expected):
     make_user(app)
     page = client.get("/login", query_string={"next": target})
-    response = client.post("/login", data={"email": "ada@example.test", "password": PASSWORD,
-                                           "next": target, "csrf_token": csrf_from(page.get_data(as_text=True))})
+    response = client.post(
+        "/login",
+        data={
+            "email": "ada@example.test",
+            "password": PASSWORD,
+            "next": target,
+            "csrf_token": csrf_from(page.get_data(as_text=True)),
+        },
+    )
     assert response.headers["Location"] == expected
 
 

@@ -27,8 +27,12 @@ pytestmark = pytest.mark.postgres_too
 def signed_in_session(base: str, email: str = "ada@example.test") -> requests.Session:
     http = requests.Session()
     page = http.get(base + "/login", timeout=10).text
-    http.post(base + "/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page)},
-              timeout=10, allow_redirects=False)
+    http.post(
+        base + "/login",
+        data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page)},
+        timeout=10,
+        allow_redirects=False,
+    )
     return http
 
 
@@ -87,15 +91,26 @@ def test_two_tabs_creating_at_once_make_one_inquiry(app, live_server, emulator):
 def gunicorn(database_url: str, emulator, tmp_path, log_name: str = "gunicorn.log") -> Iterator[str]:
     """The production server, with its config file (access log on, tokens redacted)."""
     port = free_port()
-    env = dict(os.environ, APP_ENV="development", DATABASE_URL=database_url,
-               SECRET_KEY="test-secret-key-for-the-test-suite-only",
-               PERSONA_API_BASE_URL=emulator.api, PERSONA_FLOW_HOST=emulator.host,
-               PERSONA_FLOW_ORIGIN=emulator.origin, MAIL_OUTBOX_DIR=str(tmp_path / "outbox"),
-               PUBLIC_BASE_URL=f"http://localhost:{port}")
+    env = dict(
+        os.environ,
+        APP_ENV="development",
+        DATABASE_URL=database_url,
+        SECRET_KEY="test-secret-key-for-the-test-suite-only",
+        PERSONA_API_BASE_URL=emulator.api,
+        PERSONA_FLOW_HOST=emulator.host,
+        PERSONA_FLOW_ORIGIN=emulator.origin,
+        MAIL_OUTBOX_DIR=str(tmp_path / "outbox"),
+        PUBLIC_BASE_URL=f"http://localhost:{port}",
+    )
     env.update(BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1")
     log = open(tmp_path / log_name, "wb")  # noqa: SIM115 - closed below, after the process
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_for_port(port, timeout=30)
         yield f"http://127.0.0.1:{port}"
@@ -108,17 +123,24 @@ def test_two_app_processes_redeem_one_link_exactly_once(app, database_url, emula
     user = make_user(app)
     give_inquiry(app, emulator, user, "pending")
     path = urlsplit(new_link(app, user)).path
-    with gunicorn(database_url, emulator, tmp_path, "one.log") as one, \
-            gunicorn(database_url, emulator, tmp_path, "two.log") as two:
+    with (
+        gunicorn(database_url, emulator, tmp_path, "one.log") as one,
+        gunicorn(database_url, emulator, tmp_path, "two.log") as two,
+    ):
         visitors = []
         for index in range(20):
             base = (one, two)[index % 2]
             http = requests.Session()
             http.get(base + path, timeout=10)
             visitors.append((base, http, csrf_from(http.get(base + "/r", timeout=10).text)))
-        outcomes = in_parallel(20, lambda i: visitors[i][1].post(
-            visitors[i][0] + "/r", data={"csrf_token": visitors[i][2]}, allow_redirects=False, timeout=10
-        ).status_code)
+        outcomes = in_parallel(
+            20,
+            lambda i: (
+                visitors[i][1]
+                .post(visitors[i][0] + "/r", data={"csrf_token": visitors[i][2]}, allow_redirects=False, timeout=10)
+                .status_code
+            ),
+        )
     assert sorted(outcomes) == [303] + [404] * 19
     access_logs = (tmp_path / "one.log").read_text() + (tmp_path / "two.log").read_text()
     assert access_logs.count("GET /r/[redacted]") == 20

@@ -16,8 +16,10 @@ from webapp.verification import VerifyPage
 
 
 def directives(header: str) -> dict[str, str]:
-    return {part.split(" ", 1)[0]: part.split(" ", 1)[1] if " " in part else ""
-            for part in (p.strip() for p in header.split(";"))}
+    return {
+        part.split(" ", 1)[0]: part.split(" ", 1)[1] if " " in part else ""
+        for part in (p.strip() for p in header.split(";"))
+    }
 
 
 def test_continue_page_csp_and_nonces(app, client, emulator):
@@ -98,6 +100,7 @@ def test_token_is_json_escaped_inside_the_data_block(app):
     with app.test_request_context("/verify"):
         page = VerifyPage("continue", Inquiry(persona_id="inq_abc", status="pending"), session_token=evil)
         from webapp.forms import ActionForm
+
         html = render_template("verify/continue.html", page=page, action_form=ActionForm())
     assert evil not in html
     assert "\\u003c/script\\u003e\\u003cscript\\u003ealert(1)" in html
@@ -118,14 +121,21 @@ def test_post_routes_refuse_get_and_only_the_webhook_is_csrf_exempt(app, client)
 
 def test_cross_site_writes_are_refused_but_webhooks_are_not(app, client):
     token = csrf_from(client.get("/login").get_data(as_text=True))
-    refused = client.post("/login", data={"csrf_token": token, "email": "a@b.c", "password": "x"},
-                          headers={"Sec-Fetch-Site": "cross-site"})
+    refused = client.post(
+        "/login",
+        data={"csrf_token": token, "email": "a@b.c", "password": "x"},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
     assert refused.status_code == 403
-    same = client.post("/login", data={"csrf_token": token, "email": "a@b.c", "password": "x"},
-                       headers={"Sec-Fetch-Site": "same-origin"})
+    same = client.post(
+        "/login",
+        data={"csrf_token": token, "email": "a@b.c", "password": "x"},
+        headers={"Sec-Fetch-Site": "same-origin"},
+    )
     assert same.status_code == 200
-    hook = client.post("/webhooks/persona", data=b"{}", headers={
-        "Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"})
+    hook = client.post(
+        "/webhooks/persona", data=b"{}", headers={"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"}
+    )
     assert hook.status_code == 400  # judged on its signature, not its origin
 
 

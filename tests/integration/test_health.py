@@ -53,8 +53,9 @@ def test_a_mail_job_logs_under_the_request_that_queued_it(app, emulator, app_log
     make_user(app)
     client = app.test_client()
     page = client.get("/recovery/resend")
-    answer = client.post("/recovery/resend", data={
-        "email": "ada@example.test", "csrf_token": csrf_from(page.get_data(as_text=True))})
+    answer = client.post(
+        "/recovery/resend", data={"email": "ada@example.test", "csrf_token": csrf_from(page.get_data(as_text=True))}
+    )
     app.extensions["background"].join()
     sent = [line for line in app_log.getvalue().splitlines() if "webapp.mail" in line and "sent to" in line]
     assert len(sent) == 1 and f"[{answer.headers['X-Request-Id']}]" in sent[0]

@@ -35,24 +35,35 @@ def pending_user(app, client, emulator):
 
 
 def client_for(emulator, **kwargs) -> PersonaClient:
-    settings = {"version": "2025-10-27", "connect_timeout_seconds": 1, "read_timeout_seconds": 1,
-                    "max_retries": 1, "retry_after_cap_seconds": 0.5}
+    settings = {
+        "version": "2025-10-27",
+        "connect_timeout_seconds": 1,
+        "read_timeout_seconds": 1,
+        "max_retries": 1,
+        "retry_after_cap_seconds": 0.5,
+    }
     settings.update(kwargs)
     return PersonaClient(emulator.api, "persona_sandbox_emulator_key", **settings)
 
 
-@pytest.mark.parametrize("rule", [
-    {"action": "status", "status": 500},
-    {"action": "status", "status": 502},
-    {"action": "status", "status": 503},
-    {"action": "status", "status": 504},
-    {"action": "drop"},
-    {"action": "truncated"},
-    {"action": "malformed"},
-    {"action": "status", "status": 200, "body": "{\"data\": {\"type\": \"inquiry\"}}"},
-    {"action": "status", "status": 200, "body": "{\"data\": {\"type\": \"inquiry\", \"id\": \"inq_1\", "
-                                                  "\"attributes\": {\"status\": \"pending\"}}}"},  # no token
-])
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"action": "status", "status": 500},
+        {"action": "status", "status": 502},
+        {"action": "status", "status": 503},
+        {"action": "status", "status": 504},
+        {"action": "drop"},
+        {"action": "truncated"},
+        {"action": "malformed"},
+        {"action": "status", "status": 200, "body": '{"data": {"type": "inquiry"}}'},
+        {
+            "action": "status",
+            "status": 200,
+            "body": '{"data": {"type": "inquiry", "id": "inq_1", "attributes": {"status": "pending"}}}',
+        },  # no token
+    ],
+)
 def test_broken_upstream_gives_the_unavailable_page(client, emulator, pending_user, rule):
     emulator.fault(path=RESUME, **rule)
     response = client.get("/verify")
@@ -124,8 +135,13 @@ def test_429_beyond_the_cap_never_sleeps_long(emulator):
 
 def test_bad_credentials_are_not_retried_and_logged_without_the_key(emulator, caplog):
     caplog.set_level(logging.DEBUG)
-    persona = PersonaClient(emulator.api, "persona_sandbox_wrong_key", version="2025-10-27",
-                            connect_timeout_seconds=1, read_timeout_seconds=1)
+    persona = PersonaClient(
+        emulator.api,
+        "persona_sandbox_wrong_key",
+        version="2025-10-27",
+        connect_timeout_seconds=1,
+        read_timeout_seconds=1,
+    )
     with pytest.raises(PersonaCredentialsError):
         persona.get_inquiry("inq_abc")
     assert len(emulator.requests()) == 1
@@ -167,8 +183,9 @@ def test_redirects_are_not_followed(monkeypatch):
         return response
 
     monkeypatch.setattr(requests.Session, "request", fake_request)
-    persona = PersonaClient("https://api.example.test/api/v1", "k", version="v",
-                            connect_timeout_seconds=1, read_timeout_seconds=1)
+    persona = PersonaClient(
+        "https://api.example.test/api/v1", "k", version="v", connect_timeout_seconds=1, read_timeout_seconds=1
+    )
     with pytest.raises(PersonaBadResponseError):
         persona.get_inquiry("inq_abc")
     assert sent[0]["allow_redirects"] is False

@@ -31,6 +31,7 @@ def new_link(app, user) -> str:
     with app.app_context():
         fresh = db.session.get(User, user.id)
         from webapp.verification import get_current_inquiry
+
         return recovery.issue_link(fresh, get_current_inquiry(fresh))
 
 
@@ -58,8 +59,11 @@ def test_token_is_256_bits_and_only_its_hash_is_stored(app, person, caplog):
     token = path_of(url).removeprefix("/r/")
     assert len(token) == 43 and url.startswith(app.config["PUBLIC_BASE_URL"])
     with app.app_context():
-        dump = "\n".join(str(tuple(row)) for table in ("recovery_links", "users", "login_sessions")
-                         for row in db.session.execute(text(f"SELECT * FROM {table}")))
+        dump = "\n".join(
+            str(tuple(row))
+            for table in ("recovery_links", "users", "login_sessions")
+            for row in db.session.execute(text(f"SELECT * FROM {table}"))
+        )
     assert token not in dump
     assert token not in caplog.text
 
@@ -112,8 +116,11 @@ def test_tampered_truncated_unknown_links_get_the_same_page(app, person):
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(token=st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/?#%"),
-                     min_size=1, max_size=200))
+@given(
+    token=st.text(
+        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/?#%"), min_size=1, max_size=200
+    )
+)
 def test_fuzzed_tokens_are_never_a_500(client, token):
     client.get("/r/" + token)
     assert client.get("/r").status_code == 404
@@ -163,10 +170,14 @@ def test_links_die_when_the_inquiry_is_final_or_the_account_disabled(app, client
     url = new_link(app, person)
     with app.app_context():
         from webapp.verification import get_current_inquiry
+
         inquiry_id = get_current_inquiry(db.session.get(User, person.id)).persona_id
     body = event_body("inquiry.completed", inquiry_id, at=later(5))
-    client.post("/webhooks/persona", data=body, headers={
-        "Content-Type": "application/json", "Persona-Signature": signature(body, "wbhsec_test_secret")})
+    client.post(
+        "/webhooks/persona",
+        data=body,
+        headers={"Content-Type": "application/json", "Persona-Signature": signature(body, "wbhsec_test_secret")},
+    )
     assert open_link(app.test_client(), url).status_code == 404
     with app.app_context():
         assert db.session.scalar(select(RecoveryLink.revoked_at)) is not None
@@ -196,8 +207,9 @@ def test_concurrent_redemptions_exactly_one_wins(app, make_app, person):
 
         def go(server, http, token):
             barrier.wait()
-            outcomes.append(http.post(server.url + "/r", data={"csrf_token": token},
-                                      allow_redirects=False, timeout=10).status_code)
+            outcomes.append(
+                http.post(server.url + "/r", data={"csrf_token": token}, allow_redirects=False, timeout=10).status_code
+            )
 
         threads = [threading.Thread(target=go, args=s) for s in sessions]
         for thread in threads:
@@ -210,8 +222,12 @@ def test_concurrent_redemptions_exactly_one_wins(app, make_app, person):
 # -- "send me a new link" ------------------------------------------------------------------
 def resend(client, address: str, base_url: str = "http://localhost", **headers):
     page = client.get("/recovery/resend", base_url=base_url)
-    return client.post("/recovery/resend", headers=headers, base_url=base_url,
-                       data={"email": address, "csrf_token": csrf_from(page.get_data(as_text=True))})
+    return client.post(
+        "/recovery/resend",
+        headers=headers,
+        base_url=base_url,
+        data={"email": address, "csrf_token": csrf_from(page.get_data(as_text=True))},
+    )
 
 
 def test_send_me_a_link_does_not_reveal_accounts(app, person, capsys):
@@ -265,8 +281,11 @@ def test_email_me_a_link_from_verify(app, client, person):
     sign_in(client)
     page = client.get("/verify")
     assert b"Email me a link to continue on another device" in page.data
-    response = client.post("/verify/email-link", headers={"Accept": "application/json"},
-                           data={"csrf_token": csrf_from(page.get_data(as_text=True))})
+    response = client.post(
+        "/verify/email-link",
+        headers={"Accept": "application/json"},
+        data={"csrf_token": csrf_from(page.get_data(as_text=True))},
+    )
     assert response.get_json() == {"sent": True, "to": "a***@example.test"}
     app.extensions["background"].join()
     message = outbox(app.config["MAIL_OUTBOX_DIR"])[0]
@@ -295,6 +314,7 @@ def idle_person(app, emulator):
     give_inquiry(app, emulator, user, "pending")
     with app.app_context():
         from webapp.verification import get_current_inquiry
+
         inquiry = get_current_inquiry(db.session.get(User, user.id))
         inquiry.expires_at = utcnow() + timedelta(hours=2)
         inquiry.last_activity_at = utcnow() - timedelta(days=1)
@@ -322,6 +342,7 @@ def test_overlapping_runs_send_one_reminder(app, idle_person):
     def run(reminder):
         with app.app_context():
             from webapp.models import Inquiry
+
             reminder.inquiry = db.session.get(Inquiry, reminder.inquiry.id)
             results.append(recovery.send_reminder(reminder))
 
@@ -338,6 +359,7 @@ def test_after_expiry_reminder_then_the_cap(app, runner, idle_person, monkeypatc
     runner.invoke(args=["reminders", "send"])
     with app.app_context():
         from webapp.models import Inquiry
+
         expires = db.session.scalar(select(Inquiry.expires_at))
     monkeypatch.setattr(recovery, "utcnow", lambda: expires + timedelta(hours=1))
     with app.app_context():

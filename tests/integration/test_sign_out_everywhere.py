@@ -107,9 +107,15 @@ def test_support_commands_sign_out_disable_enable(app, runner, person):
 # -- changing the password -------------------------------------------------------------------
 def change_password(browser, current: str, new: str, repeat: str | None = None):
     token = csrf_from(browser.get("/account").get_data(as_text=True))
-    return browser.post("/account/password", data={
-        "current_password": current, "password": new, "confirm": new if repeat is None else repeat,
-        "csrf_token": token})
+    return browser.post(
+        "/account/password",
+        data={
+            "current_password": current,
+            "password": new,
+            "confirm": new if repeat is None else repeat,
+            "csrf_token": token,
+        },
+    )
 
 
 def test_a_password_change_signs_out_every_other_device_but_this_one(app, person):
@@ -126,11 +132,14 @@ def test_a_password_change_signs_out_every_other_device_but_this_one(app, person
     assert sign_in(app.test_client(), password="a brand new password").status_code == 303
 
 
-@pytest.mark.parametrize(("current", "new", "repeat", "message"), [
-    ("not my password", "a brand new password", None, "That is not your current password."),
-    (PASSWORD, "short", None, "at least 10"),
-    (PASSWORD, "a brand new password", "another new password", "The passwords do not match."),
-])
+@pytest.mark.parametrize(
+    ("current", "new", "repeat", "message"),
+    [
+        ("not my password", "a brand new password", None, "That is not your current password."),
+        (PASSWORD, "short", None, "at least 10"),
+        (PASSWORD, "a brand new password", "another new password", "The passwords do not match."),
+    ],
+)
 def test_a_refused_password_change_changes_nothing(app, person, current, new, repeat, message):
     laptop, phone = signed_in_browsers(app, 2)
     answer = change_password(laptop, current, new, repeat)

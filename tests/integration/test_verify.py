@@ -23,8 +23,9 @@ def state_of(response) -> str:
 
 
 def boot_config(response) -> dict:
-    match = re.search(r'<script type="application/json" id="verify-config"[^>]*>(.*?)</script>',
-                      response.get_data(as_text=True), re.S)
+    match = re.search(
+        r'<script type="application/json" id="verify-config"[^>]*>(.*?)</script>', response.get_data(as_text=True), re.S
+    )
     assert match
     return json.loads(match.group(1))
 
@@ -94,13 +95,16 @@ def test_pending_or_expired_resumes_once_then_reuses_the_stored_token(app, signe
         assert token not in (row.session_token_ciphertext or "")  # encrypted at rest
 
 
-@pytest.mark.parametrize("walk, state", [
-    (["pending", "completed"], "processing"),
-    (["pending", "completed", "needs_review"], "review"),
-    (["pending", "completed", "approved"], "approved"),
-    (["pending", "completed", "declined"], "declined"),
-    (["pending", "failed"], "failed"),
-])
+@pytest.mark.parametrize(
+    "walk, state",
+    [
+        (["pending", "completed"], "processing"),
+        (["pending", "completed", "needs_review"], "review"),
+        (["pending", "completed", "approved"], "approved"),
+        (["pending", "completed", "declined"], "declined"),
+        (["pending", "failed"], "failed"),
+    ],
+)
 def test_final_statuses_show_their_page_with_no_call(app, signed_in, user, emulator, walk, state):
     give_inquiry(app, emulator, user, *walk)
     response = signed_in.get("/verify")
@@ -115,8 +119,10 @@ def test_stale_local_status_409_refetches_and_shows_the_status_page(app, signed_
     emulator.clear_requests()
     response = signed_in.get("/verify")
     assert state_of(response) == "approved"
-    assert persona_calls(emulator) == [f"POST /api/v1/inquiries/{inquiry_id}/resume",
-                                       f"GET /api/v1/inquiries/{inquiry_id}"]
+    assert persona_calls(emulator) == [
+        f"POST /api/v1/inquiries/{inquiry_id}/resume",
+        f"GET /api/v1/inquiries/{inquiry_id}",
+    ]
     emulator.clear_requests()
     assert state_of(signed_in.get("/verify")) == "approved" and persona_calls(emulator) == []
 
@@ -223,8 +229,9 @@ def test_no_token_key_or_password_in_logs(app, signed_in, user, emulator, caplog
     page = signed_in.get("/verify")
     token = boot_config(page)["sessionToken"]
     emulator.expire_sessions(inquiry_id)
-    fresh = signed_in.post("/verify/session-token",
-                           headers={"X-CSRFToken": csrf_from(page.get_data(as_text=True))}).get_json()
+    fresh = signed_in.post(
+        "/verify/session-token", headers={"X-CSRFToken": csrf_from(page.get_data(as_text=True))}
+    ).get_json()
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "resume" in logged  # the calls are logged...
     for secret in (token, fresh["sessionToken"], "persona_sandbox_emulator_key", "correct horse battery"):

@@ -73,12 +73,27 @@ def test_rotation_two_sets_and_several_app_secrets(make_app, emulator):
     assert deliver(only_new, event_body("inquiry.declined", iid), "wbhsec_old").status_code == 400
 
 
-@pytest.mark.parametrize("header", [
-    None, "", "t=1", "v1=" + "a" * 64, "t=abc,v1=" + "a" * 64, "t=1,v1=" + "z" * 64,
-    "t=1,v1=" + "é" * 64, "t=1,v1=" + "a" * 63, "t=1,v1=" + "a" * 64 + "x" * 9000,
-    "t=1,,v1=" + "a" * 64, "t=1, v1=" + "a" * 64, " t=1,v1=" + "a" * 64, "t=1,v1=" + "a" * 64 + " ",
-    "t=1,t=2,v1=" + "a" * 64, "x=1,v1=" + "a" * 64, "t=-1,v1=" + "a" * 64,
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "t=1",
+        "v1=" + "a" * 64,
+        "t=abc,v1=" + "a" * 64,
+        "t=1,v1=" + "z" * 64,
+        "t=1,v1=" + "é" * 64,
+        "t=1,v1=" + "a" * 63,
+        "t=1,v1=" + "a" * 64 + "x" * 9000,
+        "t=1,,v1=" + "a" * 64,
+        "t=1, v1=" + "a" * 64,
+        " t=1,v1=" + "a" * 64,
+        "t=1,v1=" + "a" * 64 + " ",
+        "t=1,t=2,v1=" + "a" * 64,
+        "x=1,v1=" + "a" * 64,
+        "t=-1,v1=" + "a" * 64,
+    ],
+)
 def test_malformed_headers_are_400_with_nothing_stored(app, client, inquiry_id, header):
     response = post(client, event_body("inquiry.completed", inquiry_id), header)
     assert response.status_code == 400
@@ -108,9 +123,11 @@ def test_timestamp_window_both_ways(client, inquiry_id, offset, expected):
 
 
 def test_raw_body_with_odd_formatting_verifies(app, client, inquiry_id):
-    body = (f'{{ "data" :{{"attributes":{{"payload":{{"data":{{"id":"{inquiry_id}","type":"inquiry"}}}},'
-            '"created-at":"2030-01-01T00:00:00.000Z", "name":"inquiry.\\u0063ompleted", "x": 1.000000000000000001},'
-            '"id":"evt_odd","type":"event"}}').encode()
+    body = (
+        f'{{ "data" :{{"attributes":{{"payload":{{"data":{{"id":"{inquiry_id}","type":"inquiry"}}}},'
+        '"created-at":"2030-01-01T00:00:00.000Z", "name":"inquiry.\\u0063ompleted", "x": 1.000000000000000001},'
+        '"id":"evt_odd","type":"event"}}'
+    ).encode()
     assert deliver(client, body).status_code == 200
     assert status_of(app, inquiry_id).status == "completed"
 
@@ -144,8 +161,14 @@ def test_concurrent_duplicates_through_a_real_socket(app, live_server, inquiry_i
 
     def send():
         barrier.wait()
-        answers.append(requests.post(live_server.url + URL, data=body, timeout=10, headers={
-            "Content-Type": "application/json", "Persona-Signature": signature(body, WEBHOOK_SECRET)}).status_code)
+        answers.append(
+            requests.post(
+                live_server.url + URL,
+                data=body,
+                timeout=10,
+                headers={"Content-Type": "application/json", "Persona-Signature": signature(body, WEBHOOK_SECRET)},
+            ).status_code
+        )
 
     threads = [threading.Thread(target=send) for _ in range(20)]
     for thread in threads:
@@ -156,11 +179,14 @@ def test_concurrent_duplicates_through_a_real_socket(app, live_server, inquiry_i
     assert rows(app, "evt_concurrent") == 1 and status_of(app, inquiry_id).status == "completed"
 
 
-@pytest.mark.parametrize("older, newer, final", [
-    ("inquiry.started", "inquiry.completed", "completed"),
-    ("inquiry.approved", "inquiry.declined", "declined"),
-    ("inquiry.declined", "inquiry.approved", "approved"),
-])
+@pytest.mark.parametrize(
+    "older, newer, final",
+    [
+        ("inquiry.started", "inquiry.completed", "completed"),
+        ("inquiry.approved", "inquiry.declined", "declined"),
+        ("inquiry.declined", "inquiry.approved", "approved"),
+    ],
+)
 def test_out_of_order_events_end_in_the_newest_status(app, client, inquiry_id, older, newer, final):
     deliver(client, event_body(newer, inquiry_id, at=later(20)))
     late = deliver(client, event_body(older, inquiry_id, at=later(10)))
@@ -225,8 +251,10 @@ def test_replay_and_sync_commands(app, runner, client, emulator, inquiry_id):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(header=st.one_of(st.none(), st.text(max_size=300), st.from_regex(r"t=\d{1,12},v1=[0-9a-f]{0,70}( t=.*)?")),
-       body=st.binary(max_size=600))
+@given(
+    header=st.one_of(st.none(), st.text(max_size=300), st.from_regex(r"t=\d{1,12},v1=[0-9a-f]{0,70}( t=.*)?")),
+    body=st.binary(max_size=600),
+)
 def test_no_header_or_body_makes_a_500(client, header, body):
     headers = {"Content-Type": "application/json"}
     if header is not None and "\n" not in header and "\r" not in header:
@@ -235,9 +263,13 @@ def test_no_header_or_body_makes_a_500(client, header, body):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(document=st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-                             lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                                        max_size=4), max_leaves=20))
+@given(
+    document=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=20,
+    )
+)
 def test_signed_but_odd_bodies_are_2xx_or_400(client, document):
     body = json.dumps({"data": {"id": "evt_x", "attributes": document}}).encode()
     assert deliver(client, body).status_code in (200, 400)
@@ -252,8 +284,9 @@ def test_decision_in_the_emulator_reaches_the_page(app, client, emulator, live_s
     sign_in(client)
     assert state_of(client.get("/verify")) == "processing"
     emulator.call("POST", f"/inquiries/{inquiry_id}/approve")
-    emulator.wait_for_deliveries(lambda ds: any(d["event"] == "inquiry.approved" and d["state"] == "delivered"
-                                                for d in ds))
+    emulator.wait_for_deliveries(
+        lambda ds: any(d["event"] == "inquiry.approved" and d["state"] == "delivered" for d in ds)
+    )
     emulator.clear_requests()
     response = client.get("/verify")
     assert state_of(response) == "approved"
@@ -289,8 +322,11 @@ def test_reads_and_webhooks_in_any_order_end_in_the_newest_status(app, client, i
         read_at = base + timedelta(seconds=rng.randint(0, 100))
         event_at = base + timedelta(seconds=rng.randint(0, 100), milliseconds=500)
         read_status, event_status = rng.sample(["approved", "declined", "needs_review"], 2)
-        event = event_body(f"inquiry.{event_status.replace('needs_review', 'marked-for-review')}", inquiry_id,
-                           at=event_at.replace(tzinfo=UTC))
+        event = event_body(
+            f"inquiry.{event_status.replace('needs_review', 'marked-for-review')}",
+            inquiry_id,
+            at=event_at.replace(tzinfo=UTC),
+        )
 
         def apply_read(status=read_status, at=read_at):
             with app.app_context():

@@ -25,11 +25,13 @@ HEX64 = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
 
 
 @settings(max_examples=10_000, deadline=None)
-@given(st.one_of(
-    st.text(max_size=200),
-    st.builds(lambda t, v: f"t={t},v1={v}", st.text(max_size=14), st.text(max_size=70)),
-    st.builds(lambda t, v, rest: f"t={t},v1={v}{rest}", st.integers(-10, 10**13), HEX64, st.text(max_size=30)),
-))
+@given(
+    st.one_of(
+        st.text(max_size=200),
+        st.builds(lambda t, v: f"t={t},v1={v}", st.text(max_size=14), st.text(max_size=70)),
+        st.builds(lambda t, v, rest: f"t={t},v1={v}{rest}", st.integers(-10, 10**13), HEX64, st.text(max_size=30)),
+    )
+)
 def test_signature_header_parser_parses_or_raises_its_own_error(header):
     try:
         sets = parse_signature_header(header)
@@ -65,10 +67,20 @@ def test_compare_digest_is_used_for_every_candidate(monkeypatch):
     assert len(calls) == 4 and all(pair == (bytes, bytes) for pair in calls)
 
 
-@pytest.mark.parametrize("target, safe", [
-    ("/verify", True), ("/verify?x=1", True), ("//evil.example", False), ("https://evil.example", False),
-    ("/\\\\evil.example", False), ("javascript:alert(1)", False), ("", False), (None, False), ("/\x00x", False),
-])
+@pytest.mark.parametrize(
+    "target, safe",
+    [
+        ("/verify", True),
+        ("/verify?x=1", True),
+        ("//evil.example", False),
+        ("https://evil.example", False),
+        ("/\\\\evil.example", False),
+        ("javascript:alert(1)", False),
+        ("", False),
+        (None, False),
+        ("/\x00x", False),
+    ],
+)
 def test_safe_next(target, safe):
     assert is_safe_next(target) is safe
 
@@ -85,13 +97,23 @@ def test_tokens_hashes_and_encryption():
 
 
 def test_parse_inquiry_shapes():
-    inquiry = parse_inquiry({"type": "inquiry", "id": "inq_1", "attributes": {
-        "status": "pending", "expires-at": "2026-11-27T10:00:00.000Z", "redacted-at": None}})
+    inquiry = parse_inquiry(
+        {
+            "type": "inquiry",
+            "id": "inq_1",
+            "attributes": {"status": "pending", "expires-at": "2026-11-27T10:00:00.000Z", "redacted-at": None},
+        }
+    )
     assert inquiry.status == "pending" and inquiry.expires_at == datetime(2026, 11, 27, 10, 0)
     assert parse_time("2026-11-27T12:00:00+02:00") == datetime(2026, 11, 27, 10, 0)
     assert parse_time("not a time") is None
-    for bad in (None, [], {"type": "account"}, {"type": "inquiry", "id": "inq_1"},
-                {"type": "inquiry", "id": "inq_1", "attributes": {"status": ""}}):
+    for bad in (
+        None,
+        [],
+        {"type": "account"},
+        {"type": "inquiry", "id": "inq_1"},
+        {"type": "inquiry", "id": "inq_1", "attributes": {"status": ""}},
+    ):
         with pytest.raises(PersonaBadResponseError):
             parse_inquiry(bad)
 
@@ -106,8 +128,15 @@ def test_werkzeug_request_lines_lose_their_link_tokens():
     from webapp.serving import RedactingFilter, redact
 
     token = "A" * 43
-    record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, '%s - - [x] "%s" %s %s',
-                               ("127.0.0.1", f"GET /r/{token} HTTP/1.1", "303", "-"), None)
+    record = logging.LogRecord(
+        "werkzeug",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - - [x] "%s" %s %s',
+        ("127.0.0.1", f"GET /r/{token} HTTP/1.1", "303", "-"),
+        None,
+    )
     RedactingFilter().filter(record)
     assert token not in record.getMessage() and "/r/[redacted]" in record.getMessage()
     assert redact("POST /unsubscribe/abc.def HTTP/1.1") == "POST /unsubscribe/[redacted] HTTP/1.1"

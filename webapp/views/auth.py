@@ -94,8 +94,9 @@ def change_password() -> str | Response:
     form = ChangePasswordForm()
     if form.validate_on_submit():
         if accounts.change_password(current_user, form.current_password.data or "", form.password.data or ""):
-            flash("Your password is changed. Every other device is signed out, "
-                  "and links we emailed you no longer work.")
+            flash(
+                "Your password is changed. Every other device is signed out, and links we emailed you no longer work."
+            )
             return redirect(url_for("auth.account"), code=303)
         form.current_password.errors = ["That is not your current password."]
     return _account_page(form)

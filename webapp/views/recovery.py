@@ -53,8 +53,7 @@ def landing() -> Response:
     check = recovery.check_link(session.get(SESSION_KEY), _signed_in_id())
     if check.problem:
         return _refusal(check)
-    return _no_referrer(Response(render_template("recovery/landing.html", form=ActionForm()),
-                                 mimetype="text/html"))
+    return _no_referrer(Response(render_template("recovery/landing.html", form=ActionForm()), mimetype="text/html"))
 
 
 @bp.post("/r")
@@ -91,7 +90,7 @@ def resend() -> str:
 @bp.post("/verify/email-link")
 @login_required
 def send_link_from_verify() -> Response:
-    """"Email me a link to continue on another device" (JSON for the page script, or a redirect)."""
+    """ "Email me a link to continue on another device" (JSON for the page script, or a redirect)."""
     if not ActionForm().validate_on_submit():
         return redirect(url_for("verify.show"))
     recovery.background().submit(_send_to_user_id, current_user.id)
@@ -120,8 +119,11 @@ def unsubscribe(token: str) -> str | Response:
     """Stop reminder emails, without signing in (POST only: link scanners change nothing)."""
     user = recovery.user_for_unsubscribe(token)
     if user is None:
-        return Response(render_template("recovery/unsubscribe.html", valid=False, done=False,
-                                        form=ActionForm()), 404, mimetype="text/html")
+        return Response(
+            render_template("recovery/unsubscribe.html", valid=False, done=False, form=ActionForm()),
+            404,
+            mimetype="text/html",
+        )
     form = ActionForm()
     done = False
     if form.validate_on_submit():
