@@ -48,6 +48,7 @@ run: deps ## Start app (localhost:5000) + Persona emulator (localhost:5001) + SQ
 	APP_PORT=$(APP_PORT) EMULATOR_PORT=$(EMULATOR_PORT) ./scripts/run-dev.sh
 
 test: system-deps deps ## Install what the tests need and run all of them (SQLite, then PostgreSQL)
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy webapp
 	$(BIN)/bandit -q -r webapp persona_emulator
@@ -58,6 +59,7 @@ test-fast: deps ## Unit and integration tests only, SQLite (no browser)
 	$(BIN)/pytest -m "not browser"
 
 lint: deps ## ruff, mypy and bandit
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy webapp
 	$(BIN)/bandit -q -r webapp persona_emulator
