@@ -52,13 +52,13 @@ def parse_latency(spec: str) -> Callable[[], float]:
         low, high = _seconds(match[1], match[2] or match[4]), _seconds(match[3], match[4])
         if low > high:
             raise ValueError("latency range must go from low to high")
-        return lambda: random.uniform(low, high)  # nosec B311 - load modelling, not security
+        return lambda: random.uniform(low, high)  # load modelling, no secret  # nosec B311
     if match := re.fullmatch(r"lognormal:" + _DURATION + ":" + _DURATION, text):
         median, p95 = _seconds(match[1], match[2]), _seconds(match[3], match[4])
         if not 0 < median <= p95:
             raise ValueError("lognormal latency needs 0 < median <= p95")
         mu, sigma = math.log(median), math.log(p95 / median) / 1.6449
-        return lambda: min(random.lognormvariate(mu, sigma), 60.0)  # nosec B311 - load modelling
+        return lambda: min(random.lognormvariate(mu, sigma), 60.0)  # load modelling, no secret  # nosec B311
     raise ValueError(f"latency {spec!r}: use 150ms, 100-300ms or lognormal:150ms:400ms")
 
 

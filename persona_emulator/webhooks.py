@@ -129,7 +129,7 @@ def release_held(store: Store, order: str) -> int:
         if order == "reverse":
             held.reverse()
         elif order == "shuffle":
-            random.shuffle(held)  # nosec B311 - test ordering, not security
+            random.shuffle(held)  # test ordering, no secret  # nosec B311
         # Deliveries are claimed in order of when they are due: space the released ones out,
         # in order, so the receiver sees them one after another.
         start = time.time()
