@@ -7,7 +7,7 @@ APP_PORT ?= 5000
 EMULATOR_PORT ?= 5001
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast test-browser lint base-deps system-deps deps bench clean
+.PHONY: help run test test-fast test-browser lint base-deps run-deps system-deps deps bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -37,6 +37,10 @@ base-deps: ## Python venv support and Node.js/npm (what `make run` needs), from 
 	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then $(call apt_install,$$missing); fi
 
+run-deps: ## Redis (the task broker `make run` starts), from Debian if missing
+	@command -v redis-server >/dev/null || ( $(call apt_install,redis-server) ) \
+		|| echo "No Redis: make run goes on without it (mail is then sent by the app process)" >&2
+
 system-deps: ## Chromium, PostgreSQL and Redis (what the tests use), from Debian if missing
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
@@ -44,7 +48,7 @@ system-deps: ## Chromium, PostgreSQL and Redis (what the tests use), from Debian
 	[ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then $(call apt_install,$$missing); fi
 
-run: deps ## Start app (localhost:5000) + Persona emulator (localhost:5001) + SQLite + demo data
+run: run-deps deps ## Start app (localhost:5000) + Persona emulator (localhost:5001) + Redis, Celery worker and beat + SQLite + demo data
 	APP_PORT=$(APP_PORT) EMULATOR_PORT=$(EMULATOR_PORT) ./scripts/run-dev.sh
 
 test: system-deps deps ## Install what the tests need and run all of them (SQLite, then PostgreSQL)
@@ -68,4 +72,4 @@ bench: deps ## Benchmarks: prints numbers, asserts nothing
 	$(BIN)/python scripts/bench.py
 
 clean: ## Remove the local database, emulator state and outbox
-	rm -rf instance/app.db instance/persona-emulator.db instance/persona-emulator.db-wal instance/persona-emulator.db-shm instance/outbox
+	rm -rf instance/app.db instance/persona-emulator.db instance/persona-emulator.db-wal instance/persona-emulator.db-shm instance/outbox instance/celerybeat-schedule*

@@ -14,12 +14,12 @@ from jinja2 import StrictUndefined
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
-from . import accounts, cli, errors, security
+from . import accounts, cli, errors, outbox, security
 from .config import CONFIGS, ROOT, Config
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .persona import PersonaClient
-from .recovery import Background
 from .serving import install_werkzeug_filter
+from .tasks import celery_init_app
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,8 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     app.extensions["persona"] = make_persona_client(app)
     app.extensions["token_cipher"] = security.TokenCipher(app.config["TOKEN_ENCRYPTION_KEY"], app.config["SECRET_KEY"])
     app.extensions["persona_sdk_file"] = _checked_sdk_file(app)
-    app.extensions["background"] = Background(app)
+    celery_init_app(app)
+    outbox.init_app(app)
 
     security.init_app(app)
     app.before_request(_request_id)

@@ -1,8 +1,10 @@
-"""Email: `send_email(to, template, **context)` is the only place that sends mail.
+"""Email: `send_email(to, template, **context)` is the only way mail is sent.
 
-With MAIL_SMTP_HOST set, messages go over SMTP (STARTTLS and login as configured). Without
-it (development, `make run`) each message is written as an `.eml` file to MAIL_OUTBOX_DIR.
-Logs name the template and a masked recipient, never a link.
+It renders the message and writes it to the outbox in the caller's transaction (webapp.outbox);
+a Celery worker delivers it once that commits (`deliver_message`). With MAIL_SMTP_HOST set,
+messages go over SMTP (STARTTLS and login as configured). Without it (development, `make run`)
+each message is written as an `.eml` file to MAIL_OUTBOX_DIR. Logs name the template and a
+masked recipient, never a link.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ SUBJECTS = {
 
 
 class MailError(Exception):
-    """The message could not be handed to the mail server."""
+    """The message could not be handed to the mail server. `permanent`: the server refused it
+    (5xx) and trying again will not help; otherwise (4xx, timeouts, no connection) it may."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
 
 
 def mask_email(address: str) -> str:
@@ -51,18 +59,30 @@ def build_message(to: str, template: str, **context) -> EmailMessage:
 
 
 def send_email(to: str, template: str, **context) -> None:
-    """Render `email/<template>.txt` + `.html` and send it. Raises MailError."""
-    message = build_message(to, template, **context)
+    """Render `email/<template>.txt` + `.html` and queue it in the outbox, in the current
+    transaction: it goes out after the caller commits, and not at all if it rolls back."""
+    from .outbox import add_email
+
+    add_email(to, template, build_message(to, template, **context))
+
+
+def deliver_message(message: EmailMessage) -> None:
+    """Hand one message to the mail server (or the .eml outbox). Raises MailError."""
     config = current_app.config
     try:
         if config["MAIL_SMTP_HOST"]:
             _send_smtp(message)
         else:
             _write_outbox(message)
-    except (OSError, smtplib.SMTPException) as exc:
-        log.error("email %r to %s failed: %s", template, mask_email(to), type(exc).__name__)
-        raise MailError(template) from exc
-    log.info("email %r sent to %s", message["Subject"], mask_email(to))
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = sorted({code for code, _ in exc.recipients.values()})
+        raise MailError(f"recipients refused {codes}", permanent=all(c >= 500 for c in codes)) from exc
+    except smtplib.SMTPResponseException as exc:
+        raise MailError(f"{type(exc).__name__} {exc.smtp_code}", permanent=exc.smtp_code >= 500) from exc
+    except (OSError, smtplib.SMTPServerDisconnected) as exc:
+        raise MailError(type(exc).__name__, permanent=False) from exc
+    except smtplib.SMTPException as exc:  # e.g. STARTTLS not offered: settings, not luck
+        raise MailError(type(exc).__name__, permanent=True) from exc
 
 
 def _send_smtp(message: EmailMessage) -> None:

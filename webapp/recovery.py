@@ -3,26 +3,25 @@
 A link is 256 random bits in the URL; only its SHA-256 is stored, bound to one user and
 their inquiry, with an expiry. GET never uses it. One conditional UPDATE uses it, so of many
 concurrent redemptions exactly one wins. It dies once the inquiry is final or the account
-is disabled. Sending happens in the background, so "send me a link" answers in the same time
-whether or not the address has an account.
+is disabled. Every email goes through the outbox (webapp.outbox), written in the transaction
+that makes its link. "Send me a link" writes the same one row whether or not the address has an
+account and leaves the rest to a worker, so it answers in the same time either way.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import Flask, current_app, g, has_app_context
+from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import accounts
+from . import accounts, outbox
 from .extensions import db, rowcount
-from .mail import MailError, mask_email, send_email
+from .mail import build_message, mask_email, send_email
 from .models import FINAL_STATUSES, RESUMABLE_STATUSES, Inquiry, RecoveryLink, ReminderSent, User, utcnow
 from .security import hash_token, new_token
 from .verification import get_current_inquiry
@@ -46,58 +45,16 @@ class LinkCheck:
     problem: str | None
 
 
-# -- background sending ----------------------------------------------------------------------
-class Background:
-    """A small worker pool for mail, so requests never wait on SMTP (and timing leaks nothing)."""
-
-    def __init__(self, app: Flask, workers: int = 2) -> None:
-        self._app = app
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mail")
-        self._futures: set[Future] = set()
-        self._lock = threading.Lock()
-
-    def submit(self, fn, *args) -> None:
-        request_id = g.get("request_id", "-") if has_app_context() else "-"
-
-        def run() -> None:
-            with self._app.app_context():
-                g.request_id = request_id  # its log lines name the request that queued it
-                try:
-                    fn(*args)
-                except Exception:  # a background job has nobody to tell but the log
-                    log.exception("background job %s failed", getattr(fn, "__name__", fn))
-                finally:
-                    db.session.remove()
-
-        future = self._pool.submit(run)
-        with self._lock:
-            self._futures.add(future)
-        future.add_done_callback(self._forget)
-
-    def _forget(self, future: Future) -> None:
-        with self._lock:
-            self._futures.discard(future)
-
-    def join(self, timeout: float = 10.0) -> None:
-        """Wait for queued jobs (tests, CLI)."""
-        with self._lock:
-            pending = list(self._futures)
-        for future in pending:
-            future.result(timeout=timeout)
-
-    def close(self, timeout: float = 30.0) -> None:
-        """Finish every queued job, then stop the workers (an app that is going away)."""
-        self.join(timeout)
-        self._pool.shutdown(wait=True)
-
-
-def background() -> Background:
-    return current_app.extensions["background"]
-
-
 # -- links -----------------------------------------------------------------------------------
 def issue_link(user: User, inquiry: Inquiry | None) -> str:
     """A new link URL for `user` (commits). The raw token exists only in the returned URL."""
+    url = _add_link(user, inquiry)
+    db.session.commit()
+    return url
+
+
+def _add_link(user: User, inquiry: Inquiry | None) -> str:
+    """A new link in the current transaction (the caller commits); its URL."""
     token = new_token()
     ttl = current_app.config["RECOVERY_LINK_TTL_SECONDS"]
     db.session.add(
@@ -108,7 +65,6 @@ def issue_link(user: User, inquiry: Inquiry | None) -> str:
             expires_at=utcnow() + timedelta(seconds=ttl),
         )
     )
-    db.session.commit()
     return f"{current_app.config['PUBLIC_BASE_URL']}/r/{token}"
 
 
@@ -164,9 +120,21 @@ def redeem_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCh
 
 
 def send_link_to_user(user: User) -> bool:
-    """Email `user` a fresh link, unless they had SENDS_PER_HOUR already. Returns whether sent."""
-    if not user.active:
+    """Email `user` a fresh link, unless they had SENDS_PER_HOUR already (commits the link and
+    its outbox row together). Returns whether one was queued."""
+    prepared = _link_email(user)
+    if prepared is None:
+        db.session.rollback()
         return False
+    outbox.add_email(user.email, prepared.template, prepared.message)
+    db.session.commit()
+    return True
+
+
+def _link_email(user: User) -> outbox.Prepared | None:
+    """A new link (in the current transaction) and the email carrying it; None if none is due."""
+    if not user.active:
+        return None
     hour_ago = utcnow() - timedelta(hours=1)
     recent = (
         db.session.scalar(
@@ -178,30 +146,27 @@ def send_link_to_user(user: User) -> bool:
     )
     if recent >= SENDS_PER_HOUR:
         log.info("recovery email to %s skipped: %d sent this hour", mask_email(user.email), recent)
-        return False
+        return None
     inquiry = get_current_inquiry(user)
     if inquiry is not None and inquiry.status in FINAL_STATUSES:
-        return False  # nothing left to continue
-    url = issue_link(user, inquiry)
+        return None  # nothing left to continue
+    url = _add_link(user, inquiry)
     hours = current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
-    send_email(user.email, "recovery", link=url, valid_hours=hours)
-    return True
+    return outbox.Prepared("recovery", build_message(user.email, "recovery", link=url, valid_hours=hours))
 
 
-def send_link_to_address(email: str) -> None:
-    """The "send me a new link" job: runs in the background, says nothing about the address."""
+def prepare_link_request(email: str) -> outbox.Prepared | None:
+    """For the worker: the link email an address asked for, if it has an account that may have
+    one now (the link is in the caller's transaction). None: no email, and nobody is told."""
     user = accounts.get_user_by_email(email)
-    if user is None:
-        return
-    try:
-        send_link_to_user(user)
-    except MailError:
-        pass  # logged in send_email; the person can ask again
+    return _link_email(user) if user is not None else None
 
 
 def request_link_for(email: str) -> None:
-    """Queue a link for an address; the same (fast) path whether or not it has an account."""
-    background().submit(send_link_to_address, accounts.normalize_email(email))
+    """ "Send me a new link": one outbox row and a commit, whether or not the address has an
+    account; a worker looks it up and sends (or drops) it."""
+    outbox.add_request(accounts.normalize_email(email), "recovery-request")
+    db.session.commit()
 
 
 # -- reminders -------------------------------------------------------------------------------
@@ -274,28 +239,22 @@ def due_reminders(now: datetime | None = None) -> list[Reminder]:
 
 
 def send_reminder(reminder: Reminder) -> bool:
-    """Claim the window (unique row, so overlapping runs send once), then send. Returns sent."""
+    """Claim the window (unique row, so overlapping runs send once) and queue the email, in one
+    transaction. Returns whether this run queued it."""
     inquiry = reminder.inquiry
+    user = inquiry.user
     db.session.add(ReminderSent(inquiry_id=inquiry.id, window=reminder.window))
+    send_email(
+        user.email,
+        "reminder",
+        link=_add_link(user, inquiry),
+        unsubscribe_url=unsubscribe_url(user),
+        expired=reminder.window.startswith("after"),
+        expires_at=inquiry.expires_at,
+    )
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         return False  # another run has it
-    user = inquiry.user
-    try:
-        send_email(
-            user.email,
-            "reminder",
-            link=issue_link(user, inquiry),
-            unsubscribe_url=unsubscribe_url(user),
-            expired=reminder.window.startswith("after"),
-            expires_at=inquiry.expires_at,
-        )
-    except MailError:
-        db.session.execute(
-            delete(ReminderSent).where(ReminderSent.inquiry_id == inquiry.id, ReminderSent.window == reminder.window)
-        )
-        db.session.commit()  # free the window: the next run tries again
-        return False
     return True

@@ -9,9 +9,11 @@ from datetime import timedelta
 
 import pytest
 
+from tests import stack
 from tests.builders import give_inquiry, make_user, new_link
 from tests.pages import open_link, redeem, sign_in
 from tests.servers import redis_server
+from tests.smtp_sink import SmtpSink
 from webapp.extensions import db
 from webapp.models import User, utcnow
 from webapp.verification import get_current_inquiry
@@ -98,3 +100,20 @@ def redis_url() -> Iterator[str]:
     """A Redis of its own for the tests of one module."""
     with redis_server() as url:
         yield url
+
+
+@pytest.fixture
+def sink():
+    """An SMTP server on a free port, running (tests.smtp_sink)."""
+    running = SmtpSink().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def processes():
+    """Every process a test starts (tests.stack); stopped (SIGTERM, then SIGKILL) at its end."""
+    started: list[stack.Process] = []
+    yield started
+    for process in started:
+        process.stop()

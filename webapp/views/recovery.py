@@ -93,7 +93,7 @@ def send_link_from_verify() -> Response:
     """ "Email me a link to continue on another device" (JSON for the page script, or a redirect)."""
     if not ActionForm().validate_on_submit():
         return redirect(url_for("verify.show"))
-    recovery.background().submit(_send_to_user_id, current_user.id)
+    recovery.send_link_to_user(current_user)
     masked = mask_email(current_user.email)
     if request.accept_mimetypes.best == "application/json":
         return jsonify({"sent": True, "to": masked})
@@ -103,15 +103,6 @@ def send_link_from_verify() -> Response:
 
 def _ttl_hours() -> int:
     return current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
-
-
-def _send_to_user_id(user_id: int) -> None:
-    from ..extensions import db
-    from ..models import User
-
-    user = db.session.get(User, user_id)
-    if user is not None:
-        recovery.send_link_to_user(user)
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
