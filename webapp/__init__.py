@@ -6,19 +6,22 @@ import base64
 import hashlib
 import logging
 import os
+import re
 import secrets
 
 from flask import Flask, g, has_app_context, redirect, request, url_for
 from flask_login import current_user
 from jinja2 import StrictUndefined
+from pythonjsonlogger.json import JsonFormatter
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
-from . import accounts, cli, errors, outbox, security
+from . import accounts, cli, errors, metrics, outbox, security
 from .config import CONFIGS, ROOT, Config
 from .extensions import csrf, db, limiter, login_manager, migrate
+from .mail import mask_email
 from .persona import PersonaClient
-from .serving import install_werkzeug_filter
+from .serving import install_werkzeug_filter, redact
 from .tasks import celery_init_app
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     login_manager.unauthorized_handler(_unauthorized)
 
     app.extensions["persona"] = make_persona_client(app)
+    app.extensions["persona"].on_exchange = metrics.observe_persona_call
     app.extensions["token_cipher"] = security.TokenCipher(app.config["TOKEN_ENCRYPTION_KEY"], app.config["SECRET_KEY"])
     app.extensions["persona_sdk_file"] = _checked_sdk_file(app)
     celery_init_app(app)
@@ -153,6 +157,17 @@ class _OneLineFilter(logging.Filter):
         return True
 
 
+class _RedactingFilter(logging.Filter):
+    """No link token or full email address in a log line, whoever wrote the message."""
+
+    _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = redact(record.getMessage())
+        record.msg, record.args = self._EMAIL.sub(lambda m: mask_email(m.group(0)), message), None
+        return True
+
+
 class _RequestIdFilter(logging.Filter):
     """Every line says which request it belongs to: the id the person sees on an error page
     and in the X-Request-Id header (a background job carries the id of the request that queued
@@ -166,11 +181,17 @@ class _RequestIdFilter(logging.Filter):
 def configure_logging(app: Flask) -> None:
     root = logging.getLogger("webapp")
     if not root.handlers:
-        stream = logging.StreamHandler()
-        stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
-        root.addHandler(stream)
+        root.addHandler(logging.StreamHandler())
+    if app.config["LOG_FORMAT"] == "json":  # one object per line, for a log pipeline
+        formatter: logging.Formatter = JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    else:
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
     for handler in root.handlers:
-        for kind in (_OneLineFilter, _RequestIdFilter):
+        handler.setFormatter(formatter)
+        for kind in (_OneLineFilter, _RedactingFilter, _RequestIdFilter):
             if not any(isinstance(f, kind) for f in handler.filters):
                 handler.addFilter(kind())
     root.setLevel(logging.DEBUG if app.debug else logging.INFO)

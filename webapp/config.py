@@ -136,6 +136,10 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
 
+    # Observability: /metrics needs this bearer token (empty: direct loopback connections only).
+    METRICS_TOKEN = _env("METRICS_TOKEN")
+    LOG_FORMAT = _env("LOG_FORMAT", "text")  # text | json (production's default)
+
     # Proxies in front of the app (X-Forwarded-* hops to trust; 0 trusts none).
     TRUSTED_PROXY_HOPS = int(_env("TRUSTED_PROXY_HOPS", "0"))
     HSTS_ENABLED = False
@@ -155,6 +159,7 @@ class ProductionConfig(Config):
     HSTS_ENABLED = True
     PERSONA_WEBHOOK_SECRETS = _csv("PERSONA_WEBHOOK_SECRETS")  # no default secret in production
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")  # no default database in production
+    LOG_FORMAT = _env("LOG_FORMAT", "json")
 
     @classmethod
     def check(cls) -> None:

@@ -193,6 +193,8 @@ class PersonaClient:
         self.unavailable_retry_after_seconds = unavailable_retry_after_seconds
         self._local = threading.local()  # requests.Session is not documented as thread-safe
         self.breaker = CircuitBreaker(breaker_threshold, breaker_cooldown_seconds)
+        # Told of every HTTP exchange: (method, path, status or error class, seconds). Metrics.
+        self.on_exchange: Callable[[str, str, str, float], None] = lambda *_: None
 
     def __repr__(self) -> str:  # keeps the key out of any debug output
         return f"PersonaClient(base_url={self.base_url!r})"
@@ -302,6 +304,7 @@ class PersonaClient:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
+            self.on_exchange(method, path, type(exc).__name__, time.monotonic() - started)
             log.warning("persona %s %s failed: %s", method, path, type(exc).__name__)
             # Refused or reset: retry once, with the same key (Persona replays its first
             # answer for it). A timeout already spent the budget a person waits for: no retry.
@@ -309,6 +312,7 @@ class PersonaClient:
                 self._pause()
                 return None
             raise PersonaUnavailableError(type(exc).__name__, self._retry_after()) from exc
+        self.on_exchange(method, path, str(response.status_code), time.monotonic() - started)
         log.info(
             "persona %s %s -> %s in %.0f ms (request id %s)",
             method,

@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from . import metrics
 from .extensions import db, rowcount
 from .models import FINAL_STATUSES, Inquiry, User, utcnow
 from .persona import (
@@ -120,6 +121,7 @@ def show_verification(user: User, requested_inquiry: str | None = None) -> Verif
     if inquiry.status in ("pending", "expired"):
         token = _stored_token(inquiry)
         if token is not None:
+            metrics.SESSION_TOKENS.labels("reused").inc()
             return VerifyPage("continue", inquiry, session_token=token)
         return _mint_token(user, inquiry)
     return page_for_status(inquiry)
@@ -308,6 +310,7 @@ def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
     inquiry.tokens_minted += 1
     inquiry.last_activity_at = utcnow()
     db.session.commit()
+    metrics.SESSION_TOKENS.labels("minted").inc()
     log.info("minted session token #%d for inquiry %s", inquiry.tokens_minted, inquiry.persona_id)
     return VerifyPage("continue", inquiry, session_token=resumed.session_token)
 

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
+from .. import metrics
 from ..extensions import db
 
 bp = Blueprint("main", __name__)
@@ -44,3 +45,11 @@ def ready() -> Response:
         response.headers["Retry-After"] = "5"
         return response
     return jsonify({"status": "ok", "database": "ok", "persona": persona})
+
+
+@bp.get("/metrics")
+def prometheus_metrics() -> Response:
+    """Prometheus metrics, for the scraper only (a token, or a direct loopback connection)."""
+    if not metrics.may_scrape():
+        return Response("Not found\n", 404, mimetype="text/plain")
+    return Response(metrics.render(), mimetype=metrics.CONTENT_TYPE, headers={"Cache-Control": "no-store"})

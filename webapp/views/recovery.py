@@ -53,7 +53,11 @@ def landing() -> Response:
     check = recovery.check_link(session.get(SESSION_KEY), _signed_in_id())
     if check.problem:
         return _refusal(check)
-    return _no_referrer(Response(render_template("recovery/landing.html", form=ActionForm()), mimetype="text/html"))
+    response = _no_referrer(Response(render_template("recovery/landing.html", form=ActionForm()), mimetype="text/html"))
+    # Its button POSTs here over HTTPS, where the CSRF check wants a same-origin Referer; this
+    # address carries no token, and other origins still get nothing.
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
 
 
 @bp.post("/r")
