@@ -7,7 +7,7 @@ APP_PORT ?= 5000
 EMULATOR_PORT ?= 5001
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast test-browser lint base-deps run-deps system-deps deps bench clean
+.PHONY: help run cluster test test-fast test-faults test-browser lint base-deps run-deps system-deps deps bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -59,6 +59,12 @@ test: system-deps deps ## Install what the tests need and run all of them (SQLit
 	$(BIN)/bandit -q -r webapp persona_emulator
 	$(BIN)/pytest
 	TEST_DATABASE=postgresql $(BIN)/pytest -m "postgres_too"
+
+cluster: system-deps deps ## Production shape on loopback: TLS balancer https://localhost:8443, 2 app instances, 2 workers, beat, PostgreSQL, Redis, emulator :5001
+	$(BIN)/python -u scripts/cluster.py
+
+test-faults: system-deps deps ## The fault suite alone (make test runs it too): prints journeys, emails, webhooks
+	$(BIN)/pytest -m faults -s
 
 test-fast: deps ## Unit and integration tests only, SQLite (no browser)
 	$(BIN)/pytest -m "not browser"
