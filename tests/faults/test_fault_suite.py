@@ -48,6 +48,8 @@ class Person:
         self.cert = str(cluster.cert)  # per request: REQUESTS_CA_BUNDLE would override a session's
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        if method == "POST":  # as a browser does; Flask-WTF checks it over HTTPS
+            kwargs["headers"] = {"Referer": self.base + path, **kwargs.get("headers", {})}
         for attempt in range(6):
             try:
                 response = self.http.request(method, self.base + path, timeout=15, verify=self.cert, **kwargs)
