@@ -235,7 +235,7 @@ def list_inquiries() -> Response:
         raise StateError(400, "Bad request", "filter[inquiry-id] takes at most 100 ids")
     st = store()
     with st.write():
-        found = [inq for inq in st.newest_inquiries() if _matches(inq, wanted)]
+        found = [inq for inq in st.newest_inquiries(wanted.get("reference-id")) if _matches(inq, wanted)]
         chunk, links = paginate(found, lambda inq: inq.id)
         return jsonify({"data": [serialize_inquiry(i, st) for i in chunk], "links": links})
 

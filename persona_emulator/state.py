@@ -206,6 +206,7 @@ class Store:
     def _empty(self) -> None:
         self.settings = Settings()
         self.inquiries: dict[str, Inquiry] = {}
+        self._by_reference: dict[str, list[Inquiry]] = {}  # reference id -> its inquiries, oldest first
         self.sessions: dict[str, Session] = {}
         self._sessions_of: dict[str, list[Session]] = {}
         self.events: dict[str, Event] = {}
@@ -244,7 +245,7 @@ class Store:
         if isinstance(record, Settings):
             self.settings = record
         elif isinstance(record, Inquiry):
-            self.inquiries[record.id] = record
+            self._add_inquiry(record)
         elif isinstance(record, Session):
             self._add_session(record)
         elif isinstance(record, Event):
@@ -351,17 +352,20 @@ class Store:
             expiry_after_start_seconds=start,
             expiry_after_resume_seconds=resume,
         )
-        self.inquiries[inq.id] = inq
+        self._add_inquiry(inq)
         self.touch(inq)
         self.emit(inq, "inquiry.created")
         return inq
 
+    def _add_inquiry(self, inq: Inquiry) -> None:
+        self.inquiries[inq.id] = inq
+        if inq.reference_id is not None:
+            self._by_reference.setdefault(inq.reference_id, []).append(inq)
+
     def _account_for(self, reference_id: Any) -> str:
         """The account an inquiry joins: one per reference id (DUP, REF), else a new one."""
-        if reference_id is None:
-            return new_id("act_")
-        for inq in self.inquiries.values():
-            if inq.reference_id == str(reference_id) and inq.account_id:
+        for inq in self._by_reference.get(str(reference_id), []) if reference_id is not None else []:
+            if inq.account_id:
                 return inq.account_id
         return new_id("act_")
 
@@ -406,11 +410,16 @@ class Store:
                 self._expire_if_due(inq)
             self.prune_idempotency()
 
-    def newest_inquiries(self) -> list[Inquiry]:
-        """Every inquiry, newest first (expiring the due ones on the way, as a read does)."""
-        for inq in self.inquiries.values():
+    def newest_inquiries(self, reference_ids: list[str] | None = None) -> list[Inquiry]:
+        """Every inquiry (or those of these reference ids), newest first, expiring the due ones
+        on the way as a read does."""
+        if reference_ids is None:
+            found = list(self.inquiries.values())
+        else:
+            found = [inq for ref in dict.fromkeys(reference_ids) for inq in self._by_reference.get(ref, [])]
+        for inq in found:
             self._expire_if_due(inq)
-        return sorted(self.inquiries.values(), key=lambda i: i.created_at, reverse=True)
+        return sorted(found, key=lambda i: i.created_at, reverse=True)
 
     def advance_step(self, inq: Inquiry) -> None:
         """The flow moves one step on: `pending` on the first, and `inquiry.transitioned`."""
