@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from tests.emulator_client import EmulatorClient
+from tests.emulator_client import API_KEY, EmulatorClient
 
 DAY = 86400
 
@@ -116,7 +116,7 @@ def test_list_pages_with_cursors_and_links(emulator: EmulatorClient):
     newest_first = list(reversed(made))
 
     def page(url: str) -> dict:
-        response = emulator.http.get(emulator.origin + url, headers={"Authorization": "Bearer " + emulator_key()})
+        response = emulator.http.get(emulator.origin + url, headers={"Authorization": "Bearer " + API_KEY})
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -131,12 +131,6 @@ def test_list_pages_with_cursors_and_links(emulator: EmulatorClient):
     back = page(second["links"]["prev"])
     assert [i["id"] for i in back["data"]] == newest_first[:2]
     assert emulator.call("GET", "/inquiries?page[after]=inq_unknown").status_code == 400
-
-
-def emulator_key() -> str:
-    from tests.emulator_client import API_KEY
-
-    return API_KEY
 
 
 def test_list_filters_persona_documents_and_400_for_others(emulator: EmulatorClient):
