@@ -20,6 +20,7 @@ from .extensions import csrf, db, limiter, login_manager, migrate
 from .persona import PersonaClient
 from .recovery import Background
 from .serving import install_werkzeug_filter
+from .statuses import InquiryStatus
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     errors.register(app)
     cli.register(app)
     app.jinja_env.globals["sdk_script"] = lambda: sdk_script(app)
+    app.jinja_env.globals["InquiryStatus"] = InquiryStatus
     return app
 
 

@@ -21,10 +21,11 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import accounts
-from .extensions import db, rowcount
+from .extensions import db, execute_for_rowcount
 from .mail import MailError, mask_email, send_email
-from .models import FINAL_STATUSES, RESUMABLE_STATUSES, Inquiry, RecoveryLink, ReminderSent, User, utcnow
+from .models import Inquiry, RecoveryLink, ReminderSent, User, utcnow
 from .security import hash_token, new_token
+from .statuses import LINKS_LEAD_NOWHERE, RESUMABLE
 from .verification import get_current_inquiry
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ def _is_usable(link: RecoveryLink) -> bool:
     current = get_current_inquiry(link.user)
     if link.inquiry_id is not None and (current is None or current.id != link.inquiry_id):
         return False  # a newer inquiry replaced the one this link was for
-    return current is None or current.status not in FINAL_STATUSES
+    return current is None or current.status not in LINKS_LEAD_NOWHERE
 
 
 def redeem_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCheck:
@@ -146,7 +147,7 @@ def redeem_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCh
         db.session.rollback()
         return check
     now = utcnow()
-    used = rowcount(
+    used = execute_for_rowcount(
         update(RecoveryLink)
         .where(
             RecoveryLink.token_hash == token_hash,
@@ -180,7 +181,7 @@ def send_link_to_user(user: User) -> bool:
         log.info("recovery email to %s skipped: %d sent this hour", mask_email(user.email), recent)
         return False
     inquiry = get_current_inquiry(user)
-    if inquiry is not None and inquiry.status in FINAL_STATUSES:
+    if inquiry is not None and inquiry.status in LINKS_LEAD_NOWHERE:
         return False  # nothing left to continue
     url = issue_link(user, inquiry)
     hours = current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
@@ -256,7 +257,7 @@ def due_reminders(now: datetime | None = None) -> list[Reminder]:
     query = (
         select(Inquiry)
         .join(User)
-        .where(Inquiry.status.in_(RESUMABLE_STATUSES), User.active.is_(True), User.reminders_opt_out.is_(False))
+        .where(Inquiry.status.in_(RESUMABLE), User.active.is_(True), User.reminders_opt_out.is_(False))
         .order_by(Inquiry.id)
     )
     due = []

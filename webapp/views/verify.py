@@ -62,7 +62,7 @@ def session_token() -> Response:
 @login_required
 def complete() -> Response:
     """JSON: the flow finished; the server asks Persona for the real status."""
-    verification.record_completion(current_user)
+    verification.check_completion(current_user)
     return jsonify({"redirect": url_for("verify.show")})
 
 
