@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import current_app
+from flask import current_app, session
+from flask_login import login_user
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -77,6 +78,15 @@ def start_login_session(user: User, scope: str = "full") -> LoginSession:
     db.session.commit()
     row.key = key
     user.login_session = row
+    return row
+
+
+def sign_in(user: User, scope: str = "full") -> LoginSession:
+    """Sign `user` in on this browser: a fresh Flask session (nothing planted before sign-in
+    survives it), a new server-side login session, and Flask-Login's cookie naming it."""
+    session.clear()
+    row = start_login_session(user, scope)
+    login_user(user)
     return row
 
 

@@ -11,7 +11,7 @@ import requests
 from flask import current_app
 from sqlalchemy import delete
 
-from . import accounts, verification
+from . import accounts, services, verification
 from .extensions import db
 from .models import Inquiry
 from .persona import PersonaNotFoundError
@@ -70,7 +70,7 @@ def seed_demo_data() -> list[tuple[str, str]]:
 
 def _known_to_emulator(inquiry: Inquiry) -> bool:
     try:
-        verification.persona().get_inquiry(inquiry.persona_id)
+        services.persona().get_inquiry(inquiry.persona_id)
     except PersonaNotFoundError:
         return False
     return True

@@ -20,7 +20,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import accounts
+from . import accounts, services
 from .extensions import db, execute_for_rowcount
 from .mail import MailError, mask_email, send_email
 from .models import Inquiry, RecoveryLink, ReminderSent, User, utcnow
@@ -90,10 +90,6 @@ class Background:
         """Finish every queued job, then stop the workers (an app that is going away)."""
         self.join(timeout)
         self._pool.shutdown(wait=True)
-
-
-def background() -> Background:
-    return current_app.extensions["background"]
 
 
 # -- links -----------------------------------------------------------------------------------
@@ -200,9 +196,21 @@ def send_link_to_address(email: str) -> None:
         pass  # logged in send_email; the person can ask again
 
 
+def _send_link_to_user_id(user_id: int) -> None:
+    """The "email me a link" job (background): the person is read again when it runs."""
+    user = db.session.get(User, user_id)
+    if user is not None:
+        send_link_to_user(user)
+
+
+def request_link_for_user(user: User) -> None:
+    """Queue a link for a signed-in person (the page answers before the mail is sent)."""
+    services.background().submit(_send_link_to_user_id, user.id)
+
+
 def request_link_for(email: str) -> None:
     """Queue a link for an address; the same (fast) path whether or not it has an account."""
-    background().submit(send_link_to_address, accounts.normalize_email(email))
+    services.background().submit(send_link_to_address, accounts.normalize_email(email))
 
 
 # -- reminders -------------------------------------------------------------------------------

@@ -16,15 +16,14 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from . import services
 from .extensions import db
 from .models import Inquiry, User, utcnow
 from .persona import (
-    PersonaClient,
     PersonaConflictError,
     PersonaInquiry,
     PersonaNotFoundError,
 )
-from .security import TokenCipher
 from .statuses import (
     CLOSED_REASON_BY_STATUS,
     CLOSED_TO_RESUMING,
@@ -73,14 +72,6 @@ class VerifyPage:
     def next_step_label(self) -> str | None:
         step = self.inquiry.next_step_name if self.inquiry else None
         return STEP_LABELS.get(step or "")
-
-
-def persona() -> PersonaClient:
-    return current_app.extensions["persona"]
-
-
-def cipher() -> TokenCipher:
-    return current_app.extensions["token_cipher"]
 
 
 def get_current_inquiry(user: User) -> Inquiry | None:
@@ -175,7 +166,7 @@ def start_inquiry(user: User) -> Inquiry:
     """
     count = len(db.session.scalars(select(Inquiry.id).where(Inquiry.user_id == user.id)).all())
     read_at = utcnow()
-    created = persona().create_inquiry(
+    created = services.persona().create_inquiry(
         template_id=current_app.config["PERSONA_TEMPLATE_ID"],
         reference_id=user.public_id,
         idempotency_key=f"create-inquiry:{user.public_id}:{count + 1}",
@@ -224,7 +215,7 @@ def read_from_persona(inquiry: Inquiry) -> bool:
     reloads `inquiry`). False when Persona doesn't know the inquiry (it is then marked missing)."""
     read_at = utcnow()
     try:
-        fresh = persona().get_inquiry(inquiry.persona_id)
+        fresh = services.persona().get_inquiry(inquiry.persona_id)
     except PersonaNotFoundError:
         _mark_missing(inquiry)
         return False
@@ -250,7 +241,7 @@ def _stored_token(inquiry: Inquiry) -> str | None:
         return None
     if inquiry.session_token_expires_at <= utcnow() + TOKEN_REUSE_MARGIN:
         return None
-    return cipher().decrypt(inquiry.session_token_ciphertext)
+    return services.token_cipher().decrypt(inquiry.session_token_ciphertext)
 
 
 def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
@@ -260,7 +251,7 @@ def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
         return VerifyPage("closed", inquiry, reason="session_limit")
     read_at = utcnow()
     try:
-        resumed = persona().resume_inquiry(inquiry.persona_id)
+        resumed = services.persona().resume_inquiry(inquiry.persona_id)
     except PersonaConflictError:
         # Our local status was stale: learn the real one and show its page.
         if not read_from_persona(inquiry):
@@ -273,7 +264,7 @@ def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
         return VerifyPage("closed", inquiry, reason="not_yours")
     _store_read(inquiry, resumed.inquiry, read_at)
     db.session.refresh(inquiry)  # before changing it: what the read stored, or a newer status
-    inquiry.session_token_ciphertext = cipher().encrypt(resumed.session_token)
+    inquiry.session_token_ciphertext = services.token_cipher().encrypt(resumed.session_token)
     # A session lives until the inquiry's expiry at the moment it was made (FACTS.md §1).
     inquiry.session_token_expires_at = resumed.inquiry.expires_at or _fallback_expiry()
     inquiry.tokens_minted += 1

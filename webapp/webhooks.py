@@ -15,6 +15,7 @@ import logging
 import string
 from dataclasses import dataclass
 from datetime import datetime
+from typing import IO
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -31,16 +32,58 @@ MAX_HEADER_LENGTH = 8192
 HEX = frozenset(string.hexdigits)
 
 
-class InvalidSignatureError(Exception):
+class WebhookRefusedError(Exception):
+    """A delivery we do not store; `status` and `code` say how to answer it."""
+
+    status = 400
+    code = "refused"
+
+
+class BodyTooLargeError(WebhookRefusedError):
+    """The body is larger than PERSONA_WEBHOOK_MAX_BYTES."""
+
+    status, code = 413, "too_large"
+
+
+class NotJsonError(WebhookRefusedError):
+    """The body is not declared as JSON."""
+
+    status, code = 415, "not_json"
+
+
+class WebhookNotConfiguredError(WebhookRefusedError):
+    """No webhook secret is configured: nothing can be verified (an operator must set one)."""
+
+    status, code = 503, "not_configured"
+
+
+class InvalidSignatureError(WebhookRefusedError):
     """The request is not proven to come from Persona."""
+
+    code = "invalid_signature"
 
 
 class MalformedSignatureHeaderError(InvalidSignatureError):
     """`Persona-Signature` is not a list of `t=<unix>,v1=<hex>` sets."""
 
 
-class InvalidEventError(Exception):
+class InvalidEventError(WebhookRefusedError):
     """A signed body that is not a Persona event we can store."""
+
+    code = "invalid_event"
+
+
+def read_body(content_type: str, declared_length: int | None, stream: IO[bytes], limit: int) -> bytes:
+    """The raw body (the signature covers these exact bytes), at most `limit` bytes.
+    Raises NotJsonError or BodyTooLargeError."""
+    if declared_length is not None and declared_length > limit:
+        raise BodyTooLargeError(f"{declared_length} bytes declared")
+    if content_type != "application/json":
+        raise NotJsonError(content_type[:80])
+    body = stream.read(limit + 1)
+    if len(body) > limit:
+        raise BodyTooLargeError("more than the limit sent")
+    return body
 
 
 @dataclass(frozen=True)
@@ -126,9 +169,11 @@ def parse_event(body: bytes) -> ParsedEvent:
 def receive_event(header: str | None, body: bytes, *, secrets: list[str], now: float, tolerance_seconds: int) -> str:
     """Verify, store (committed) and apply one delivery. Returns what happened.
 
-    Raises InvalidSignatureError or InvalidEventError (nothing stored), and lets database
-    errors through so the caller answers 5xx and Persona retries.
+    Raises a WebhookRefusedError (nothing stored), and lets database errors through so the
+    caller answers 5xx and Persona retries.
     """
+    if not secrets:
+        raise WebhookNotConfiguredError("PERSONA_WEBHOOK_SECRETS is not configured")
     verify_signature(header, body, secrets, now=now, tolerance_seconds=tolerance_seconds)
     event = parse_event(body)
     row, is_new = store_event(event, body)
