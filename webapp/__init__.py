@@ -30,6 +30,8 @@ RECOVERY_SCOPE_ENDPOINTS = frozenset(
         "verify.show",
         "verify.session_token",
         "verify.complete",
+        "verify.keep_alive",
+        "verify.received",
         "verify.restart",
         "verify.sdk",
         "auth.logout",

@@ -15,7 +15,7 @@ from .verification import VerifyPage
 
 log = logging.getLogger(__name__)
 
-JSON_PATHS = ("/verify/session-token", "/verify/complete", "/webhooks/", "/healthz", "/readyz")
+JSON_PATHS = ("/verify/session-token", "/verify/complete", "/verify/keep-alive", "/webhooks/", "/healthz", "/readyz")
 
 MESSAGES = {
     400: ("Something was wrong with that request", "Please go back, reload the page and try again."),

@@ -19,6 +19,8 @@ ROUTES = [
     ("POST", "/verify/session-token"),
     ("POST", "/verify/complete"),
     ("POST", "/verify/restart"),
+    ("POST", "/verify/keep-alive"),
+    ("GET", "/verify/received"),
     ("POST", "/verify/email-link"),
     ("GET", "/recovery/resend"),
     ("GET", "/login"),
@@ -28,10 +30,10 @@ ROUTES = [
 ]
 # The checked-in expectation: status code per actor, in ROUTES order.
 EXPECTED = {
-    "anonymous": [200, 302, 401, 401, 302, 302, 200, 200, 200, 404, 302],
-    "alice": [200, 200, 200, 200, 409, 303, 200, 200, 200, 404, 303],
-    "bob": [200, 200, 200, 200, 409, 303, 200, 200, 200, 404, 303],
-    "alice_from_link": [302, 200, 200, 200, 409, 303, 302, 302, 302, 404, 303],
+    "anonymous": [200, 302, 401, 401, 302, 401, 200, 302, 200, 200, 200, 404, 302],
+    "alice": [200, 200, 200, 200, 409, 200, 200, 303, 200, 200, 200, 404, 303],
+    "bob": [200, 200, 200, 200, 409, 200, 200, 303, 200, 200, 200, 404, 303],
+    "alice_from_link": [302, 200, 200, 200, 409, 200, 200, 303, 302, 302, 302, 404, 303],
 }
 
 
