@@ -198,7 +198,8 @@ def test_a_slow_flow_offers_to_keep_waiting(browser: Browser, make_app, emulator
     with LiveServer(app) as server:
         context = browser.new_context(viewport=DESKTOP)
         page = context.new_page()
-        page.route("**/widget?**", lambda route: held.append(route))  # a slow phone: the flow's page does not arrive yet
+        # A slow phone: the flow's own page does not arrive until the test lets it.
+        page.route("**/widget?**", lambda route: held.append(route))
         page.goto(server.url + "/login")
         page.get_by_label("Email").fill("pending@demo.test")
         page.get_by_label("Password").fill(DEMO_PASSWORD)
