@@ -3,56 +3,29 @@ closing (focus, inert), being signed out mid-flow, the keep-alive, a slow flow, 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.test_continue_page import FLOW, flow_is_open, inquiry_of, sign_in
-from tests.conftest import make_user
-from tests.integration.test_recovery import new_link
-from tests.integration.test_verify import give_inquiry
+from tests.builders import give_inquiry, make_user, new_link
+from tests.pages import FLOW, flow_is_open
+from tests.pages import sign_in_with_browser as sign_in
 from webapp import accounts
 from webapp.demo import DEMO_PASSWORD, seed_demo_data
-from webapp.models import utcnow
+from webapp.extensions import db
+from webapp.models import Inquiry
 
 DESKTOP = {"width": 1280, "height": 800}
 PAGE_BEHIND = ("header.site-header", "main", "footer.site-footer")
 
 
-class MovableClock:
-    """The app's clock seam (`utcnow`, as `webapp.accounts` reads it for sign-in sessions),
-    moved forward on demand: minutes pass for the server without waiting for them."""
+def inquiry_of(app, email: str) -> Inquiry:
+    from webapp.verification import get_current_inquiry
 
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return utcnow() + self.offset
-
-    def move(self, minutes: float) -> None:
-        self.offset += timedelta(minutes=minutes)
-
-
-@pytest.fixture
-def server_clock(monkeypatch) -> MovableClock:
-    clock = MovableClock()
-    monkeypatch.setattr(accounts, "utcnow", clock)
-    return clock
-
-
-@pytest.fixture
-def demo(app, live_server):
     with app.app_context():
-        seed_demo_data()
-    return live_server
-
-
-@pytest.fixture
-def desktop(browser: Browser):
-    context = browser.new_context(viewport=DESKTOP)
-    yield context.new_page()
-    context.close()
+        inquiry = get_current_inquiry(accounts.get_user_by_email(email))
+        db.session.expunge(inquiry)
+        return inquiry
 
 
 def widget_frame(page: Page):
@@ -67,8 +40,8 @@ def page_behind_is_inert(page: Page) -> list[bool]:
     return [page.locator(selector).evaluate("el => el.inert") for selector in PAGE_BEHIND]
 
 
-def test_focus_moves_into_the_flow_and_back_with_the_page_behind_inert(desktop: Page, demo):
-    page = desktop
+def test_focus_moves_into_the_flow_and_back_with_the_page_behind_inert(desktop_page: Page, demo):
+    page = desktop_page
     sign_in(page, demo.url, "pending@demo.test")
     flow = flow_is_open(page)
     expect(flow.get_by_role("heading", name="Take a photo of your ID")).to_be_visible()
@@ -102,8 +75,8 @@ def test_focus_moves_into_the_flow_and_back_with_the_page_behind_inert(desktop: 
     expect(page.get_by_role("heading", name="Your progress is saved")).to_be_focused()
 
 
-def test_signed_out_mid_flow_says_so_not_partner_unavailable(desktop: Page, app, demo, emulator, server_clock):
-    page = desktop
+def test_signed_out_mid_flow_says_so_not_partner_unavailable(desktop_page: Page, app, demo, emulator, server_clock):
+    page = desktop_page
     sign_in(page, demo.url, "pending@demo.test")
     flow = flow_is_open(page)
     server_clock.move(app.config["LOGIN_SESSION_IDLE_SECONDS"] / 60 + 1)  # away looking for a passport
@@ -118,8 +91,8 @@ def test_signed_out_mid_flow_says_so_not_partner_unavailable(desktop: Page, app,
     assert page_behind_is_inert(page) == [False, False, False]
 
 
-def test_completion_without_a_sign_in_shows_details_received(desktop: Page, app, demo, emulator, server_clock):
-    page = desktop
+def test_completion_without_a_sign_in_shows_details_received(desktop_page: Page, app, demo, emulator, server_clock):
+    page = desktop_page
     sign_in(page, demo.url, "pending@demo.test")
     flow = flow_is_open(page)
     server_clock.move(app.config["LOGIN_SESSION_IDLE_SECONDS"] / 60 + 1)
@@ -165,8 +138,8 @@ def test_keep_alive_keeps_a_link_session_alive_through_20_minutes_in_the_flow(
     context.close()
 
 
-def test_warning_before_an_idle_sign_out_with_a_way_to_stay(desktop: Page, app, demo, server_clock):
-    page = desktop
+def test_warning_before_an_idle_sign_out_with_a_way_to_stay(desktop_page: Page, app, demo, server_clock):
+    page = desktop_page
     page.clock.install()
     sign_in(page, demo.url, "created@demo.test")
     flow_is_open(page).get_by_role("button", name="Exit").click()
@@ -213,8 +186,8 @@ def test_a_slow_flow_offers_to_keep_waiting(browser: Browser, make_app, emulator
         context.close()
 
 
-def test_email_me_a_link_keeps_focus_and_announces(desktop: Page, demo):
-    page = desktop
+def test_email_me_a_link_keeps_focus_and_announces(desktop_page: Page, demo):
+    page = desktop_page
     sign_in(page, demo.url, "created@demo.test")
     flow_is_open(page).get_by_role("button", name="Exit").click()
     saved = page.locator("#saved-panel")
@@ -227,8 +200,8 @@ def test_email_me_a_link_keeps_focus_and_announces(desktop: Page, demo):
     expect(button).to_be_focused()
 
 
-def test_error_summary_on_sign_in(desktop: Page, live_server):
-    page = desktop
+def test_error_summary_on_sign_in(desktop_page: Page, live_server):
+    page = desktop_page
     page.goto(live_server.url + "/login")
     expect(page).to_have_title("Sign in – Acme")
     page.get_by_role("button", name="Sign in").click()
@@ -241,8 +214,8 @@ def test_error_summary_on_sign_in(desktop: Page, live_server):
     expect(page.locator("#email-error")).to_have_text("Error: Enter your email address.")
 
 
-def test_error_summary_on_the_account_form(desktop: Page, app, demo):
-    page = desktop
+def test_error_summary_on_the_account_form(desktop_page: Page, app, demo):
+    page = desktop_page
     sign_in(page, demo.url, "approved@demo.test")
     page.goto(demo.url + "/account")
     page.get_by_label("Current password").fill("not the password at all")
@@ -335,8 +308,8 @@ def indicator_problems(page: Page, stops: int) -> list[str]:
     return problems
 
 
-def test_focus_indicator_and_input_borders_meet_3_to_1(desktop: Page, demo):
-    page = desktop
+def test_focus_indicator_and_input_borders_meet_3_to_1(desktop_page: Page, demo):
+    page = desktop_page
     page.goto(demo.url + "/login")
     assert indicator_problems(page, 7) == []  # brand, email, password, button, 3 links
     sign_in(page, demo.url, "created@demo.test")
@@ -349,9 +322,9 @@ def test_focus_indicator_and_input_borders_meet_3_to_1(desktop: Page, demo):
     assert skip_link["name"] == "A Skip to content" and style_problems(skip_link) == []
 
 
-def test_the_contrast_check_catches_the_old_colours(desktop: Page, live_server):
+def test_the_contrast_check_catches_the_old_colours(desktop_page: Page, live_server):
     """Guards the guard: the old amber ring (1.68:1) and grey borders (2.36:1) must fail."""
-    page = desktop
+    page = desktop_page
     page.goto(live_server.url + "/login")
     page.add_style_tag(
         content=":focus-visible { outline: 3px solid #f5b700 !important; box-shadow: none !important; }"
