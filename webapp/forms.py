@@ -49,7 +49,3 @@ class ChangePasswordForm(FlaskForm):
 
 class EmailForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254)])
-
-
-class ActionForm(FlaskForm):
-    """A button that changes state: only the CSRF token."""
