@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EMULATOR_API_KEY = "persona_sandbox_emulator_key"
+EMULATOR_API_KEY = "persona_sandbox_emulator_key"  # what the emulator accepts: used when no key is set
 # Development only: production refuses it.
 DEVELOPMENT_SECRET_KEY = "dev-only-secret-key-change-me"  # nosec B105
 MIN_SECRET_KEY_LENGTH = 32
@@ -34,7 +34,6 @@ def _bool(name: str, default: bool) -> bool:
 class Config:
     """Settings for development (`make run`). Every name is listed in `.env.example`."""
 
-    ENV_NAME = "development"
     SECRET_KEY = _env("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{ROOT / 'instance' / 'app.db'}")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
@@ -72,6 +71,11 @@ class Config:
     # The continue page
     TOKEN_ENCRYPTION_KEY = _env("TOKEN_ENCRYPTION_KEY")  # Fernet key; derived from SECRET_KEY if unset
     VERIFY_LOAD_TIMEOUT_SECONDS = int(_env("VERIFY_LOAD_TIMEOUT_SECONDS", "20"))
+    # While the flow is open the page script says "still here" this often, so time spent inside
+    # Persona's frame counts as activity (keep it well under RECOVERY_SESSION_IDLE_SECONDS).
+    VERIFY_KEEP_ALIVE_SECONDS = int(_env("VERIFY_KEEP_ALIVE_SECONDS", "240"))
+    # With the flow closed, the page warns this long before an idle sign-in ends (WCAG 2.2.1).
+    SIGN_OUT_WARNING_SECONDS = int(_env("SIGN_OUT_WARNING_SECONDS", "120"))
     VERIFY_RESTART_STATUSES = set(_csv("VERIFY_RESTART_STATUSES", "failed,missing"))
     VERIFY_TOKEN_REFRESH_LIMIT = _env("VERIFY_TOKEN_REFRESH_LIMIT", "10 per hour")
     PERSONA_SESSIONS_PER_INQUIRY = int(_env("PERSONA_SESSIONS_PER_INQUIRY", "25"))  # Persona's cap
@@ -152,7 +156,6 @@ class Config:
 
 
 class ProductionConfig(Config):
-    ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
     SESSION_COOKIE_NAME = "__Host-session"
     PREFERRED_URL_SCHEME = "https"
@@ -188,7 +191,6 @@ class ProductionConfig(Config):
 
 
 class TestConfig(Config):
-    ENV_NAME = "testing"
     TESTING = True
     SECRET_KEY = "test-secret-key-for-the-test-suite-only"  # nosec B105
     SQLALCHEMY_DATABASE_URI = "sqlite://"

@@ -27,7 +27,7 @@ from flask import Flask, current_app, g, has_app_context
 from sqlalchemy import event, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from .extensions import db, rowcount
+from .extensions import db, execute_for_rowcount
 from .mail import MailError, deliver_message, mask_email
 from .models import OutboxEmail, OutboxStatus, utcnow
 
@@ -142,7 +142,7 @@ def deliver(outbox_id: int) -> Outcome | None:
         deliver_message(message)  # type: ignore[arg-type]
     except MailError as exc:
         return _record_failure(row, exc)
-    rowcount(
+    execute_for_rowcount(
         update(OutboxEmail)
         .where(OutboxEmail.id == outbox_id, OutboxEmail.status == OutboxStatus.SENDING)
         .values(status=OutboxStatus.SENT, sent_at=utcnow(), message_ciphertext=None, last_error=None)
@@ -158,7 +158,7 @@ def _claim(outbox_id: int) -> bool:
     """One conditional UPDATE: queued (or abandoned while sending) becomes ours."""
     now = utcnow()
     stale = now - timedelta(seconds=current_app.config["OUTBOX_STALE_SECONDS"])
-    claimed = rowcount(
+    claimed = execute_for_rowcount(
         update(OutboxEmail)
         .where(
             OutboxEmail.id == outbox_id,

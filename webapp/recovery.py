@@ -20,10 +20,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import accounts, outbox
-from .extensions import db, rowcount
+from .extensions import db, execute_for_rowcount
 from .mail import build_message, mask_email, send_email
-from .models import FINAL_STATUSES, RESUMABLE_STATUSES, Inquiry, RecoveryLink, ReminderSent, User, utcnow
+from .models import Inquiry, RecoveryLink, ReminderSent, User, utcnow
 from .security import hash_token, new_token
+from .statuses import LINKS_LEAD_NOWHERE, RESUMABLE
 from .verification import get_current_inquiry
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def _is_usable(link: RecoveryLink) -> bool:
     current = get_current_inquiry(link.user)
     if link.inquiry_id is not None and (current is None or current.id != link.inquiry_id):
         return False  # a newer inquiry replaced the one this link was for
-    return current is None or current.status not in FINAL_STATUSES
+    return current is None or current.status not in LINKS_LEAD_NOWHERE
 
 
 def redeem_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCheck:
@@ -102,7 +103,7 @@ def redeem_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCh
         db.session.rollback()
         return check
     now = utcnow()
-    used = rowcount(
+    used = execute_for_rowcount(
         update(RecoveryLink)
         .where(
             RecoveryLink.token_hash == token_hash,
@@ -148,7 +149,7 @@ def _link_email(user: User) -> outbox.Prepared | None:
         log.info("recovery email to %s skipped: %d sent this hour", mask_email(user.email), recent)
         return None
     inquiry = get_current_inquiry(user)
-    if inquiry is not None and inquiry.status in FINAL_STATUSES:
+    if inquiry is not None and inquiry.status in LINKS_LEAD_NOWHERE:
         return None  # nothing left to continue
     url = _add_link(user, inquiry)
     hours = current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
@@ -160,6 +161,12 @@ def prepare_link_request(email: str) -> outbox.Prepared | None:
     one now (the link is in the caller's transaction). None: no email, and nobody is told."""
     user = accounts.get_user_by_email(email)
     return _link_email(user) if user is not None else None
+
+
+def request_link_for_user(user: User) -> None:
+    """ "Email me a link" for a signed-in person: the link and its email commit together; a
+    worker sends it (the page answers before the mail is sent)."""
+    send_link_to_user(user)
 
 
 def request_link_for(email: str) -> None:
@@ -221,7 +228,7 @@ def due_reminders(now: datetime | None = None) -> list[Reminder]:
     query = (
         select(Inquiry)
         .join(User)
-        .where(Inquiry.status.in_(RESUMABLE_STATUSES), User.active.is_(True), User.reminders_opt_out.is_(False))
+        .where(Inquiry.status.in_(RESUMABLE), User.active.is_(True), User.reminders_opt_out.is_(False))
         .order_by(Inquiry.id)
     )
     due = []
