@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from . import accounts, cli, errors, security
+from .budget import Coalescer, PersonaBudget, SharedState, shared_state
 from .config import CONFIGS, ROOT, Config
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .persona import PersonaClient
@@ -71,7 +72,9 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     login_manager.user_loader(accounts.load_session_user)
     login_manager.unauthorized_handler(_unauthorized)
 
-    app.extensions["persona"] = make_persona_client(app)
+    state, storage_uri = shared_state(app.config["REDIS_URL"])
+    app.extensions["persona"] = make_persona_client(app, make_persona_budget(app, state, storage_uri))
+    app.extensions["coalescer"] = Coalescer(state)
     app.extensions["token_cipher"] = security.TokenCipher(app.config["TOKEN_ENCRYPTION_KEY"], app.config["SECRET_KEY"])
     app.extensions["persona_sdk_file"] = _checked_sdk_file(app)
     app.extensions["background"] = Background(app)
@@ -95,7 +98,19 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     return app
 
 
-def make_persona_client(app: Flask) -> PersonaClient:
+def make_persona_budget(app: Flask, state: SharedState, storage_uri: str) -> PersonaBudget:
+    c = app.config
+    return PersonaBudget(
+        state,
+        storage_uri,
+        calls=c["PERSONA_BUDGET_CALLS"],
+        window_seconds=c["PERSONA_BUDGET_WINDOW_SECONDS"],
+        background_share=c["PERSONA_BUDGET_BACKGROUND_SHARE"],
+        calls_per_person=c["PERSONA_CALLS_PER_PERSON"],
+    )
+
+
+def make_persona_client(app: Flask, budget: PersonaBudget | None = None) -> PersonaClient:
     c = app.config
     return PersonaClient(
         c["PERSONA_API_BASE_URL"],
@@ -108,6 +123,7 @@ def make_persona_client(app: Flask) -> PersonaClient:
         unavailable_retry_after_seconds=c["PERSONA_UNAVAILABLE_RETRY_AFTER_SECONDS"],
         breaker_threshold=c["PERSONA_BREAKER_FAILURES"],
         breaker_cooldown_seconds=c["PERSONA_BREAKER_COOLDOWN_SECONDS"],
+        budget=budget,
     )
 
 

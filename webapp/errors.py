@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from .extensions import db
-from .persona import PersonaUnavailableError
+from .persona import PersonaBusyError, PersonaUnavailableError
 from .verification import VerifyPage
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,32 @@ def handle_http_error(exc: HTTPException) -> Response:
     return response
 
 
+# The waiting page reloads itself within this many seconds at most, to give a fresh estimate.
+LONGEST_WAIT_SHOWN_SECONDS = 120
+
+
+def handle_persona_busy(exc: PersonaBusyError) -> Response:
+    """Over Persona's budget (ours, or its 429): not an outage. A person sees the waiting page,
+    which counts down and continues by itself; the page script gets a JSON 503 "busy"."""
+    wait = min(exc.retry_after_seconds or 1, LONGEST_WAIT_SHOWN_SECONDS)
+    log.info("Persona budget spent: %s waits %d s", request.endpoint, wait)
+    response: Response
+    if wants_json():
+        response = jsonify(
+            {"error": {"status": 503, "code": "busy", "message": "Please wait a moment.", "retryAfter": wait}}
+        )
+        response.status_code = 503
+    else:
+        html = render_template("verify/status.html", page=VerifyPage("waiting", wait_seconds=wait))
+        response = Response(html, 200, mimetype="text/html")
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 def handle_persona_unavailable(exc: PersonaUnavailableError) -> Response:
-    """Persona is down, slow, rate limiting us or refusing our key: a fast, honest 503."""
+    """Persona is down, slow or refusing our key: a fast, honest 503."""
+    if isinstance(exc, PersonaBusyError):
+        return handle_persona_busy(exc)
     log.warning("Persona unavailable (%s): %s", type(exc).__name__, exc)
     retry_after = exc.retry_after_seconds or 30
     response: Response

@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .budget import Coalescer
 from .extensions import db, rowcount
 from .models import FINAL_STATUSES, Inquiry, User, utcnow
 from .persona import (
@@ -57,6 +58,7 @@ class VerifyPage:
     inquiry: Inquiry | None = None
     session_token: str | None = None
     reason: str | None = None  # closed: missing | redacted | unknown_status | not_yours | session_limit
+    wait_seconds: int | None = None  # waiting: the estimate shown, after which the page goes on
 
     @property
     def can_restart(self) -> bool:
@@ -77,6 +79,10 @@ class VerifyPage:
 
 def persona() -> PersonaClient:
     return current_app.extensions["persona"]
+
+
+def coalescer() -> Coalescer:
+    return current_app.extensions["coalescer"]
 
 
 def cipher() -> TokenCipher:
@@ -259,18 +265,26 @@ def sync_inquiry(inquiry: Inquiry) -> tuple[str, str]:
 
 def read_from_persona(inquiry: Inquiry) -> bool:
     """GET the inquiry and store its status, as of the read (commits). Final statuses drop the
-    stored token. False when Persona doesn't know the inquiry (it is then marked missing)."""
-    read_at = utcnow()
-    try:
-        fresh = persona().get_inquiry(inquiry.persona_id)
-    except PersonaNotFoundError:
-        _mark_missing(inquiry)
-        return False
-    store_persona_status(inquiry, fresh, read_at)
-    if inquiry.status in FINAL_STATUSES:
-        inquiry.drop_session_token()
-    db.session.commit()
-    return True
+    stored token. False when Persona doesn't know the inquiry (it is then marked missing).
+
+    At most one read per inquiry per PERSONA_COALESCE_SECONDS, shared by concurrent requests
+    in every instance (two tabs, a double click, a script): the others use its stored result."""
+    hold = current_app.config["PERSONA_COALESCE_SECONDS"]
+    with coalescer().turn(f"persona-read:{inquiry.persona_id}", hold) as ours:
+        if not ours:
+            db.session.refresh(inquiry)
+            return inquiry.status != "missing"
+        read_at = utcnow()
+        try:
+            fresh = persona().get_inquiry(inquiry.persona_id)
+        except PersonaNotFoundError:
+            _mark_missing(inquiry)
+            return False
+        store_persona_status(inquiry, fresh, read_at)
+        if inquiry.status in FINAL_STATUSES:
+            inquiry.drop_session_token()
+        db.session.commit()
+        return True
 
 
 def _stored_token(inquiry: Inquiry) -> str | None:
@@ -286,6 +300,18 @@ def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
         # Persona caps sessions per inquiry (25): past our own count, don't ask for more.
         log.warning("inquiry %s has used %d sessions: offering a new start", inquiry.persona_id, inquiry.tokens_minted)
         return VerifyPage("closed", inquiry, reason="session_limit")
+    # Two tabs or a double click at once: one resume, the other uses the token it stored.
+    hold = current_app.config["PERSONA_PAGE_DEADLINE_SECONDS"]
+    with coalescer().turn(f"persona-resume:{inquiry.persona_id}", hold, keep_seconds=0) as ours:
+        if not ours:
+            db.session.refresh(inquiry)
+            token = _stored_token(inquiry)
+            if token is not None:
+                return VerifyPage("continue", inquiry, session_token=token)
+        return _resume_at_persona(user, inquiry)
+
+
+def _resume_at_persona(user: User, inquiry: Inquiry) -> VerifyPage:
     read_at = utcnow()
     try:
         resumed = persona().resume_inquiry(inquiry.persona_id)

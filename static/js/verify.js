@@ -71,6 +71,13 @@
   function onComplete() {
     setStatus("Saving your result…");
     postJSON(cfg.completeUrl).then(function (result) {
+      var error = result.data && result.data.error;
+      if (error && error.code === "busy") {
+        // Over the shared budget: try again when our turn comes (the server says when).
+        setStatus("Saving your result… this takes a few seconds more.");
+        window.setTimeout(onComplete, Math.max(error.retryAfter || 1, 1) * 1000);
+        return;
+      }
       window.location.assign((result.data && result.data.redirect) || window.location.pathname);
     }, function () {
       window.location.assign(window.location.pathname);

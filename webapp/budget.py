@@ -1,0 +1,302 @@
+"""Persona's rate budget, shared by every app instance, worker and background process.
+
+Persona allows 300 API requests a minute per environment, across all keys (FACTS.md). Every
+call the client makes first asks `PersonaBudget.acquire`: a moving window in Redis (the
+`limits` library) when `REDIS_URL` is set, in process otherwise (development, one process).
+
+- Interactive calls (a person waiting on a page) may use the whole budget. When it is spent,
+  people queue: the one who has waited longest gets the next free call, and each is told an
+  honest estimate of their wait (their place in the queue at the budget's pace).
+- Background calls (sync, reminders) only use what is left above a reserve kept for people,
+  so they stop well before the ceiling.
+- Each person may spend only so many calls a window: one account cannot spend everyone's.
+- A 429 from Persona blocks every caller until its Retry-After / RateLimit-Reset
+  (`back_off`): one instance's surprise is everyone's.
+
+The same store coalesces reads (`Coalescer`): at most one Persona read per inquiry per few
+seconds, shared by concurrent requests in any instance.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Protocol
+
+import redis
+from limits import RateLimitItemPerSecond
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+
+class Priority(StrEnum):
+    INTERACTIVE = "interactive"  # a person is waiting on a page
+    BACKGROUND = "background"  # sync, reminders, anything no one is watching
+
+
+class SharedState(Protocol):
+    """The few shared values the budget and the coalescer need, besides the moving windows."""
+
+    def claim(self, key: str, value: str, ttl_seconds: float) -> bool:
+        """Set `key` only if it is not set; True when this caller set it."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def put(self, key: str, value: str, ttl_seconds: float) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def queue_position(self, queue: str, member: str, now: float, max_age_seconds: float) -> int:
+        """`member`'s place (0 = first) in a queue ordered by first arrival; joins it if absent.
+        Members that arrived more than `max_age_seconds` ago are dropped (they left)."""
+
+    def queue_length(self, queue: str, now: float, max_age_seconds: float) -> int: ...
+
+    def leave_queue(self, queue: str, member: str) -> None: ...
+
+
+class RedisState:
+    """SharedState in Redis: every instance sees the same values."""
+
+    def __init__(self, url: str) -> None:
+        self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+    def claim(self, key: str, value: str, ttl_seconds: float) -> bool:
+        return bool(self.redis.set(key, value, nx=True, px=max(int(ttl_seconds * 1000), 1)))
+
+    def get(self, key: str) -> str | None:
+        value = self.redis.get(key)
+        return value.decode() if isinstance(value, bytes) else None
+
+    def put(self, key: str, value: str, ttl_seconds: float) -> None:
+        self.redis.set(key, value, px=max(int(ttl_seconds * 1000), 1))
+
+    def delete(self, key: str) -> None:
+        self.redis.delete(key)
+
+    def queue_position(self, queue: str, member: str, now: float, max_age_seconds: float) -> int:
+        pipe = self.redis.pipeline()
+        pipe.zremrangebyscore(queue, "-inf", now - max_age_seconds)
+        pipe.zadd(queue, {member: now}, nx=True)
+        pipe.expire(queue, int(max_age_seconds) + 1)
+        pipe.zrank(queue, member)
+        rank = pipe.execute()[-1]
+        return int(rank) if rank is not None else 0
+
+    def queue_length(self, queue: str, now: float, max_age_seconds: float) -> int:
+        pipe = self.redis.pipeline()
+        pipe.zremrangebyscore(queue, "-inf", now - max_age_seconds)
+        pipe.zcard(queue)
+        return int(pipe.execute()[-1])
+
+    def leave_queue(self, queue: str, member: str) -> None:
+        self.redis.zrem(queue, member)
+
+
+class MemoryState:
+    """SharedState in this process only (development without Redis): same behaviour, one process."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self._values: dict[str, tuple[str, float]] = {}
+        self._queues: dict[str, dict[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def _live(self, key: str) -> str | None:
+        entry = self._values.get(key)
+        if entry is None or entry[1] <= self.clock():
+            self._values.pop(key, None)
+            return None
+        return entry[0]
+
+    def claim(self, key: str, value: str, ttl_seconds: float) -> bool:
+        with self._lock:
+            if self._live(key) is not None:
+                return False
+            self._values[key] = (value, self.clock() + ttl_seconds)
+            return True
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            return self._live(key)
+
+    def put(self, key: str, value: str, ttl_seconds: float) -> None:
+        with self._lock:
+            self._values[key] = (value, self.clock() + ttl_seconds)
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._values.pop(key, None)
+
+    def _pruned(self, queue: str, now: float, max_age_seconds: float) -> dict[str, float]:
+        members = self._queues.setdefault(queue, {})
+        for name in [m for m, since in members.items() if since < now - max_age_seconds]:
+            del members[name]
+        return members
+
+    def queue_position(self, queue: str, member: str, now: float, max_age_seconds: float) -> int:
+        with self._lock:
+            members = self._pruned(queue, now, max_age_seconds)
+            members.setdefault(member, now)
+            ordered = sorted(members, key=lambda m: (members[m], m))
+            return ordered.index(member)
+
+    def queue_length(self, queue: str, now: float, max_age_seconds: float) -> int:
+        with self._lock:
+            return len(self._pruned(queue, now, max_age_seconds))
+
+    def leave_queue(self, queue: str, member: str) -> None:
+        with self._lock:
+            self._queues.get(queue, {}).pop(member, None)
+
+
+def shared_state(redis_url: str) -> tuple[SharedState, str]:
+    """The state store and the `limits` storage URI for a `REDIS_URL` ('' = this process)."""
+    if redis_url:
+        return RedisState(redis_url), redis_url
+    return MemoryState(), "memory://"
+
+
+class PersonaBudget:
+    """Every Persona call asks `acquire` first; see the module docstring for the policy."""
+
+    WINDOW_KEY = "persona-budget"
+    QUEUE_KEY = "persona-budget:queue"
+    BLOCKED_KEY = "persona-budget:blocked-until"
+
+    def __init__(
+        self,
+        state: SharedState,
+        storage_uri: str,
+        *,
+        calls: int,
+        window_seconds: int = 60,
+        background_share: float = 0.5,
+        calls_per_person: int = 10,
+        back_off_cap_seconds: float = 120.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.state = state
+        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        self.calls = calls
+        self.window_seconds = window_seconds
+        self.background_calls = max(int(calls * background_share), 0)
+        self.back_off_cap_seconds = back_off_cap_seconds
+        self.clock = clock
+        self._all = RateLimitItemPerSecond(calls, window_seconds)
+        self._per_person = RateLimitItemPerSecond(calls_per_person, window_seconds)
+
+    @classmethod
+    def in_process(cls, calls: int = 270, window_seconds: int = 60) -> PersonaBudget:
+        """A budget for one process (a client built without the app, e.g. in a script)."""
+        return cls(MemoryState(), "memory://", calls=calls, window_seconds=window_seconds)
+
+    @property
+    def seconds_per_call(self) -> float:
+        return self.window_seconds / self.calls
+
+    def acquire(self, priority: Priority, person: str | None = None) -> float:
+        """Spend one call: 0.0 when granted, else the estimated seconds until this caller's turn
+        (nothing is spent then). `person` queues a person fairly and applies their own limit."""
+        now = self.clock()
+        blocked = self._blocked_for(now)
+        if blocked > 0:
+            return blocked
+        if person is not None and not self.limiter.test(self._per_person, "person", person):
+            return self._reset_in(self._per_person, now, "person", person)
+        stats = self.limiter.get_window_stats(self._all, self.WINDOW_KEY)
+        if priority == Priority.BACKGROUND:
+            used = self.calls - stats.remaining
+            if used >= self.background_calls or not self.limiter.hit(self._all, self.WINDOW_KEY):
+                return max(self._reset_in(self._all, now, self.WINDOW_KEY), 1.0)
+            return 0.0
+        max_age = 3 * self.window_seconds
+        if person is None:
+            ahead = self.state.queue_length(self.QUEUE_KEY, now, max_age)
+        else:
+            ahead = self.state.queue_position(self.QUEUE_KEY, person, now, max_age)
+        if stats.remaining > ahead and self.limiter.hit(self._all, self.WINDOW_KEY):
+            if person is not None:
+                self.state.leave_queue(self.QUEUE_KEY, person)
+                self.limiter.hit(self._per_person, "person", person)
+            return 0.0
+        # The calls that free up next go to those ahead first, one every `seconds_per_call`.
+        next_free = self._reset_in(self._all, now, self.WINDOW_KEY)
+        turns_later = max(ahead - stats.remaining, 0)
+        return min(max(next_free + turns_later * self.seconds_per_call, 1.0), float(self.window_seconds))
+
+    def back_off(self, seconds: float) -> None:
+        """Persona said 429: no caller in any instance calls it for `seconds` (capped)."""
+        seconds = min(max(seconds, 0.1), self.back_off_cap_seconds)
+        until = self.clock() + seconds
+        if until > self._blocked_until():
+            self.state.put(self.BLOCKED_KEY, f"{until:.3f}", seconds)
+
+    def _blocked_until(self) -> float:
+        value = self.state.get(self.BLOCKED_KEY)
+        return float(value) if value else 0.0
+
+    def _blocked_for(self, now: float) -> float:
+        return max(self._blocked_until() - now, 0.0)
+
+    def _reset_in(self, item: RateLimitItemPerSecond, now: float, *identifiers: str) -> float:
+        stats = self.limiter.get_window_stats(item, *identifiers)
+        return max(stats.reset_time - now, 0.0)
+
+
+class Coalescer:
+    """At most one caller at a time, in any instance, does a piece of work named by a key;
+    the others wait for it and use its result (stored elsewhere, e.g. the database)."""
+
+    def __init__(self, state: SharedState, poll_seconds: float = 0.05) -> None:
+        self.state = state
+        self.poll_seconds = poll_seconds
+
+    @contextmanager
+    def turn(self, key: str, hold_seconds: float, keep_seconds: float | None = None) -> Iterator[bool]:
+        """Yields True when the block must do the work (no one else is, or did within
+        `hold_seconds`); False after another caller's work finished (use its result). The
+        result counts as fresh for `keep_seconds` (default `hold_seconds`; 0: only for the
+        callers already waiting). A block that raises lets the next caller try. A
+        `hold_seconds` of 0 turns coalescing off."""
+        if hold_seconds <= 0:
+            yield True
+            return
+        ours = self.claim_or_wait(key, hold_seconds, time.monotonic() + hold_seconds)
+        try:
+            yield ours
+        except BaseException:
+            if ours:
+                self.abandon(key)
+            raise
+        if ours:
+            self.done(key, hold_seconds if keep_seconds is None else keep_seconds)
+
+    def claim_or_wait(self, key: str, hold_seconds: float, wait_until: float) -> bool:
+        """True: the caller must do the work, then `done` (or `abandon` if it failed).
+        False: another caller did it within the last `hold_seconds`. `wait_until` is a
+        time.monotonic() deadline; past it, the caller does the work itself."""
+        while True:
+            if self.state.claim(key, "working", hold_seconds):
+                return True
+            if self.state.get(key) == "done":
+                return False
+            if time.monotonic() >= wait_until:
+                return True
+            time.sleep(self.poll_seconds)
+
+    def done(self, key: str, keep_seconds: float) -> None:
+        """The work is done: callers within `keep_seconds` use its result (0: those waiting now)."""
+        self.state.put(key, "done", max(keep_seconds, 4 * self.poll_seconds))
+
+    def abandon(self, key: str) -> None:
+        self.state.delete(key)
+
+
+def ceil_seconds(seconds: float) -> int:
+    """Whole seconds for a header or a page, never 0."""
+    return max(math.ceil(seconds), 1)
