@@ -234,7 +234,7 @@ class PersonaBudget:
         seconds = min(max(seconds, 0.1), self.back_off_cap_seconds)
         until = self.clock() + seconds
         if until > self._blocked_until():
-            self.state.put(self.BLOCKED_KEY, f"{until:.3f}", seconds)
+            self.state.put(self.BLOCKED_KEY, repr(until), seconds)
 
     def _blocked_until(self) -> float:
         value = self.state.get(self.BLOCKED_KEY)
