@@ -15,11 +15,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from . import accounts, cli, errors, security
-from .budget import Coalescer, PersonaBudget, SharedState, shared_state
+from .budget import Coalescer, Pace, PersonaBudget, SharedState, shared_state
 from .config import CONFIGS, ROOT, Config
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .persona import PersonaClient
-from .recovery import Background
+from .recovery import Background, reminders_per_hour
 from .serving import install_werkzeug_filter
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     state, storage_uri = shared_state(app.config["REDIS_URL"])
     app.extensions["persona"] = make_persona_client(app, make_persona_budget(app, state, storage_uri))
     app.extensions["coalescer"] = Coalescer(state)
+    app.extensions["reminder_pace"] = Pace(storage_uri, "reminders", reminders_per_hour(app.config) // 60)
     app.extensions["token_cipher"] = security.TokenCipher(app.config["TOKEN_ENCRYPTION_KEY"], app.config["SECRET_KEY"])
     app.extensions["persona_sdk_file"] = _checked_sdk_file(app)
     app.extensions["background"] = Background(app)

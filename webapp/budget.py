@@ -248,6 +248,26 @@ class PersonaBudget:
         return max(stats.reset_time - now, 0.0)
 
 
+class Pace:
+    """At most `per_minute` of something (e.g. reminder emails) a minute across every process,
+    in a moving window on the same store as the budget."""
+
+    KEY = "pace"
+
+    def __init__(self, storage_uri: str, name: str, per_minute: int) -> None:
+        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        self.name = name
+        self.per_minute = max(per_minute, 1)
+        self._item = RateLimitItemPerSecond(self.per_minute, 60)
+
+    def take(self) -> float:
+        """0.0 when one more may go now (it is counted), else seconds until one may."""
+        if self.limiter.hit(self._item, self.KEY, self.name):
+            return 0.0
+        stats = self.limiter.get_window_stats(self._item, self.KEY, self.name)
+        return max(stats.reset_time - time.time(), 0.05)
+
+
 class Coalescer:
     """At most one caller at a time, in any instance, does a piece of work named by a key;
     the others wait for it and use its result (stored elsewhere, e.g. the database)."""

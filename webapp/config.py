@@ -100,6 +100,11 @@ class Config:
     REMINDER_MAX_PER_INQUIRY = int(_env("REMINDER_MAX_PER_INQUIRY", "2"))
     REMINDER_BEFORE_EXPIRY_SECONDS = int(_env("REMINDER_BEFORE_EXPIRY_SECONDS", str(6 * 3600)))
     REMINDER_IDLE_SECONDS = int(_env("REMINDER_IDLE_SECONDS", str(2 * 3600)))
+    # Pacing (recovery.reminders_per_hour): reminded people's clicks use at most this share of
+    # Persona's budget, counting this many calls a click; a run waits for the pace this long.
+    REMINDER_BUDGET_SHARE = float(_env("REMINDER_BUDGET_SHARE", "0.25"))
+    REMINDER_CALLS_PER_CLICK = int(_env("REMINDER_CALLS_PER_CLICK", "3"))
+    REMINDER_RUN_SECONDS = float(_env("REMINDER_RUN_SECONDS", "240"))
     MAIL_FROM = _env("MAIL_FROM", "Acme verification <no-reply@example.com>")
     MAIL_SMTP_HOST = _env("MAIL_SMTP_HOST")  # empty: write .eml files to MAIL_OUTBOX_DIR
     MAIL_SMTP_PORT = int(_env("MAIL_SMTP_PORT", "587"))
