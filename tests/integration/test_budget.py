@@ -9,22 +9,17 @@ from __future__ import annotations
 import re
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 import redis
+from sqlalchemy import select
 
-from tests.conftest import csrf_from, make_user, sign_in
-from tests.integration.test_verify import give_inquiry, persona_calls, state_of
-from tests.servers import redis_server
+from tests.builders import give_inquiry, make_user
+from tests.pages import csrf_from, sign_in, state_of
 
 RESUME = r"/resume$"
 MANY_SIGN_INS = "1000 per minute"  # these tests sign many people in from one address
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    with redis_server() as url:
-        yield url
 
 
 @pytest.fixture
@@ -49,6 +44,10 @@ def people(app, emulator, count: int, status: str = "pending", first: int = 0) -
         clients.append(client)
     emulator.clear_requests()
     return clients
+
+
+def persona_calls(emulator, kind: str = "") -> list[str]:
+    return [f"{r['method']} {r['path']}" for r in emulator.requests() if kind in r["path"]]
 
 
 def wait_seconds(response) -> int:
@@ -220,3 +219,42 @@ def test_two_app_instances_together_never_exceed_the_budget(make_app, emulator, 
     states = in_parallel([lambda c=c: state_of(c.get("/verify")) for c in clients])
     assert states.count("continue") == 5 and states.count("waiting") == 7
     assert len(persona_calls(emulator, "/resume")) == 5
+
+
+def idle_people(app, emulator, count: int) -> None:
+    """`count` people whose pending inquiry expires in 2 h, untouched for a day: reminders due."""
+    from webapp.extensions import db
+    from webapp.models import Inquiry, utcnow
+
+    for n in range(count):
+        give_inquiry(app, emulator, make_user(app, f"idle{n}@example.test"), "pending")
+    with app.app_context():
+        for inquiry in db.session.scalars(select(Inquiry)):
+            inquiry.expires_at = utcnow() + timedelta(hours=2)
+            inquiry.last_activity_at = utcnow() - timedelta(days=1)
+        db.session.commit()
+
+
+def test_reminders_are_paced_to_the_budget_across_instances(make_app, emulator, shared_redis):
+    from webapp import recovery
+
+    # 60 calls a minute, a quarter of it for reminded people at 3 calls a click: 300 an hour.
+    settings = {"REDIS_URL": shared_redis, "PERSONA_BUDGET_CALLS": 60}
+    one, two = make_app(**settings), make_app(**settings)
+    assert recovery.reminders_per_hour(one.config) == 300
+    idle_people(one, emulator, 8)
+    with one.app_context():
+        run = recovery.send_due_reminders(run_seconds=0)
+    assert (run.due, run.sent, run.deferred) == (8, 5, 3)  # 5 a minute
+    with two.app_context():
+        run = recovery.send_due_reminders(run_seconds=0)
+    assert (run.sent, run.deferred) == (0, 3)  # the other instance counts against the same pace
+    waited: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waited.append(seconds)
+        raise InterruptedError  # enough: the run waits for the pace instead of bursting
+
+    with two.app_context(), pytest.raises(InterruptedError):
+        recovery.send_due_reminders(run_seconds=120, sleep=sleep)
+    assert 0 < waited[0] <= 60
