@@ -19,6 +19,7 @@ seconds, shared by concurrent requests in any instance.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -29,8 +30,13 @@ from typing import Protocol
 
 import redis
 from limits import RateLimitItemPerSecond
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+
+log = logging.getLogger(__name__)
+# The shared store failing: the budget fails open (Persona's own 429 is the backstop) and says so.
+STORE_ERRORS = (redis.RedisError, StorageError, OSError)
 
 
 class Priority(StrEnum):
@@ -201,7 +207,15 @@ class PersonaBudget:
 
     def acquire(self, priority: Priority, person: str | None = None) -> float:
         """Spend one call: 0.0 when granted, else the estimated seconds until this caller's turn
-        (nothing is spent then). `person` queues a person fairly and applies their own limit."""
+        (nothing is spent then). `person` queues a person fairly and applies their own limit.
+        If the shared store fails, the call is granted (logged): Persona's 429 still guards."""
+        try:
+            return self._acquire(priority, person)
+        except STORE_ERRORS as exc:
+            log.warning("Persona budget store unavailable (%s): calling without it", type(exc).__name__)
+            return 0.0
+
+    def _acquire(self, priority: Priority, person: str | None) -> float:
         now = self.clock()
         blocked = self._blocked_for(now)
         if blocked > 0:
@@ -233,8 +247,11 @@ class PersonaBudget:
         """Persona said 429: no caller in any instance calls it for `seconds` (capped)."""
         seconds = min(max(seconds, 0.1), self.back_off_cap_seconds)
         until = self.clock() + seconds
-        if until > self._blocked_until():
-            self.state.put(self.BLOCKED_KEY, repr(until), seconds)
+        try:
+            if until > self._blocked_until():
+                self.state.put(self.BLOCKED_KEY, repr(until), seconds)
+        except STORE_ERRORS as exc:
+            log.warning("Persona budget store unavailable (%s): back-off not shared", type(exc).__name__)
 
     def _blocked_until(self) -> float:
         value = self.state.get(self.BLOCKED_KEY)
@@ -286,15 +303,27 @@ class Coalescer:
         if hold_seconds <= 0:
             yield True
             return
-        ours = self.claim_or_wait(key, hold_seconds, time.monotonic() + hold_seconds)
+        try:
+            ours = self.claim_or_wait(key, hold_seconds, time.monotonic() + hold_seconds)
+        except STORE_ERRORS as exc:
+            log.warning("coalescing store unavailable (%s): not coalescing", type(exc).__name__)
+            yield True
+            return
         try:
             yield ours
         except BaseException:
             if ours:
-                self.abandon(key)
+                self._quietly(self.abandon, key)
             raise
         if ours:
-            self.done(key, hold_seconds if keep_seconds is None else keep_seconds)
+            self._quietly(self.done, key, hold_seconds if keep_seconds is None else keep_seconds)
+
+    @staticmethod
+    def _quietly(step: Callable[..., None], *args: object) -> None:
+        try:
+            step(*args)
+        except STORE_ERRORS as exc:
+            log.warning("coalescing store unavailable (%s)", type(exc).__name__)
 
     def claim_or_wait(self, key: str, hold_seconds: float, wait_until: float) -> bool:
         """True: the caller must do the work, then `done` (or `abandon` if it failed).

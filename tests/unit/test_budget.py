@@ -117,3 +117,15 @@ def test_coalescer_lets_the_next_caller_try_after_a_failure(store):
         raise RuntimeError("Persona failed")
     with coalescer.turn("read:inq_2", hold_seconds=2) as ours:
         assert ours
+
+
+def test_a_failing_store_fails_open_and_says_so(caplog):
+    from tests.servers import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    budget = PersonaBudget(RedisState(url), url, calls=1)
+    assert budget.acquire(INTERACTIVE, "user:a") == 0.0  # Persona's own 429 still guards
+    budget.back_off(5)  # not shared, not fatal
+    with Coalescer(RedisState(url)).turn("read:inq_3", hold_seconds=2) as ours:
+        assert ours
+    assert "store unavailable" in caplog.text
