@@ -45,8 +45,10 @@ WEBHOOK_SECRET = "wbhsec_bench_" + secrets.token_hex(8)
 
 # -- processes -------------------------------------------------------------------------------
 @contextmanager
-def gunicorn(app_spec: str, env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
+def gunicorn(app_spec: str, env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`app_spec` under gunicorn with the production settings; its log lines go to `log`."""
     port = free_port()
+    log_file = log.open("ab")
     proc = subprocess.Popen(
         [
             str(BIN / "gunicorn"),
@@ -60,6 +62,8 @@ def gunicorn(app_spec: str, env: dict[str, str]) -> Iterator[tuple[str, subproce
         + ["--error-logfile", "/dev/null", app_spec],
         cwd=ROOT,
         env=env,
+        stdout=log_file,
+        stderr=log_file,
     )
     try:
         wait_for_port(port, timeout=30)
@@ -68,6 +72,7 @@ def gunicorn(app_spec: str, env: dict[str, str]) -> Iterator[tuple[str, subproce
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        log_file.close()
 
 
 def worker_peak_rss_mib(master: subprocess.Popen) -> list[float]:
@@ -310,7 +315,7 @@ def main() -> None:
     with (
         postgres_cluster() as db_url,
         redis_server() as redis_url,
-        emulator_process(work, PERSONA_EMULATOR_RATE_LIMIT_PER_MINUTE="0") as origin,
+        emulator_process(work) as origin,  # no rate limit, no latency until a scenario sets them
     ):
         emulator = EmulatorClient(origin)
         env = production_env(db_url, redis_url, emulator)
@@ -327,8 +332,12 @@ def main() -> None:
         minters = people.make(args.mint_people, "mint")
         blasted = people.make(args.blast_people, "blast")
         print(f"Load benchmark: gunicorn {WORKERS} workers x {THREADS} threads, wrk -c{CONNECTIONS} for {SECONDS} s")
-        print(f"(PostgreSQL, Redis, APP_ENV=production; {os.cpu_count()} CPUs shared with whatever else runs)\n")
-        with gunicorn("wsgi:app", env) as (app_url, master), gunicorn("scripts.floor_app:app", env) as (floor_url, _):
+        print(f"(PostgreSQL, Redis, APP_ENV=production; {os.cpu_count()} CPUs shared with whatever else runs)")
+        print(f"(the servers' log lines: {work / 'servers.log'})\n")
+        with (
+            gunicorn("wsgi:app", env, work / "servers.log") as (app_url, master),
+            gunicorn("scripts.floor_app:app", env, work / "servers.log") as (floor_url, _),
+        ):
             reload_storm(app_url, floor_url, storm_person)
             tutorial_vs_ours(app_url, floor_url, emulator, storm_person)
             minting(app_url, emulator, minters)

@@ -8,35 +8,18 @@ import time
 import pytest
 import redis
 
-from tests.servers import redis_server
-from webapp.budget import Coalescer, MemoryState, PersonaBudget, Priority, RedisState
+from webapp.budget import Coalescer, PersonaBudget, Priority, RedisState
 
 INTERACTIVE, BACKGROUND = Priority.INTERACTIVE, Priority.BACKGROUND
 
 
-@pytest.fixture(scope="module")
-def redis_url():
-    with redis_server() as url:
-        yield url
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store(request):
-    """(state, limits storage URI): this process, or a Redis emptied for the test."""
-    if request.param == "memory":
-        return MemoryState(), "memory://"
-    url = request.getfixturevalue("redis_url")
-    redis.Redis.from_url(url).flushdb()
-    return RedisState(url), url
-
-
-def budget_for(store, **settings) -> PersonaBudget:
-    state, uri = store
+def budget_for(shared_store, **settings) -> PersonaBudget:
+    state, uri = shared_store
     return PersonaBudget(state, uri, **{"calls": 10, "window_seconds": 60, **settings})
 
 
-def test_people_may_use_all_of_it_background_only_above_the_reserve(store):
-    budget = budget_for(store, background_share=0.3)
+def test_people_may_use_all_of_it_background_only_above_the_reserve(shared_store):
+    budget = budget_for(shared_store, background_share=0.3)
     assert [budget.acquire(BACKGROUND) for _ in range(3)] == [0.0, 0.0, 0.0]
     assert budget.acquire(BACKGROUND) >= 1.0  # 30 % used: background stops here
     granted = [budget.acquire(INTERACTIVE, f"user:{n}") for n in range(7)]
@@ -44,8 +27,8 @@ def test_people_may_use_all_of_it_background_only_above_the_reserve(store):
     assert budget.acquire(INTERACTIVE, "user:late") > 0  # the ceiling holds for people too
 
 
-def test_people_over_budget_queue_and_are_told_longer_waits_further_back(store):
-    budget = budget_for(store, calls=2)
+def test_people_over_budget_queue_and_are_told_longer_waits_further_back(shared_store):
+    budget = budget_for(shared_store, calls=2)
     assert budget.acquire(INTERACTIVE, "user:a") == 0.0
     assert budget.acquire(INTERACTIVE, "user:b") == 0.0
     first = budget.acquire(INTERACTIVE, "user:c")
@@ -54,8 +37,8 @@ def test_people_over_budget_queue_and_are_told_longer_waits_further_back(store):
     assert budget.acquire(INTERACTIVE, "user:c") == pytest.approx(first, abs=0.5)  # same place
 
 
-def test_a_freed_call_goes_to_who_waited_first_not_to_a_newcomer(store):
-    budget = budget_for(store, calls=1, window_seconds=1)
+def test_a_freed_call_goes_to_who_waited_first_not_to_a_newcomer(shared_store):
+    budget = budget_for(shared_store, calls=1, window_seconds=1)
     assert budget.acquire(INTERACTIVE, "user:a") == 0.0
     assert budget.acquire(INTERACTIVE, "user:waiting") > 0
     time.sleep(1.1)  # the window frees one call
@@ -63,15 +46,15 @@ def test_a_freed_call_goes_to_who_waited_first_not_to_a_newcomer(store):
     assert budget.acquire(INTERACTIVE, "user:waiting") == 0.0
 
 
-def test_one_person_cannot_spend_everyone_s_budget(store):
-    budget = budget_for(store, calls=100, calls_per_person=3)
+def test_one_person_cannot_spend_everyone_s_budget(shared_store):
+    budget = budget_for(shared_store, calls=100, calls_per_person=3)
     assert [budget.acquire(INTERACTIVE, "user:a") for _ in range(3)] == [0.0] * 3
     assert budget.acquire(INTERACTIVE, "user:a") > 0
     assert budget.acquire(INTERACTIVE, "user:b") == 0.0
 
 
-def test_back_off_stops_every_caller_for_that_long(store):
-    budget = budget_for(store)
+def test_back_off_stops_every_caller_for_that_long(shared_store):
+    budget = budget_for(shared_store)
     budget.back_off(20)
     assert 19 < budget.acquire(INTERACTIVE, "user:a") <= 20
     assert 19 < budget.acquire(BACKGROUND) <= 20
@@ -87,8 +70,8 @@ def test_two_budgets_on_one_redis_are_one_budget(redis_url):
     assert granted.count(True) == 5
 
 
-def test_coalescer_runs_the_work_once_for_concurrent_callers(store):
-    coalescer = Coalescer(store[0])
+def test_coalescer_runs_the_work_once_for_concurrent_callers(shared_store):
+    coalescer = Coalescer(shared_store[0])
     runs, answers = [], []
     barrier = threading.Barrier(4)
 
@@ -110,8 +93,8 @@ def test_coalescer_runs_the_work_once_for_concurrent_callers(store):
         assert ours is False  # within the hold: the stored result is fresh enough
 
 
-def test_coalescer_lets_the_next_caller_try_after_a_failure(store):
-    coalescer = Coalescer(store[0])
+def test_coalescer_lets_the_next_caller_try_after_a_failure(shared_store):
+    coalescer = Coalescer(shared_store[0])
     with pytest.raises(RuntimeError), coalescer.turn("read:inq_2", hold_seconds=2) as ours:
         assert ours
         raise RuntimeError("Persona failed")
