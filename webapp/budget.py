@@ -23,10 +23,10 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 from limits import RateLimitItemPerSecond
@@ -195,6 +195,18 @@ class PersonaBudget:
         self.clock = clock
         self._all = RateLimitItemPerSecond(calls, window_seconds)
         self._per_person = RateLimitItemPerSecond(calls_per_person, window_seconds)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], state: SharedState, storage_uri: str) -> PersonaBudget:
+        """The budget with the app's PERSONA_BUDGET_* settings, on `state` and `storage_uri`."""
+        return cls(
+            state,
+            storage_uri,
+            calls=config["PERSONA_BUDGET_CALLS"],
+            window_seconds=config["PERSONA_BUDGET_WINDOW_SECONDS"],
+            background_share=config["PERSONA_BUDGET_BACKGROUND_SHARE"],
+            calls_per_person=config["PERSONA_CALLS_PER_PERSON"],
+        )
 
     @classmethod
     def in_process(cls, calls: int = 270, window_seconds: int = 60) -> PersonaBudget:
