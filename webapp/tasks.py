@@ -95,16 +95,17 @@ def sweep_outbox() -> int:
 
 @shared_task(name="reminders.send")
 def send_reminders() -> int:
-    """Queue the reminders due now (beat: hourly). Returns how many were queued."""
-    from .recovery import due_reminders, send_reminder
+    """Queue the reminders due now (beat: hourly), paced to Persona's budget (the rest wait for
+    the next run). Returns how many were queued."""
+    from .recovery import send_due_reminders
 
-    return sum(1 for reminder in due_reminders() if send_reminder(reminder))
+    return send_due_reminders().sent
 
 
 @shared_task(name="inquiries.sync")
 def sync_inquiries() -> dict[str, int]:
     """The backstop for missed webhooks (beat: daily): re-read inquiries Persona may have moved."""
-    from .persona import PersonaUnavailableError
+    from .persona import PersonaBusyError, PersonaUnavailableError
     from .verification import inquiries_to_sync, sync_inquiry
 
     counts = {"checked": 0, "changed": 0, "failed": 0}
@@ -112,6 +113,9 @@ def sync_inquiries() -> dict[str, int]:
         counts["checked"] += 1
         try:
             old, new = sync_inquiry(inquiry)
+        except PersonaBusyError:  # the budget is kept for people now: the rest go next run
+            db.session.rollback()
+            break
         except PersonaUnavailableError:
             db.session.rollback()
             counts["failed"] += 1

@@ -103,6 +103,15 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def shared_redis(redis_url: str) -> str:
+    """The module's Redis, emptied for this test (app instances given it share one budget)."""
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    return redis_url
+
+
+@pytest.fixture
 def sink():
     """An SMTP server on a free port, running (tests.smtp_sink)."""
     running = SmtpSink().start()
