@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import os
 import secrets
 
 from flask import Flask, g, has_app_context, redirect, request, url_for
+from flask_babel import gettext, lazy_gettext
 from flask_login import current_user
 from jinja2 import StrictUndefined
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
-from . import accounts, cli, errors, security
+from . import accounts, cli, errors, i18n, security
 from .config import CONFIGS, ROOT, Config
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .persona import PersonaClient
@@ -39,6 +41,7 @@ RECOVERY_SCOPE_ENDPOINTS = frozenset(
         "recovery.redeem",
         "main.health",
         "main.ready",
+        "main.set_language",
     }
 )
 
@@ -64,10 +67,11 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
+    i18n.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please sign in to continue your verification."
+    login_manager.login_message = lazy_gettext("Please sign in to continue your verification.")
     login_manager.user_loader(accounts.load_session_user)
     login_manager.unauthorized_handler(_unauthorized)
 
@@ -180,7 +184,9 @@ def configure_logging(app: Flask) -> None:
 def _unauthorized() -> Response:
     if errors.wants_json():
         response = Response(
-            '{"error": {"status": 401, "message": "Please sign in."}}', 401, mimetype="application/json"
+            json.dumps({"error": {"status": 401, "message": gettext("Please sign in.")}}),
+            401,
+            mimetype="application/json",
         )
         return response
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))

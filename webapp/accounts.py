@@ -43,6 +43,12 @@ def create_user(email: str, password: str) -> User:
     return user
 
 
+def set_locale(user: User, locale: str) -> None:
+    """Store the language this account's pages and emails use."""
+    user.locale = locale
+    db.session.commit()
+
+
 def authenticate(email: str, password: str) -> User | None:
     """The active user with that email and password, else None (same cost either way)."""
     user = get_user_by_email(email)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g, jsonify, render_template, request
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -18,16 +20,16 @@ log = logging.getLogger(__name__)
 JSON_PATHS = ("/verify/session-token", "/verify/complete", "/webhooks/", "/healthz", "/readyz")
 
 MESSAGES = {
-    400: ("Something was wrong with that request", "Please go back, reload the page and try again."),
-    401: ("Please sign in", "You need to sign in to see this page."),
-    403: ("Not allowed", "You can't do that here."),
-    404: ("Page not found", "Check the address, or go back to the start."),
-    405: ("Not allowed", "That page can't be used this way."),
-    409: ("That can't be done now", "Your verification is not in a state that allows this."),
-    413: ("Too large", "What was sent is larger than we accept."),
-    415: ("Unsupported content", "That content type is not accepted here."),
-    429: ("Too many attempts", "Please wait a few minutes and try again."),
-    500: ("Something went wrong on our side", "We have been told. Please try again in a moment."),
+    400: (_l("Something was wrong with that request"), _l("Please go back, reload the page and try again.")),
+    401: (_l("Please sign in"), _l("You need to sign in to see this page.")),
+    403: (_l("Not allowed"), _l("You can't do that here.")),
+    404: (_l("Page not found"), _l("Check the address, or go back to the start.")),
+    405: (_l("Not allowed"), _l("That page can't be used this way.")),
+    409: (_l("That can't be done now"), _l("Your verification is not in a state that allows this.")),
+    413: (_l("Too large"), _l("What was sent is larger than we accept.")),
+    415: (_l("Unsupported content"), _l("That content type is not accepted here.")),
+    429: (_l("Too many attempts"), _l("Please wait a few minutes and try again.")),
+    500: (_l("Something went wrong on our side"), _l("We have been told. Please try again in a moment.")),
 }
 
 
@@ -36,6 +38,7 @@ def wants_json() -> bool:
 
 
 def _error_response(status: int, title: str, text: str) -> Response:
+    title, text = str(title), str(text)
     if wants_json():
         response = jsonify({"error": {"status": status, "title": title, "message": text}})
         response.status_code = status
@@ -48,9 +51,9 @@ def _error_response(status: int, title: str, text: str) -> Response:
 
 def handle_http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
-    title, text = MESSAGES.get(status, (exc.name, "Please go back and try again."))
+    title, text = MESSAGES.get(status, (exc.name, _l("Please go back and try again.")))
     if isinstance(exc, CSRFError):
-        text = "This form has expired. Please reload the page and try again."
+        text = _l("This form has expired. Please reload the page and try again.")
     response = _error_response(status, title, text)
     valid_methods = getattr(exc, "valid_methods", None)
     if status == 405 and valid_methods:
@@ -65,7 +68,13 @@ def handle_persona_unavailable(exc: PersonaUnavailableError) -> Response:
     response: Response
     if wants_json():
         response = jsonify(
-            {"error": {"status": 503, "code": "unavailable", "message": "Verification is temporarily unavailable."}}
+            {
+                "error": {
+                    "status": 503,
+                    "code": "unavailable",
+                    "message": gettext("Verification is temporarily unavailable."),
+                }
+            }
         )
         response.status_code = 503
     else:

@@ -33,6 +33,8 @@ class User(UserMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     reminders_opt_out: Mapped[bool] = mapped_column(default=False)
+    # The language pages, emails and reminders use (webapp/i18n.py); None until first sign-in.
+    locale: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     inquiries: Mapped[list[Inquiry]] = relationship(back_populates="user", order_by="Inquiry.id.desc()", lazy="select")
@@ -132,6 +134,7 @@ class RecoveryLink(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     inquiry_id: Mapped[int | None] = mapped_column(ForeignKey("inquiries.id"))
     purpose: Mapped[str] = mapped_column(String(20), default="continue")
+    locale: Mapped[str | None] = mapped_column(String(10))  # the email's language: the link opens in it
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import accounts
 from .extensions import db, rowcount
+from .i18n import account_locale
 from .mail import MailError, mask_email, send_email
 from .models import FINAL_STATUSES, RESUMABLE_STATUSES, Inquiry, RecoveryLink, ReminderSent, User, utcnow
 from .security import hash_token, new_token
@@ -96,8 +97,9 @@ def background() -> Background:
 
 
 # -- links -----------------------------------------------------------------------------------
-def issue_link(user: User, inquiry: Inquiry | None) -> str:
-    """A new link URL for `user` (commits). The raw token exists only in the returned URL."""
+def issue_link(user: User, inquiry: Inquiry | None, locale: str | None = None) -> str:
+    """A new link URL for `user` (commits), for an email in `locale`. The raw token exists only
+    in the returned URL."""
     token = new_token()
     ttl = current_app.config["RECOVERY_LINK_TTL_SECONDS"]
     db.session.add(
@@ -105,11 +107,19 @@ def issue_link(user: User, inquiry: Inquiry | None) -> str:
             token_hash=hash_token(token),
             user_id=user.id,
             inquiry_id=inquiry.id if inquiry else None,
+            locale=locale,
             expires_at=utcnow() + timedelta(seconds=ttl),
         )
     )
     db.session.commit()
     return f"{current_app.config['PUBLIC_BASE_URL']}/r/{token}"
+
+
+def link_locale(token_hash: str | None) -> str | None:
+    """The language of the email a link was sent in (reads only; uses nothing)."""
+    if not token_hash:
+        return None
+    return db.session.scalar(select(RecoveryLink.locale).where(RecoveryLink.token_hash == token_hash))
 
 
 def looks_like_token(token: str) -> bool:
@@ -182,9 +192,10 @@ def send_link_to_user(user: User) -> bool:
     inquiry = get_current_inquiry(user)
     if inquiry is not None and inquiry.status in FINAL_STATUSES:
         return False  # nothing left to continue
-    url = issue_link(user, inquiry)
+    locale = account_locale(user)
+    url = issue_link(user, inquiry, locale)
     hours = current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
-    send_email(user.email, "recovery", link=url, valid_hours=hours)
+    send_email(user.email, "recovery", locale=locale, link=url, valid_hours=hours)
     return True
 
 
@@ -283,11 +294,13 @@ def send_reminder(reminder: Reminder) -> bool:
         db.session.rollback()
         return False  # another run has it
     user = inquiry.user
+    locale = account_locale(user)
     try:
         send_email(
             user.email,
             "reminder",
-            link=issue_link(user, inquiry),
+            locale=locale,
+            link=issue_link(user, inquiry, locale),
             unsubscribe_url=unsubscribe_url(user),
             expired=reminder.window.startswith("after"),
             expires_at=inquiry.expires_at,

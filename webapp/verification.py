@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -40,9 +41,9 @@ STATE_BY_STATUS = {
     "failed": "failed",
 }
 STEP_LABELS = {
-    "select_id_type": "Choose your ID type",
-    "document_front": "Take a photo of your ID",
-    "selfie": "Take a selfie",
+    "select_id_type": _l("Choose your ID type"),
+    "document_front": _l("Take a photo of your ID"),
+    "selfie": _l("Take a selfie"),
 }
 STEP_ORDER = tuple(STEP_LABELS)
 # A stored token must outlive the page load by this much to be reused.
@@ -72,7 +73,8 @@ class VerifyPage:
     @property
     def next_step_label(self) -> str | None:
         step = self.inquiry.next_step_name if self.inquiry else None
-        return STEP_LABELS.get(step or "")
+        label = STEP_LABELS.get(step or "")
+        return str(label) if label is not None else None
 
 
 def persona() -> PersonaClient:

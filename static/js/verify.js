@@ -1,8 +1,10 @@
 // The continue page: boots the official Persona client and heals "Session expired" once.
 // Settings come from the JSON block #verify-config; no inline script (CSP nonce only).
+// Every sentence shown comes translated in cfg.messages; the flow is told cfg.language.
 (function () {
   "use strict";
   var cfg = JSON.parse(document.getElementById("verify-config").textContent);
+  var t = cfg.messages;
   var statusEl = document.getElementById("flow-status");
   var savedPanel = document.getElementById("saved-panel");
   var errorPanel = document.getElementById("error-panel");
@@ -58,7 +60,7 @@
   }
 
   function failUnavailable() {
-    fail("We couldn't reconnect you", "Our identity partner isn't answering right now. Nothing is lost: please try again in a moment.");
+    fail(t.unavailableTitle, t.unavailableText);
   }
 
   function onReady() {
@@ -69,7 +71,7 @@
   }
 
   function onComplete() {
-    setStatus("Saving your result…");
+    setStatus(t.saving);
     postJSON(cfg.completeUrl).then(function (result) {
       window.location.assign((result.data && result.data.redirect) || window.location.pathname);
     }, function () {
@@ -85,7 +87,7 @@
   function refreshToken() {
     refreshed = true;
     destroyClient();
-    setStatus("Your session expired. Reconnecting…");
+    setStatus(t.reconnecting);
     postJSON(cfg.tokenUrl).then(function (result) {
       if (result.ok && result.data.redirect) {
         window.location.assign(result.data.redirect);
@@ -94,7 +96,7 @@
         cfg.sessionToken = result.data.sessionToken;
         boot();
       } else if (result.status === 429) {
-        fail("Too many attempts", "Please wait a few minutes, then try again.");
+        fail(t.tooManyTitle, t.tooManyText);
       } else {
         failUnavailable();
       }
@@ -106,9 +108,9 @@
     if (sessionExpired && !refreshed) {
       refreshToken();
     } else if (sessionExpired) {
-      fail("Your session expired", "We couldn't reconnect you automatically. Please try again.");
+      fail(t.expiredTitle, t.expiredText);
     } else {
-      fail("We couldn't open the verification", "Something went wrong inside the verification window. Please try again.");
+      fail(t.openFailedTitle, t.flowErrorText);
     }
   }
 
@@ -116,23 +118,23 @@
     destroyClient();
     showPanel(null);
     ready = false;
-    setStatus("Opening the secure verification window…");
+    setStatus(t.opening);
     if (!window.Persona || !window.Persona.Client) {
-      fail("The verification window couldn't load",
-        "Your connection dropped, or a browser extension blocked it. Check your connection or allow this page, then try again.");
+      fail(t.sdkMissingTitle, t.sdkMissingText);
       return;
     }
-    var options = { inquiryId: cfg.inquiryId, onReady: onReady, onComplete: onComplete, onCancel: onCancel, onError: onError };
+    var options = { inquiryId: cfg.inquiryId, language: cfg.language, iframeTitle: t.iframeTitle,
+      onReady: onReady, onComplete: onComplete, onCancel: onCancel, onError: onError };
     if (cfg.host) options.host = cfg.host;
     if (cfg.sessionToken) options.sessionToken = cfg.sessionToken;
     try {
       client = new window.Persona.Client(options);
     } catch (e) {
-      fail("We couldn't open the verification", "Please reload the page and try again.");
+      fail(t.openFailedTitle, t.bootFailedText);
       return;
     }
     loadTimer = window.setTimeout(function () {
-      if (!ready) fail("This is taking too long", "The verification window didn't load. Check your connection and try again.");
+      if (!ready) fail(t.timeoutTitle, t.timeoutText);
     }, cfg.loadTimeoutMs);
   }
 
@@ -159,11 +161,11 @@
       }).then(function (response) {
         return response.json().then(function (data) {
           status.textContent = response.ok && data.sent
-            ? "We've sent a link to " + data.to + ". It works once, on any device."
-            : "We couldn't send the link. Please try again in a few minutes.";
+            ? t.linkSent.replace("{address}", data.to)
+            : t.linkFailed;
         });
       }).catch(function () {
-        status.textContent = "We couldn't send the link. Please check your connection and try again.";
+        status.textContent = t.linkOffline;
       }).then(function () { button.disabled = false; });
     });
   });

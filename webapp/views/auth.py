@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from .. import accounts
+from .. import accounts, i18n
 from ..extensions import limiter
 from ..forms import ActionForm, ChangePasswordForm, LoginForm, SignupForm
 from ..security import is_safe_next
@@ -17,6 +18,9 @@ bp = Blueprint("auth", __name__)
 def _sign_in(user, scope: str = "full") -> None:
     session.clear()  # a fresh session: nothing planted before sign-in survives it
     accounts.start_login_session(user, scope)
+    locale = i18n.locale_for_new_sign_in(user.locale)
+    if locale != user.locale:
+        accounts.set_locale(user, locale)
     login_user(user)
 
 
@@ -31,7 +35,7 @@ def login() -> str | Response:
             target = form.next.data if is_safe_next(form.next.data) else url_for("verify.show")
             _sign_in(user)
             return redirect(target, code=303)
-        form.password.errors.append("Email or password is incorrect.")
+        form.password.errors.append(_("Email or password is incorrect."))
     return render_template("auth/login.html", form=form)
 
 
@@ -44,7 +48,7 @@ def signup() -> str | Response:
         try:
             user = accounts.create_user(form.email.data or "", form.password.data or "")
         except accounts.EmailTakenError:
-            form.email.errors.append("This email can't be used. If it is yours, sign in instead.")
+            form.email.errors.append(_("This email can't be used. If it is yours, sign in instead."))
         else:
             _sign_in(user)
             return redirect(url_for("verify.show"), code=303)
@@ -67,7 +71,7 @@ def logout() -> Response:
     if not ActionForm().validate_on_submit():
         return redirect(url_for("main.index"))
     accounts.end_login_session(current_user)
-    return _signed_out("You are signed out.")
+    return _signed_out(_("You are signed out."))
 
 
 def _account_page(password_form: ChangePasswordForm) -> str:
@@ -95,10 +99,13 @@ def change_password() -> str | Response:
     if form.validate_on_submit():
         if accounts.change_password(current_user, form.current_password.data or "", form.password.data or ""):
             flash(
-                "Your password is changed. Every other device is signed out, and links we emailed you no longer work."
+                _(
+                    "Your password is changed. Every other device is signed out, "
+                    "and links we emailed you no longer work."
+                )
             )
             return redirect(url_for("auth.account"), code=303)
-        form.current_password.errors = ["That is not your current password."]
+        form.current_password.errors = [_("That is not your current password.")]
     return _account_page(form)
 
 
@@ -109,4 +116,4 @@ def sign_out_everywhere() -> Response:
     if not ActionForm().validate_on_submit():
         return redirect(url_for("auth.account"))
     accounts.sign_out_everywhere(current_user)
-    return _signed_out("You are signed out on every device, and the links we emailed you no longer work.")
+    return _signed_out(_("You are signed out on every device, and the links we emailed you no longer work."))

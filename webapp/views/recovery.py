@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user
 from werkzeug.wrappers import Response
 
-from .. import accounts, recovery
+from .. import accounts, i18n, recovery
 from ..extensions import limiter
 from ..forms import ActionForm, EmailForm
 from ..mail import mask_email
@@ -44,6 +45,7 @@ def _attempt_limit() -> str:
 def landing_with_token(token: str) -> Response:
     """Takes the token out of the address bar (into the session) and shows /r. Uses nothing."""
     session[SESSION_KEY] = hash_token(token) if recovery.looks_like_token(token) else None
+    i18n.open_in_link_language(recovery.link_locale(session[SESSION_KEY]))
     return _no_referrer(redirect(url_for("recovery.landing"), code=303))
 
 
@@ -97,7 +99,14 @@ def send_link_from_verify() -> Response:
     masked = mask_email(current_user.email)
     if request.accept_mimetypes.best == "application/json":
         return jsonify({"sent": True, "to": masked})
-    flash(f"We've sent a link to {masked}. It works once, for {_ttl_hours()} hours.")
+    flash(
+        ngettext(
+            "We've sent a link to %(address)s. It works once, for %(num)d hour.",
+            "We've sent a link to %(address)s. It works once, for %(num)d hours.",
+            _ttl_hours(),
+            address=masked,
+        )
+    )
     return redirect(url_for("verify.show"), code=303)
 
 
