@@ -47,7 +47,7 @@ system-deps: ## Chromium, PostgreSQL and Redis (what the tests use), from Debian
 
 # Languages: the .po catalogs are in git; the compiled .mo are built here (make run, make test).
 TRANSLATIONS := webapp/translations
-BABEL_EXTRACT := $(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output --no-wrap \
+BABEL_EXTRACT := $(BIN)/pybabel extract -F babel.cfg --ignore-dirs ".* node_modules instance" -k _l -k lazy_gettext --no-location --sort-output --no-wrap \
 	--project "Continue verification" -o $(TRANSLATIONS)/messages.pot .
 
 translations: $(BIN)/.installed ## Compile the language catalogs (.po -> .mo)
