@@ -46,18 +46,14 @@ system-deps: ## Chromium, PostgreSQL and Redis (what the tests use), from Debian
 	if [ -n "$$missing" ]; then $(call apt_install,$$missing); fi
 
 # Languages: the .po catalogs are in git; the compiled .mo are built here (make run, make test).
-TRANSLATIONS := webapp/translations
-BABEL_EXTRACT := $(BIN)/pybabel extract -F babel.cfg --ignore-dirs ".* node_modules instance" -k _l -k lazy_gettext --no-location --sort-output --no-wrap \
-	--project "Continue verification" -o $(TRANSLATIONS)/messages.pot .
-
 translations: $(BIN)/.installed ## Compile the language catalogs (.po -> .mo)
-	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
+	$(BIN)/python scripts/translations.py compile
 
-translations-extract: $(BIN)/.installed ## Collect every translatable string into messages.pot
-	$(BABEL_EXTRACT)
+translations-extract: $(BIN)/.installed ## Collect every translatable string into webapp/translations/messages.pot
+	$(BIN)/python scripts/translations.py extract
 
-translations-update: translations-extract ## Merge new strings into each language's .po (then translate them)
-	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-wrap --ignore-obsolete --no-fuzzy-matching
+translations-update: $(BIN)/.installed ## Merge new strings into each language's .po (then translate them)
+	$(BIN)/python scripts/translations.py update
 
 run: deps translations ## Start app (localhost:5000) + Persona emulator (localhost:5001) + SQLite + demo data
 	APP_PORT=$(APP_PORT) EMULATOR_PORT=$(EMULATOR_PORT) ./scripts/run-dev.sh

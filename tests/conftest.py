@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
+from scripts.translations import compile_catalogs
 from tests.emulator_client import EmulatorClient
 from tests.servers import LiveServer, emulator_process, postgres_cluster
 from webapp import create_app
@@ -32,6 +33,12 @@ CHROMIUM_ARGS = [
 ]
 WEBHOOK_SECRET = "wbhsec_test_secret"
 TABLES = ("reminders_sent", "recovery_links", "webhook_events", "login_sessions", "inquiries", "users")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_catalogs() -> None:
+    """The language catalogs, compiled as `make test` does (so pytest alone works too)."""
+    compile_catalogs()
 
 
 # -- the emulator --------------------------------------------------------------------------

@@ -29,8 +29,6 @@ from werkzeug.wrappers import Response
 
 log = logging.getLogger(__name__)
 
-babel = Babel()
-
 DEFAULT_LOCALE = "en"
 COOKIE_NAME = "lang"
 LINK_LOCALE_KEY = "link_locale"
@@ -56,7 +54,9 @@ PERSONA_LANGUAGES = {
 
 
 def init_app(app: Flask) -> None:
-    babel.init_app(app, locale_selector=select_locale)
+    # One Babel per app: its catalog cache belongs to this app's translation directories.
+    Babel(app, locale_selector=select_locale)
+    app.after_request(_content_language)
     app.jinja_env.globals.update(
         current_locale=current_locale,
         text_direction=text_direction,
@@ -67,6 +67,14 @@ def init_app(app: Flask) -> None:
         format_moment=format_moment,
         verify_messages=page_script_messages,
     )
+
+
+def _content_language(response: Response) -> Response:
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Content-Language", html_lang())
+        response.vary.add("Accept-Language")
+        response.vary.add("Cookie")
+    return response
 
 
 def supported_locales() -> list[str]:

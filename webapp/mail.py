@@ -51,7 +51,6 @@ def _build_message(to: str, template: str, locale: str, **context) -> EmailMessa
     context.setdefault("support_email", current_app.config["SUPPORT_EMAIL"])
     message = EmailMessage()
     message["Subject"] = str(SUBJECTS[template])
-    message["Content-Language"] = html_lang(locale)
     message["From"] = current_app.config["MAIL_FROM"]
     message["To"] = to
     message["Date"] = formatdate(localtime=False)
@@ -61,6 +60,7 @@ def _build_message(to: str, template: str, locale: str, **context) -> EmailMessa
         message["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>"
     message.set_content(render_template(f"email/{template}.txt", **context))
     message.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
+    message["Content-Language"] = html_lang(locale)  # after the parts: set_content() clears Content-*
     return message
 
 
