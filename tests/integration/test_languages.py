@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from email.header import decode_header, make_header
 import re
 from datetime import timedelta
+from email.header import decode_header, make_header
 from urllib.parse import urlsplit
 
 import pytest
