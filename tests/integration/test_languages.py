@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import re
-from datetime import timedelta
 from email.header import decode_header, make_header
 from urllib.parse import urlsplit
 
 import pytest
 from babel.dates import format_date
 
-from tests.conftest import csrf_from, make_user, sign_in
-from tests.integration.test_verify import give_inquiry
+from tests.builders import give_inquiry
 from tests.mailbox import html_of, link_in, outbox, text_of
+from tests.pages import boot_config, csrf_from, sign_in
 from webapp import recovery
 from webapp.extensions import db
-from webapp.models import RecoveryLink, User, utcnow
+from webapp.models import RecoveryLink, User
 from webapp.verification import get_current_inquiry
 
 pytestmark = pytest.mark.postgres_too
-
-
-@pytest.fixture
-def user(app):
-    return make_user(app)
 
 
 def subject_of(message) -> str:
@@ -150,10 +143,9 @@ def test_continue_page_tells_the_flow_and_the_script_the_language(app, client, u
     give_inquiry(app, emulator, user, "pending")
     choose(client, "ar", "/login")
     sign_in(client)
-    html = client.get("/verify").get_data(as_text=True)
-    config = json.loads(
-        re.search(r'<script type="application/json" id="verify-config"[^>]*>(.*?)</script>', html).group(1)
-    )
+    page = client.get("/verify")
+    html = page.get_data(as_text=True)
+    config = boot_config(page)
     assert config["language"] == "ar"
     assert config["messages"]["opening"] == "جارٍ فتح نافذة التحقق الآمنة…"
     assert config["messages"]["linkSent"].count("{address}") == 1
@@ -192,15 +184,9 @@ def test_recovery_email_is_in_the_account_language_and_its_link_opens_in_it(app,
     assert 'lang="de"' in html_tag(client.get("/r"))
 
 
-def test_reminders_go_out_in_the_account_language(app, runner, emulator):
-    user = make_user(app)
-    give_inquiry(app, emulator, user, "pending")
+def test_reminders_go_out_in_the_account_language(app, runner, idle_person):
     with app.app_context():
-        fresh = db.session.get(User, user.id)
-        fresh.locale = "ar"
-        inquiry = get_current_inquiry(fresh)
-        inquiry.expires_at = utcnow() + timedelta(hours=2)
-        inquiry.last_activity_at = utcnow() - timedelta(days=1)
+        db.session.get(User, idle_person.id).locale = "ar"
         db.session.commit()
     assert "1 due, 1 sent" in runner.invoke(args=["reminders", "send"]).output
     (message,) = outbox(app.config["MAIL_OUTBOX_DIR"])

@@ -9,40 +9,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from scripts.translations import TRANSLATIONS, extract, write_pseudo_catalog
-from tests.browser.test_accessibility import serious_violations
-from tests.browser.test_continue_page import FLOW
 from tests.mailbox import link_in, outbox
+from tests.pages import FLOW, serious_violations
 from webapp.accounts import get_user_by_email
-from webapp.config import Config
-from webapp.demo import DEMO_PASSWORD, seed_demo_data
+from webapp.demo import DEMO_PASSWORD
 
-PSEUDO = "eo"  # a code we don't ship, carrying the pseudo-locale in tests only
+PSEUDO = "eo"  # the pseudo-locale this folder's conftest.py adds
 NARROW = {"width": 320, "height": 640}
-
-
-@pytest.fixture(scope="session")
-def pseudo_translations(tmp_path_factory) -> str:
-    """A catalog whose every string is about 40 % longer, with accents (built from the source)."""
-    folder = tmp_path_factory.mktemp("pseudo")
-    write_pseudo_catalog(extract(folder / "messages.pot"), folder, PSEUDO)
-    return str(folder)
-
-
-@pytest.fixture
-def app(make_app, pseudo_translations):
-    """The app with the pseudo-locale offered too (the real catalogs unchanged)."""
-    return make_app(
-        LANGUAGES=[*Config.LANGUAGES, PSEUDO],
-        BABEL_TRANSLATION_DIRECTORIES=f"{TRANSLATIONS};{pseudo_translations}",
-    )
-
-
-@pytest.fixture
-def demo(app, live_server):
-    with app.app_context():
-        seed_demo_data()
-    return live_server
 
 
 def new_context(browser: Browser, base: str, *, lang: str | None = None, **options) -> BrowserContext:
