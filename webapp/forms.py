@@ -44,7 +44,3 @@ class ChangePasswordForm(FlaskForm):
 
 class EmailForm(FlaskForm):
     email = EmailField(_l("Email"), validators=[REQUIRED, Length(max=254, message=TOO_LONG)])
-
-
-class ActionForm(FlaskForm):
-    """A button that changes state: only the CSRF token."""

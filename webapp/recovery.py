@@ -20,12 +20,13 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import accounts
-from .extensions import db, rowcount
+from . import accounts, services
+from .extensions import db, execute_for_rowcount
 from .i18n import account_locale
 from .mail import MailError, mask_email, send_email
-from .models import FINAL_STATUSES, RESUMABLE_STATUSES, Inquiry, RecoveryLink, ReminderSent, User, utcnow
+from .models import Inquiry, RecoveryLink, ReminderSent, User, utcnow
 from .security import hash_token, new_token
+from .statuses import LINKS_LEAD_NOWHERE, RESUMABLE
 from .verification import get_current_inquiry
 
 log = logging.getLogger(__name__)
@@ -92,10 +93,6 @@ class Background:
         self._pool.shutdown(wait=True)
 
 
-def background() -> Background:
-    return current_app.extensions["background"]
-
-
 # -- links -----------------------------------------------------------------------------------
 def issue_link(user: User, inquiry: Inquiry | None, locale: str | None = None) -> str:
     """A new link URL for `user` (commits), for an email in `locale`. The raw token exists only
@@ -146,7 +143,7 @@ def _is_usable(link: RecoveryLink) -> bool:
     current = get_current_inquiry(link.user)
     if link.inquiry_id is not None and (current is None or current.id != link.inquiry_id):
         return False  # a newer inquiry replaced the one this link was for
-    return current is None or current.status not in FINAL_STATUSES
+    return current is None or current.status not in LINKS_LEAD_NOWHERE
 
 
 def redeem_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCheck:
@@ -156,7 +153,7 @@ def redeem_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCh
         db.session.rollback()
         return check
     now = utcnow()
-    used = rowcount(
+    used = execute_for_rowcount(
         update(RecoveryLink)
         .where(
             RecoveryLink.token_hash == token_hash,
@@ -190,7 +187,7 @@ def send_link_to_user(user: User) -> bool:
         log.info("recovery email to %s skipped: %d sent this hour", mask_email(user.email), recent)
         return False
     inquiry = get_current_inquiry(user)
-    if inquiry is not None and inquiry.status in FINAL_STATUSES:
+    if inquiry is not None and inquiry.status in LINKS_LEAD_NOWHERE:
         return False  # nothing left to continue
     locale = account_locale(user)
     url = issue_link(user, inquiry, locale)
@@ -210,9 +207,21 @@ def send_link_to_address(email: str) -> None:
         pass  # logged in send_email; the person can ask again
 
 
+def _send_link_to_user_id(user_id: int) -> None:
+    """The "email me a link" job (background): the person is read again when it runs."""
+    user = db.session.get(User, user_id)
+    if user is not None:
+        send_link_to_user(user)
+
+
+def request_link_for_user(user: User) -> None:
+    """Queue a link for a signed-in person (the page answers before the mail is sent)."""
+    services.background().submit(_send_link_to_user_id, user.id)
+
+
 def request_link_for(email: str) -> None:
     """Queue a link for an address; the same (fast) path whether or not it has an account."""
-    background().submit(send_link_to_address, accounts.normalize_email(email))
+    services.background().submit(send_link_to_address, accounts.normalize_email(email))
 
 
 # -- reminders -------------------------------------------------------------------------------
@@ -267,7 +276,7 @@ def due_reminders(now: datetime | None = None) -> list[Reminder]:
     query = (
         select(Inquiry)
         .join(User)
-        .where(Inquiry.status.in_(RESUMABLE_STATUSES), User.active.is_(True), User.reminders_opt_out.is_(False))
+        .where(Inquiry.status.in_(RESUMABLE), User.active.is_(True), User.reminders_opt_out.is_(False))
         .order_by(Inquiry.id)
     )
     due = []

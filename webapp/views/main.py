@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
-from .. import accounts, i18n
+from .. import accounts, i18n, services
 from ..extensions import db
+from ..route_policy import json_only, verification_scope
 from ..security import is_safe_next
 
 bp = Blueprint("main", __name__)
@@ -25,6 +26,7 @@ def index() -> str:
 
 
 @bp.post("/language")
+@verification_scope
 def set_language() -> Response:
     """The language menu (a plain form on every page): back to the same page, in that language."""
     locale = i18n.normalize_locale(request.form.get("locale"))
@@ -39,6 +41,8 @@ def set_language() -> Response:
 
 
 @bp.get("/healthz")
+@verification_scope
+@json_only
 def health() -> Response:
     """Liveness: the process answers. Touches nothing else, so a database outage does not get
     every worker restarted."""
@@ -46,10 +50,12 @@ def health() -> Response:
 
 
 @bp.get("/readyz")
+@verification_scope
+@json_only
 def ready() -> Response:
     """Readiness: send people here only if the database answers. Persona's state is reported,
     not required: with Persona down the app still shows every status page and a calm 503."""
-    persona = "failing" if current_app.extensions["persona"].breaker.is_open else "ok"
+    persona = "failing" if services.persona().breaker.is_open else "ok"
     try:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError:
