@@ -1,4 +1,5 @@
-"""Forms (Flask-WTF): every form carries the CSRF token."""
+"""Forms (Flask-WTF): every form carries the CSRF token. Every label and message is translated
+(lazily: the form class is built once, its words in each request's language)."""
 
 from __future__ import annotations
 
@@ -9,38 +10,52 @@ from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
 # Deliverability is proven by mail, not by a validator: just the shape of an address.
 EMAIL_SHAPE = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Enter an email address like name@example.com."))
-# WTForms' own messages ("This field is required.") are English only: ours are translated.
-REQUIRED = DataRequired(message=_l("Please fill in this field."))
+# WTForms' own messages are English only: every validator here says its own, translated.
 TOO_LONG = _l("That is longer than we accept.")
+EMAIL_MISSING = DataRequired(_l("Enter your email address."))
 
 
 class LoginForm(FlaskForm):
-    email = EmailField(_l("Email"), validators=[REQUIRED, Length(max=254, message=TOO_LONG)])
-    password = PasswordField(_l("Password"), validators=[REQUIRED, Length(max=200, message=TOO_LONG)])
+    email = EmailField(_l("Email"), validators=[EMAIL_MISSING, Length(max=254, message=TOO_LONG)])
+    password = PasswordField(
+        _l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=200, message=TOO_LONG)]
+    )
     next = HiddenField()
 
 
-def new_password_fields(label: str, repeat_label: str) -> tuple[PasswordField, PasswordField]:
+def new_password_fields(
+    label: str, repeat_label: str, missing: str, missing_again: str
+) -> tuple[PasswordField, PasswordField]:
     """A new password and its repetition (fields named `password` and `confirm`)."""
     length = Length(min=10, max=200, message=_l("Use at least 10 characters (200 at most)."))
     return (
-        PasswordField(label, description=_l("At least 10 characters."), validators=[REQUIRED, length]),
+        PasswordField(label, description=_l("At least 10 characters."), validators=[DataRequired(missing), length]),
         PasswordField(
             repeat_label,
-            validators=[REQUIRED, EqualTo("password", message=_l("The passwords do not match."))],
+            validators=[
+                DataRequired(missing_again),
+                EqualTo("password", message=_l("The passwords do not match.")),
+            ],
         ),
     )
 
 
 class SignupForm(FlaskForm):
-    email = EmailField(_l("Email"), validators=[REQUIRED, EMAIL_SHAPE, Length(max=254, message=TOO_LONG)])
-    password, confirm = new_password_fields(_l("Password"), _l("Repeat password"))
+    email = EmailField(_l("Email"), validators=[EMAIL_MISSING, EMAIL_SHAPE, Length(max=254, message=TOO_LONG)])
+    password, confirm = new_password_fields(
+        _l("Password"), _l("Repeat password"), _l("Enter a password."), _l("Enter the password again.")
+    )
 
 
 class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField(_l("Current password"), validators=[REQUIRED, Length(max=200, message=TOO_LONG)])
-    password, confirm = new_password_fields(_l("New password"), _l("Repeat new password"))
+    current_password = PasswordField(
+        _l("Current password"),
+        validators=[DataRequired(_l("Enter your current password.")), Length(max=200, message=TOO_LONG)],
+    )
+    password, confirm = new_password_fields(
+        _l("New password"), _l("Repeat new password"), _l("Enter a new password."), _l("Enter the new password again.")
+    )
 
 
 class EmailForm(FlaskForm):
-    email = EmailField(_l("Email"), validators=[REQUIRED, Length(max=254, message=TOO_LONG)])
+    email = EmailField(_l("Email"), validators=[EMAIL_MISSING, Length(max=254, message=TOO_LONG)])

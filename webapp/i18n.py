@@ -24,7 +24,6 @@ from babel.dates import format_date, format_time
 from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import Babel, get_locale, gettext, refresh
 from flask_login import current_user
-from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,6 @@ def init_app(app: Flask) -> None:
         html_lang=html_lang,
         language_menu=language_menu,
         persona_language=persona_language,
-        local_time=local_time,
         format_moment=format_moment,
         verify_messages=page_script_messages,
     )
@@ -204,20 +202,13 @@ def locale_for_new_sign_in(stored: str | None) -> str:
 
 def format_moment(moment: datetime, locale: str | None = None) -> str:
     """A naive-UTC `moment` in words for the locale, in UTC: "27 de noviembre de 2026, 17:05"."""
-    parsed = Locale.parse(locale or current_locale())
+    code = locale or current_locale()
+    # Our English is British in its dates ("28 November 2026, 18:05"), as the copy always was.
+    parsed = Locale.parse("en_GB" if code == DEFAULT_LOCALE else code)
     date = format_date(moment, "long", locale=parsed)
     time = format_time(moment, "short", locale=parsed)
     joined = str(parsed.datetime_formats["medium"])
     return joined.replace("{1}", date).replace("{0}", time)
-
-
-def local_time(moment: datetime | None) -> Markup:
-    """`<time datetime>` for a naive-UTC `moment`: Babel's words for it in UTC (saying so),
-    which the page script (static/js/local-time.js) rewrites in the person's own time zone."""
-    if moment is None:
-        return Markup("")
-    iso = moment.replace(microsecond=0).isoformat() + "Z"
-    return Markup('<time datetime="{}" data-local-time>{} UTC</time>').format(iso, format_moment(moment))
 
 
 def page_script_messages() -> dict[str, str]:
@@ -225,16 +216,17 @@ def page_script_messages() -> dict[str, str]:
     language; handed to it in its JSON config block. `{address}` is filled in by the script."""
     return {
         "opening": gettext("Opening the secure verification window…"),
+        "stillOpening": gettext("Still opening the secure verification window…"),
+        "flowOpen": gettext("The secure verification window is open."),
+        "stillSignedIn": gettext("You're still signed in."),
         "saving": gettext("Saving your result…"),
-        "reconnecting": gettext("Your session expired. Reconnecting…"),
+        "reconnecting": gettext("The verification window timed out. Reconnecting you…"),
         "iframeTitle": gettext("Verify your identity"),
         "tooManyTitle": gettext("Too many attempts"),
         "tooManyText": gettext("Please wait a few minutes, then try again."),
         "unavailableTitle": gettext("We couldn't reconnect you"),
-        "unavailableText": gettext(
-            "Our identity partner isn't answering right now. Nothing is lost: please try again in a moment."
-        ),
-        "expiredTitle": gettext("Your session expired"),
+        "unavailableText": gettext("Our identity partner isn't answering right now. Please try again in a moment."),
+        "expiredTitle": gettext("The verification window timed out"),
         "expiredText": gettext("We couldn't reconnect you automatically. Please try again."),
         "openFailedTitle": gettext("We couldn't open the verification"),
         "flowErrorText": gettext("Something went wrong inside the verification window. Please try again."),
@@ -244,8 +236,7 @@ def page_script_messages() -> dict[str, str]:
             "Your connection dropped, or a browser extension blocked it. "
             "Check your connection or allow this page, then try again."
         ),
-        "timeoutTitle": gettext("This is taking too long"),
-        "timeoutText": gettext("The verification window didn't load. Check your connection and try again."),
+        "sending": gettext("Sending…"),
         "linkSent": gettext("We've sent a link to %(address)s. It works once, on any device.", address="{address}"),
         "linkFailed": gettext("We couldn't send the link. Please try again in a few minutes."),
         "linkOffline": gettext("We couldn't send the link. Please check your connection and try again."),

@@ -125,7 +125,8 @@ def test_form_errors_flashes_and_error_pages_are_translated(app, client, user):
         headers={"Accept-Language": "es"},
     )
     html = answer.get_data(as_text=True)
-    assert "Rellena este campo." in html and "Escribe una dirección de correo como" in html
+    assert "Escribe una contraseña." in html and "Escribe una dirección de correo como" in html
+    assert "Hay un problema" in html and "<title>Error: Crear una cuenta" in html
     missing = client.get("/no-such-page", headers={"Accept-Language": "fr"})
     assert missing.status_code == 404 and "Page introuvable" in missing.get_data(as_text=True)
     sign_in(client)

@@ -48,7 +48,7 @@ def overflow(page: Page) -> int:
 
 
 def test_spanish_browser_sees_spanish_and_the_flow_is_asked_for_spanish(browser: Browser, app, demo):
-    context = new_context(browser, demo.url, locale="es-ES")
+    context = new_context(browser, demo.url, locale="es-ES", timezone_id="America/Mexico_City")
     page = context.new_page()
     page.goto(demo.url + "/login")
     expect(page.locator("html")).to_have_attribute("lang", "es")
@@ -60,7 +60,7 @@ def test_spanish_browser_sees_spanish_and_the_flow_is_asked_for_spanish(browser:
     query = parse_qs(urlsplit(frame.get_attribute("src") or "").query)
     assert query["language"] == ["es"]
     expect(frame).to_have_attribute("title", "Verifica tu identidad")
-    # The expiry, rewritten by the page script in this browser's zone: no "UTC" left.
+    # The expiry, rewritten by the page script in this browser's zone (Mexico City): no "UTC" left.
     expiry = page.locator("time[data-local-time]")
     expect(expiry).not_to_contain_text("UTC")
     expect(expiry).to_contain_text(" de ")
