@@ -220,6 +220,7 @@ def page_script_messages() -> dict[str, str]:
         "flowOpen": gettext("The secure verification window is open."),
         "stillSignedIn": gettext("You're still signed in."),
         "saving": gettext("Saving your result…"),
+        "savingSlowly": gettext("Saving your result… this takes a few seconds more."),
         "reconnecting": gettext("The verification window timed out. Reconnecting you…"),
         "iframeTitle": gettext("Verify your identity"),
         "tooManyTitle": gettext("Too many attempts"),
