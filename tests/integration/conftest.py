@@ -12,8 +12,9 @@ import pytest
 from tests.builders import give_inquiry, make_user, new_link
 from tests.pages import open_link, redeem, sign_in
 from tests.servers import redis_server
+from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import User, utcnow
+from webapp.models import User
 from webapp.verification import get_current_inquiry
 
 

@@ -47,7 +47,7 @@ def _json_answer(page: VerifyPage) -> Response:
 def show() -> tuple[str, int]:
     """Your verification: the Persona flow opens here, or the page for where you stand."""
     try:
-        page = verification.show_verification(current_user, request.args.get("inquiry"))
+        page = verification.start_or_resume_verification(current_user, request.args.get("inquiry"))
     except verification.InquiryNotFoundError:
         abort(404)
     return render_verify_page(page)
