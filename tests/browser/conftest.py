@@ -11,7 +11,9 @@ from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, Page
 from werkzeug.wrappers import Request, Response
 
+from tests.clock import MovableClock
 from tests.servers import ROOT, LiveServer
+from webapp import accounts
 from webapp.demo import seed_demo_data
 
 HARNESS = Path(__file__).parent / "sdk_harness" / "index.html"
@@ -44,6 +46,22 @@ def demo(app, live_server) -> LiveServer:
     with app.app_context():
         seed_demo_data()
     return live_server
+
+
+@pytest.fixture
+def server_clock(monkeypatch) -> MovableClock:
+    """The server's clock for sign-in sessions (`webapp.accounts.utcnow`), moved on demand."""
+    clock = MovableClock()
+    monkeypatch.setattr(accounts, "utcnow", clock)
+    return clock
+
+
+@pytest.fixture
+def desktop_page(browser: Browser) -> Iterator[Page]:
+    """A page at desktop width (1280 x 800), where the flow is a modal over our page."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture
