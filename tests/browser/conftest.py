@@ -13,7 +13,6 @@ from werkzeug.wrappers import Request, Response
 
 from tests.clock import MovableClock
 from tests.servers import ROOT, LiveServer
-from webapp import accounts
 from webapp.demo import seed_demo_data
 
 HARNESS = Path(__file__).parent / "sdk_harness" / "index.html"
@@ -50,10 +49,8 @@ def demo(app, live_server) -> LiveServer:
 
 @pytest.fixture
 def server_clock(monkeypatch) -> MovableClock:
-    """The server's clock for sign-in sessions (`webapp.accounts.utcnow`), moved on demand."""
-    clock = MovableClock()
-    monkeypatch.setattr(accounts, "utcnow", clock)
-    return clock
+    """The server's clock (`webapp.clock`), moved on demand."""
+    return MovableClock(monkeypatch)
 
 
 @pytest.fixture
