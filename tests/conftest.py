@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
+from tests.clock import MovableClock
 from tests.emulator_client import EmulatorClient
 from tests.servers import LiveServer, emulator_process, postgres_cluster
 from tests.webhook_signer import WEBHOOK_SECRET
@@ -135,6 +136,12 @@ def make_app(database_url: str, emulator: EmulatorClient, tmp_path):
 @pytest.fixture
 def app(make_app) -> Flask:
     return make_app()
+
+
+@pytest.fixture
+def server_clock(monkeypatch) -> MovableClock:
+    """The server's clock (`webapp.clock`, every module at once), moved on demand."""
+    return MovableClock(monkeypatch)
 
 
 @pytest.fixture

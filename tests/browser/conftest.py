@@ -11,7 +11,6 @@ from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, Page
 from werkzeug.wrappers import Request, Response
 
-from tests.clock import MovableClock
 from tests.servers import ROOT, LiveServer
 from webapp.demo import seed_demo_data
 
@@ -45,12 +44,6 @@ def demo(app, live_server) -> LiveServer:
     with app.app_context():
         seed_demo_data()
     return live_server
-
-
-@pytest.fixture
-def server_clock(monkeypatch) -> MovableClock:
-    """The server's clock (`webapp.clock`), moved on demand."""
-    return MovableClock(monkeypatch)
 
 
 @pytest.fixture
