@@ -122,8 +122,11 @@ def keep_alive() -> Response:
 
 @bp.get("/received")
 @verification_scope
-def received() -> str:
-    """The flow finished but this browser was no longer signed in: the details arrived anyway."""
+def received() -> str | Response:
+    """The flow finished but this browser was no longer signed in: the details arrived anyway.
+    Someone signed in (again) goes to their verification page, which knows more."""
+    if current_user.is_authenticated:
+        return redirect(url_for("verify.show"))
     return render_template("verify/received.html")
 
 
