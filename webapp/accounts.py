@@ -6,13 +6,14 @@ from datetime import datetime, timedelta
 
 from flask import current_app, session
 from flask_login import login_user
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .clock import utcnow
 from .extensions import db, execute_for_rowcount
-from .models import LoginSession, RecoveryLink, User, utcnow
+from .models import LoginSession, RecoveryLink, User
 from .security import hash_token, new_token
 
 # Compared against when the email is unknown, so both branches cost one hash check.
@@ -185,7 +186,3 @@ def set_active(user: User, active: bool) -> None:
     db.session.commit()
     if not active:
         sign_out_everywhere(user)
-
-
-def count_users() -> int:
-    return db.session.scalar(select(func.count(User.id))) or 0

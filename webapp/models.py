@@ -1,20 +1,16 @@
-"""Database models (SQLAlchemy 2.0, typed). Times are naive UTC from `utcnow()`."""
+"""Database models (SQLAlchemy 2.0, typed). Times are naive UTC from `clock.utcnow()`."""
 
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from .clock import utcnow
 from .extensions import Base
-
-
-def utcnow() -> datetime:
-    """Now, as naive UTC: one function so tests can freeze the clock."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def new_public_id() -> str:
@@ -124,7 +120,7 @@ class RecoveryLink(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     inquiry_id: Mapped[int | None] = mapped_column(ForeignKey("inquiries.id"))
-    purpose: Mapped[str] = mapped_column(String(20), default="continue")
+    purpose: Mapped[str] = mapped_column(String(20), default="continue")  # a recovery.LinkPurpose
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

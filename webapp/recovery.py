@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from flask import Flask, current_app, g, has_app_context
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -23,9 +24,10 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import accounts, services
+from .clock import utcnow
 from .extensions import db, execute_for_rowcount
 from .mail import MailError, mask_email, send_email
-from .models import Inquiry, RecoveryLink, ReminderSent, User, utcnow
+from .models import Inquiry, RecoveryLink, ReminderSent, User
 from .security import hash_token, new_token
 from .statuses import LINKS_LEAD_NOWHERE, RESUMABLE
 from .verification import get_current_inquiry
@@ -41,6 +43,13 @@ class LinkProblem:
 
     INVALID = "invalid"
     OTHER_ACCOUNT = "other_account"
+
+
+class LinkPurpose(StrEnum):
+    """What an emailed link is for. `/r` accepts only CONTINUE links; another purpose (an email
+    confirmation, say) is never accepted in its place."""
+
+    CONTINUE = "continue"
 
 
 @dataclass
@@ -95,7 +104,7 @@ class Background:
 
 
 # -- links -----------------------------------------------------------------------------------
-def issue_link(user: User, inquiry: Inquiry | None) -> str:
+def issue_link(user: User, inquiry: Inquiry | None, purpose: LinkPurpose = LinkPurpose.CONTINUE) -> str:
     """A new link URL for `user` (commits). The raw token exists only in the returned URL."""
     token = new_token()
     ttl = current_app.config["RECOVERY_LINK_TTL_SECONDS"]
@@ -104,6 +113,7 @@ def issue_link(user: User, inquiry: Inquiry | None) -> str:
             token_hash=hash_token(token),
             user_id=user.id,
             inquiry_id=inquiry.id if inquiry else None,
+            purpose=purpose,
             expires_at=utcnow() + timedelta(seconds=ttl),
         )
     )
@@ -119,7 +129,9 @@ def check_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkChe
     """Whether the link (by hash) can be used now, by this browser. Uses nothing up."""
     if not token_hash:
         return LinkCheck(None, LinkProblem.INVALID)
-    link = db.session.scalar(select(RecoveryLink).where(RecoveryLink.token_hash == token_hash))
+    link = db.session.scalar(
+        select(RecoveryLink).where(RecoveryLink.token_hash == token_hash, RecoveryLink.purpose == LinkPurpose.CONTINUE)
+    )
     if link is None or not _is_usable(link):
         return LinkCheck(None, LinkProblem.INVALID)
     if signed_in_user_id is not None and signed_in_user_id != link.user_id:
@@ -149,6 +161,7 @@ def redeem_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCh
         update(RecoveryLink)
         .where(
             RecoveryLink.token_hash == token_hash,
+            RecoveryLink.purpose == LinkPurpose.CONTINUE,
             RecoveryLink.used_at.is_(None),
             RecoveryLink.revoked_at.is_(None),
             RecoveryLink.expires_at > now,

@@ -17,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from . import services
+from .clock import utcnow
 from .extensions import db
-from .models import Inquiry, User, utcnow
+from .models import Inquiry, User
 from .persona import (
     PersonaConflictError,
     PersonaInquiry,
@@ -92,7 +93,7 @@ class InquiryNotFoundError(Exception):
     """The inquiry named in the request is not this person's current one."""
 
 
-def show_verification(user: User, requested_inquiry: str | None = None) -> VerifyPage:
+def start_or_resume_verification(user: User, requested_inquiry: str | None = None) -> VerifyPage:
     """Decide the continue page for `user`: creates or resumes at Persona only when needed.
 
     `requested_inquiry` (from a link) must be the user's current inquiry, else

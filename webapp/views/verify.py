@@ -80,7 +80,7 @@ def _json_answer(page: VerifyPage) -> Response:
 def show() -> tuple[str, int]:
     """Your verification: the Persona flow opens here, or the page for where you stand."""
     try:
-        page = verification.show_verification(current_user, request.args.get("inquiry"))
+        page = verification.start_or_resume_verification(current_user, request.args.get("inquiry"))
     except verification.InquiryNotFoundError:
         abort(404)
     return render_verify_page(page)
@@ -122,8 +122,11 @@ def keep_alive() -> Response:
 
 @bp.get("/received")
 @verification_scope
-def received() -> str:
-    """The flow finished but this browser was no longer signed in: the details arrived anyway."""
+def received() -> str | Response:
+    """The flow finished but this browser was no longer signed in: the details arrived anyway.
+    Someone signed in (again) goes to their verification page, which knows more."""
+    if current_user.is_authenticated:
+        return redirect(url_for("verify.show"))
     return render_template("verify/received.html")
 
 
