@@ -217,8 +217,8 @@ def test_two_app_instances_together_never_exceed_the_budget(make_app, emulator, 
 
 def idle_people(app, emulator, count: int) -> None:
     """`count` people whose pending inquiry expires in 2 h, untouched for a day: reminders due."""
-    from webapp.extensions import db
     from webapp.clock import utcnow
+    from webapp.extensions import db
     from webapp.models import Inquiry
 
     for n in range(count):
