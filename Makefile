@@ -7,7 +7,8 @@ APP_PORT ?= 5000
 EMULATOR_PORT ?= 5001
 
 .DEFAULT_GOAL := help
-.PHONY: help run cluster test test-fast test-faults test-browser lint base-deps run-deps system-deps deps bench clean
+.PHONY: help run cluster test test-fast test-faults test-browser lint base-deps run-deps system-deps deps bench clean \
+	translations translations-extract translations-update
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,10 +50,20 @@ system-deps: ## Chromium, PostgreSQL, Redis and nginx (what the tests use), from
 	[ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then $(call apt_install,$$missing); fi
 
-run: run-deps deps ## Start app (localhost:5000) + Persona emulator (localhost:5001) + Redis, Celery worker and beat + SQLite + demo data
+# Languages: the .po catalogs are in git; the compiled .mo are built here (make run, make test).
+translations: $(BIN)/.installed ## Compile the language catalogs (.po -> .mo)
+	$(BIN)/python scripts/translations.py compile
+
+translations-extract: $(BIN)/.installed ## Collect every translatable string into webapp/translations/messages.pot
+	$(BIN)/python scripts/translations.py extract
+
+translations-update: $(BIN)/.installed ## Merge new strings into each language's .po (then translate them)
+	$(BIN)/python scripts/translations.py update
+
+run: run-deps deps translations ## Start app (localhost:5000) + Persona emulator (localhost:5001) + Redis, Celery worker and beat + SQLite + demo data
 	APP_PORT=$(APP_PORT) EMULATOR_PORT=$(EMULATOR_PORT) ./scripts/run-dev.sh
 
-test: system-deps deps ## Install what the tests need and run all of them (SQLite, then PostgreSQL)
+test: system-deps deps translations ## Install what the tests need and run all of them (SQLite, then PostgreSQL)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy webapp persona_emulator
@@ -60,13 +71,13 @@ test: system-deps deps ## Install what the tests need and run all of them (SQLit
 	$(BIN)/pytest
 	TEST_DATABASE=postgresql $(BIN)/pytest -m "postgres_too"
 
-cluster: system-deps deps ## Production shape on loopback: TLS balancer https://localhost:8443, 2 app instances, 2 workers, beat, PostgreSQL, Redis, emulator :5001
+cluster: system-deps deps translations ## Production shape on loopback: TLS balancer https://localhost:8443, 2 app instances, 2 workers, beat, PostgreSQL, Redis, emulator :5001
 	$(BIN)/python -u scripts/cluster.py
 
-test-faults: system-deps deps ## The fault suite alone (make test runs it too): prints journeys, emails, webhooks
+test-faults: system-deps deps translations ## The fault suite alone (make test runs it too): prints journeys, emails, webhooks
 	$(BIN)/pytest -m faults -s
 
-test-fast: deps ## Unit and integration tests only, SQLite (no browser)
+test-fast: deps translations ## Unit and integration tests only, SQLite (no browser)
 	$(BIN)/pytest -m "not browser"
 
 lint: deps ## ruff, mypy and bandit

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -22,9 +23,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import accounts, outbox, services
+from .clock import utcnow
 from .extensions import db, execute_for_rowcount
+from .i18n import account_locale
 from .mail import build_message, mask_email, send_email
-from .models import Inquiry, RecoveryLink, ReminderSent, User, utcnow
+from .models import Inquiry, RecoveryLink, ReminderSent, User
 from .security import hash_token, new_token
 from .statuses import LINKS_LEAD_NOWHERE, RESUMABLE
 from .verification import get_current_inquiry
@@ -42,6 +45,13 @@ class LinkProblem:
     OTHER_ACCOUNT = "other_account"
 
 
+class LinkPurpose(StrEnum):
+    """What an emailed link is for. `/r` accepts only CONTINUE links; another purpose (an email
+    confirmation, say) is never accepted in its place."""
+
+    CONTINUE = "continue"
+
+
 @dataclass
 class LinkCheck:
     link: RecoveryLink | None
@@ -49,14 +59,19 @@ class LinkCheck:
 
 
 # -- links -----------------------------------------------------------------------------------
-def issue_link(user: User, inquiry: Inquiry | None) -> str:
-    """A new link URL for `user` (commits). The raw token exists only in the returned URL."""
-    url = _add_link(user, inquiry)
+def issue_link(
+    user: User, inquiry: Inquiry | None, purpose: LinkPurpose = LinkPurpose.CONTINUE, locale: str | None = None
+) -> str:
+    """A new link URL for `user` (commits), for an email in `locale`. The raw token exists only
+    in the returned URL."""
+    url = _add_link(user, inquiry, purpose, locale)
     db.session.commit()
     return url
 
 
-def _add_link(user: User, inquiry: Inquiry | None) -> str:
+def _add_link(
+    user: User, inquiry: Inquiry | None, purpose: LinkPurpose = LinkPurpose.CONTINUE, locale: str | None = None
+) -> str:
     """A new link in the current transaction (the caller commits); its URL."""
     token = new_token()
     ttl = current_app.config["RECOVERY_LINK_TTL_SECONDS"]
@@ -65,10 +80,19 @@ def _add_link(user: User, inquiry: Inquiry | None) -> str:
             token_hash=hash_token(token),
             user_id=user.id,
             inquiry_id=inquiry.id if inquiry else None,
+            purpose=purpose,
+            locale=locale,
             expires_at=utcnow() + timedelta(seconds=ttl),
         )
     )
     return f"{current_app.config['PUBLIC_BASE_URL']}/r/{token}"
+
+
+def link_locale(token_hash: str | None) -> str | None:
+    """The language of the email a link was sent in (reads only; uses nothing)."""
+    if not token_hash:
+        return None
+    return db.session.scalar(select(RecoveryLink.locale).where(RecoveryLink.token_hash == token_hash))
 
 
 def looks_like_token(token: str) -> bool:
@@ -79,7 +103,9 @@ def check_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkChe
     """Whether the link (by hash) can be used now, by this browser. Uses nothing up."""
     if not token_hash:
         return LinkCheck(None, LinkProblem.INVALID)
-    link = db.session.scalar(select(RecoveryLink).where(RecoveryLink.token_hash == token_hash))
+    link = db.session.scalar(
+        select(RecoveryLink).where(RecoveryLink.token_hash == token_hash, RecoveryLink.purpose == LinkPurpose.CONTINUE)
+    )
     if link is None or not _is_usable(link):
         return LinkCheck(None, LinkProblem.INVALID)
     if signed_in_user_id is not None and signed_in_user_id != link.user_id:
@@ -109,6 +135,7 @@ def redeem_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCh
         update(RecoveryLink)
         .where(
             RecoveryLink.token_hash == token_hash,
+            RecoveryLink.purpose == LinkPurpose.CONTINUE,
             RecoveryLink.used_at.is_(None),
             RecoveryLink.revoked_at.is_(None),
             RecoveryLink.expires_at > now,
@@ -135,7 +162,8 @@ def send_link_to_user(user: User) -> bool:
 
 
 def _link_email(user: User) -> outbox.Prepared | None:
-    """A new link (in the current transaction) and the email carrying it; None if none is due."""
+    """A new link (in the current transaction) and the email carrying it, in the person's
+    language; None if none is due."""
     if not user.active:
         return None
     hour_ago = utcnow() - timedelta(hours=1)
@@ -153,9 +181,10 @@ def _link_email(user: User) -> outbox.Prepared | None:
     inquiry = get_current_inquiry(user)
     if inquiry is not None and inquiry.status in LINKS_LEAD_NOWHERE:
         return None  # nothing left to continue
-    url = _add_link(user, inquiry)
+    locale = account_locale(user)
+    url = _add_link(user, inquiry, locale=locale)
     hours = current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
-    return outbox.Prepared("recovery", build_message(user.email, "recovery", link=url, valid_hours=hours))
+    return outbox.Prepared("recovery", build_message(user.email, "recovery", locale, link=url, valid_hours=hours))
 
 
 def prepare_link_request(email: str) -> outbox.Prepared | None:
@@ -252,11 +281,13 @@ def send_reminder(reminder: Reminder) -> bool:
     transaction. Returns whether this run queued it."""
     inquiry = reminder.inquiry
     user = inquiry.user
+    locale = account_locale(user)
     db.session.add(ReminderSent(inquiry_id=inquiry.id, window=reminder.window))
     send_email(
         user.email,
         "reminder",
-        link=_add_link(user, inquiry),
+        locale=locale,
+        link=_add_link(user, inquiry, locale=locale),
         unsubscribe_url=unsubscribe_url(user),
         expired=reminder.window.startswith("after"),
         expires_at=inquiry.expires_at,
