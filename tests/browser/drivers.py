@@ -186,6 +186,7 @@ class SeleniumDriver:
 
     def __init__(self, webdriver) -> None:
         self.webdriver = webdriver
+        self.closed = False
 
     def goto(self, url: str) -> None:
         self.webdriver.switch_to.default_content()
@@ -267,7 +268,9 @@ class SeleniumDriver:
         self.webdriver.save_screenshot(str(path))
 
     def close(self) -> None:
-        self.webdriver.quit()
+        if not self.closed:  # a test may close early; the fixture closes again
+            self.closed = True
+            self.webdriver.quit()
 
 
 def serious(results: dict) -> list[str]:
