@@ -65,6 +65,12 @@ class Driver(Protocol):
     def axe_serious_violations(self) -> list[str]:
         """axe-core's serious and critical findings on the current page, one line each."""
 
+    def open_tab(self, url: str) -> int:
+        """Open `url` in a new tab of this window (same cookies) and switch to it; its index."""
+
+    def use_tab(self, index: int) -> None:
+        """Switch to a tab (0 is the first)."""
+
     def screenshot(self, path: Path) -> None: ...
 
     def close(self) -> None: ...
@@ -128,6 +134,7 @@ class PlaywrightDriver:
     def __init__(self, context: BrowserContext) -> None:
         self.context = context
         self.page: Page = context.new_page()
+        self.tabs = [self.page]
 
     def goto(self, url: str) -> None:
         self.page.goto(url)
@@ -171,6 +178,15 @@ class PlaywrightDriver:
         self.page.add_script_tag(path=str(AXE))
         return serious(self.page.evaluate("axe.run(document, {resultTypes: ['violations']})"))
 
+    def open_tab(self, url: str) -> int:
+        self.page = self.context.new_page()
+        self.tabs.append(self.page)
+        self.page.goto(url)
+        return len(self.tabs) - 1
+
+    def use_tab(self, index: int) -> None:
+        self.page = self.tabs[index]
+
     def screenshot(self, path: Path) -> None:
         self.page.screenshot(path=str(path), full_page=True)
 
@@ -187,6 +203,7 @@ class SeleniumDriver:
     def __init__(self, webdriver) -> None:
         self.webdriver = webdriver
         self.closed = False
+        self.tabs: list[str] = []  # window handles, in the order this driver opened them
 
     def goto(self, url: str) -> None:
         self.webdriver.switch_to.default_content()
@@ -262,6 +279,17 @@ class SeleniumDriver:
         )
         assert "error" not in results, results
         return serious(results)
+
+    def open_tab(self, url: str) -> int:
+        if not self.tabs:
+            self.tabs.append(self.webdriver.current_window_handle)
+        self.webdriver.switch_to.new_window("tab")
+        self.tabs.append(self.webdriver.current_window_handle)  # window_handles has no set order
+        self.webdriver.get(url)
+        return len(self.tabs) - 1
+
+    def use_tab(self, index: int) -> None:
+        self.webdriver.switch_to.window(self.tabs[index])
 
     def screenshot(self, path: Path) -> None:
         self.webdriver.switch_to.default_content()
