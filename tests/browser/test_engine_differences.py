@@ -12,22 +12,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-
-import pytest
-from werkzeug.wrappers import Request, Response
 
 from tests.browser import journeys
 from tests.browser.drivers import wait_until
-from tests.servers import LiveServer
 
 FLOW_TOKEN_KEY = "'persona-inquiry-session:' + new URLSearchParams(location.search).get('inquiry-id')"
-
-
-@pytest.fixture
-def cross_site(demo) -> str:
-    """The demo app's address as a different site from the emulator's (127.0.0.1 vs localhost)."""
-    return demo.url.replace("://localhost:", "://127.0.0.1:")
 
 
 def probe(driver, script: str):
@@ -166,28 +155,6 @@ def test_intl_time_formatting(open_browser, live_server):
 
 
 # -- fetch with keepalive ----------------------------------------------------------------------
-class Beacons:
-    """A page, and an endpoint that keeps the bodies posted to it."""
-
-    def __init__(self) -> None:
-        self.received: list[str] = []
-
-    def __call__(self, environ, start_response):
-        request = Request(environ)
-        if request.method == "POST":
-            self.received.append(request.get_data(as_text=True))
-            return Response("", status=204)(environ, start_response)
-        page = Response("<!doctype html><title>beacons</title><p>page</p>", mimetype="text/html")
-        return page(environ, start_response)
-
-
-@pytest.fixture
-def beacons() -> Iterator[tuple[str, Beacons]]:
-    receiver = Beacons()
-    with LiveServer(receiver) as server:
-        yield server.url, receiver
-
-
 def test_fetch_keepalive(open_browser, beacons):
     """Both engines send a keepalive fetch, refuse a body over 64 KiB (TypeError), and deliver
     one sent from `pagehide` while the page goes away."""

@@ -8,9 +8,8 @@ from __future__ import annotations
 import time
 
 from tests.browser import journeys
-from tests.integration.test_verify import give_inquiry
+from tests.builders import give_inquiry, make_user
 from tests.mailbox import link_in, outbox
-from webapp.demo import DEMO_PASSWORD
 from webapp.extensions import db
 from webapp.models import Inquiry, User
 
@@ -99,7 +98,8 @@ def test_cancel_then_continue(open_browser, demo):
 
 
 def test_recovery_link_on_a_phone(open_browser, app, live_server, emulator, tmp_path):
-    user = _person_with_a_pending_inquiry(app, emulator)
+    user = make_user(app)
+    give_inquiry(app, emulator, user, "pending")
     app.config["PUBLIC_BASE_URL"] = live_server.url
     with app.app_context():
         from webapp.recovery import send_link_to_user
@@ -140,14 +140,3 @@ def test_failed_status_page_starts_again(open_browser, demo):
     journeys.state_is(driver, "continue")
     journeys.flow_is_open(driver)
     journeys.flow_shows(driver, "Choose your ID type")
-
-
-def _person_with_a_pending_inquiry(app, emulator) -> User:
-    from webapp.accounts import create_user
-
-    with app.app_context():
-        user = create_user("ada@example.test", DEMO_PASSWORD)
-        db.session.refresh(user)
-        db.session.expunge(user)
-    give_inquiry(app, emulator, user, "pending")
-    return user

@@ -5,47 +5,14 @@ The mutation, one line put first in verify.js, is a mistake one could really mak
 "is this a phone?" from `navigator.userAgentData.mobile`. User-Agent Client Hints exist in
 Chromium only; in WebKit `navigator.userAgentData` is undefined, reading `.mobile` throws, and
 the script dies before it boots the flow. The mutated script is served by the app's own server (a WSGI wrapper), so both
-engines get the very same bytes."""
+engines get the very same bytes (`mutated_site`, in conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-from werkzeug.wrappers import Request, Response
 
 from tests.browser import journeys
 from tests.browser.drivers import open_chromium, open_webkit
-from tests.servers import LiveServer
-from webapp.demo import seed_demo_data
-
-# Put first in verify.js, so the edit holds however the rest of the script changes.
-MUTATION = 'document.documentElement.classList.toggle("on-a-phone", navigator.userAgentData.mobile);\n'
-
-
-class ServeMutatedScript:
-    """WSGI wrapper: the app, except that /static/js/verify.js gets one edit."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    def __call__(self, environ, start_response):
-        if Request(environ).path != "/static/js/verify.js":
-            return self.app(environ, start_response)
-        environ = {**environ, "HTTP_CACHE_CONTROL": "no-cache"}
-        environ.pop("HTTP_IF_NONE_MATCH", None)
-        environ.pop("HTTP_IF_MODIFIED_SINCE", None)
-        original = Response.from_app(self.app, environ)
-        assert original.status_code == 200, original.status
-        mutated = Response(MUTATION + original.get_data(as_text=True), mimetype="text/javascript")
-        mutated.headers["Cache-Control"] = "no-store"
-        return mutated(environ, start_response)
-
-
-@pytest.fixture
-def mutated_site(app):
-    with app.app_context():
-        seed_demo_data()
-    with LiveServer(ServeMutatedScript(app)) as server:
-        yield server.url
 
 
 def test_a_chromium_only_api_in_the_page_script_fails_the_webkit_journey(browser, webkit_display, mutated_site):
