@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from playwright.sync_api import Browser, Page
 from werkzeug.wrappers import Request, Response
 
 from tests.browser.drivers import PHONE, Driver, open_chromium, open_webkit, xvfb_display
@@ -81,14 +80,6 @@ def demo(app, live_server) -> LiveServer:
     with app.app_context():
         seed_demo_data()
     return live_server
-
-
-@pytest.fixture
-def a11y_page(browser: Browser) -> Iterator[Page]:
-    """A page whose context bypasses CSP, so axe-core can be injected."""
-    context = browser.new_context(bypass_csp=True)
-    yield context.new_page()
-    context.close()
 
 
 class SmtpSink:

@@ -66,23 +66,14 @@ def test_session_expired_heals_in_the_page(open_browser, app, demo, emulator):
     assert inquiry.tokens_minted == 1
     emulator.expire_sessions(inquiry.persona_id)
     driver.click("button", "Continue", in_flow=True)  # the flow finds its session dead
-    journeys.flow_is_open(driver)  # a new flow, with a fresh token
-    journeys.finish_from_the_photo_step(driver)
-    assert inquiry_of(app, "pending@demo.test").tokens_minted == 2
-
-
-def test_session_expired_heal_keeps_the_same_view(open_browser, app, demo, emulator):
-    driver = open_browser()
-    journeys.sign_in(driver, demo.url, "pending@demo.test")
-    journeys.flow_is_open(driver)
-    driver.evaluate("window.__sameView = true")
-    emulator.expire_sessions(inquiry_of(app, "pending@demo.test").persona_id)
-    driver.click("button", "Continue", in_flow=True)
-    journeys.flow_shows(driver, "Take a photo of your ID")
-    driver.click("button", "Continue", in_flow=True)
+    journeys.flow_shows(driver, "Take a photo of your ID")  # a new flow, with a fresh token
+    driver.click("button", "Continue", in_flow=True)  # and it works again
     journeys.flow_shows(driver, "Take a selfie")
     assert driver.evaluate("window.__sameView") is True  # healed without a reload
     assert journeys.error_panel_hidden(driver)
+    assert inquiry_of(app, "pending@demo.test").tokens_minted == 2
+    driver.click("button", "Submit", in_flow=True)
+    journeys.state_is(driver, "processing")
 
 
 def test_cancel_then_continue(open_browser, demo):
@@ -92,6 +83,9 @@ def test_cancel_then_continue(open_browser, demo):
     driver.click("button", "Exit", in_flow=True)
     journeys.panel_shown(driver, "saved-panel")
     driver.wait_for(f"document.querySelector({journeys.FLOW!r}).getClientRects().length === 0", message="flow hidden")
+    driver.click("button", "Email me a link to continue on another device")  # sent in place
+    sent_to = "document.querySelector('#saved-panel [role=status]').textContent.includes('c***@demo.test')"
+    driver.wait_for(sent_to, message="the masked address in the panel's status")
     driver.click("button", "Continue")
     journeys.flow_is_open(driver)
     journeys.flow_shows(driver, "Choose your ID type")
@@ -126,7 +120,7 @@ def test_persona_unavailable_then_try_again(open_browser, app, demo, emulator):
     started = time.monotonic()
     journeys.sign_in(driver, demo.url, "expired@demo.test")  # needs a resume: no stored token
     journeys.state_is(driver, "unavailable")
-    assert time.monotonic() - started < app.config["PERSONA_READ_TIMEOUT_SECONDS"] * 2 + 5
+    assert time.monotonic() - started < app.config["PERSONA_READ_TIMEOUT_SECONDS"] + 3
     emulator.clear_faults()
     driver.click("link", "Try again")
     journeys.flow_is_open(driver)
