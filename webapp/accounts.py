@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import current_app
+from flask import current_app, session
+from flask_login import login_user
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .extensions import db, rowcount
+from .extensions import db, execute_for_rowcount
 from .models import LoginSession, RecoveryLink, User, utcnow
 from .security import hash_token, new_token
 
@@ -80,6 +81,15 @@ def start_login_session(user: User, scope: str = "full") -> LoginSession:
     return row
 
 
+def sign_in(user: User, scope: str = "full") -> LoginSession:
+    """Sign `user` in on this browser: a fresh Flask session (nothing planted before sign-in
+    survives it), a new server-side login session, and Flask-Login's cookie naming it."""
+    session.clear()
+    row = start_login_session(user, scope)
+    login_user(user)
+    return row
+
+
 def load_session_user(key: str) -> User | None:
     """The user whose live login session has this key (Flask-Login's user loader)."""
     if not key or len(key) > 200:
@@ -122,7 +132,7 @@ def live_login_sessions(user: User) -> list[LoginSession]:
 
 def revoke_recovery_links(user_id: int, now: datetime) -> int:
     """Kill every unused recovery link of a user; the caller commits. Returns how many."""
-    return rowcount(
+    return execute_for_rowcount(
         update(RecoveryLink)
         .where(RecoveryLink.user_id == user_id, RecoveryLink.used_at.is_(None), RecoveryLink.revoked_at.is_(None))
         .values(revoked_at=now)
@@ -134,7 +144,7 @@ def sign_out_everywhere(user: User, keep: LoginSession | None = None) -> tuple[i
     every link we emailed them dies. Returns (sessions ended, links revoked)."""
     now = utcnow()
     others = [LoginSession.id != keep.id] if keep is not None else []
-    sessions = rowcount(
+    sessions = execute_for_rowcount(
         update(LoginSession)
         .where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None), *others)
         .values(revoked_at=now)

@@ -40,7 +40,3 @@ class ChangePasswordForm(FlaskForm):
 
 class EmailForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
-
-
-class ActionForm(FlaskForm):
-    """A button that changes state: only the CSRF token."""

@@ -20,11 +20,12 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import accounts
-from .extensions import db, rowcount
+from . import accounts, services
+from .extensions import db, execute_for_rowcount
 from .mail import MailError, mask_email, send_email
-from .models import FINAL_STATUSES, RESUMABLE_STATUSES, Inquiry, RecoveryLink, ReminderSent, User, utcnow
+from .models import Inquiry, RecoveryLink, ReminderSent, User, utcnow
 from .security import hash_token, new_token
+from .statuses import LINKS_LEAD_NOWHERE, RESUMABLE
 from .verification import get_current_inquiry
 
 log = logging.getLogger(__name__)
@@ -91,10 +92,6 @@ class Background:
         self._pool.shutdown(wait=True)
 
 
-def background() -> Background:
-    return current_app.extensions["background"]
-
-
 # -- links -----------------------------------------------------------------------------------
 def issue_link(user: User, inquiry: Inquiry | None) -> str:
     """A new link URL for `user` (commits). The raw token exists only in the returned URL."""
@@ -136,7 +133,7 @@ def _is_usable(link: RecoveryLink) -> bool:
     current = get_current_inquiry(link.user)
     if link.inquiry_id is not None and (current is None or current.id != link.inquiry_id):
         return False  # a newer inquiry replaced the one this link was for
-    return current is None or current.status not in FINAL_STATUSES
+    return current is None or current.status not in LINKS_LEAD_NOWHERE
 
 
 def redeem_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCheck:
@@ -146,7 +143,7 @@ def redeem_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCh
         db.session.rollback()
         return check
     now = utcnow()
-    used = rowcount(
+    used = execute_for_rowcount(
         update(RecoveryLink)
         .where(
             RecoveryLink.token_hash == token_hash,
@@ -180,7 +177,7 @@ def send_link_to_user(user: User) -> bool:
         log.info("recovery email to %s skipped: %d sent this hour", mask_email(user.email), recent)
         return False
     inquiry = get_current_inquiry(user)
-    if inquiry is not None and inquiry.status in FINAL_STATUSES:
+    if inquiry is not None and inquiry.status in LINKS_LEAD_NOWHERE:
         return False  # nothing left to continue
     url = issue_link(user, inquiry)
     hours = current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
@@ -199,9 +196,21 @@ def send_link_to_address(email: str) -> None:
         pass  # logged in send_email; the person can ask again
 
 
+def _send_link_to_user_id(user_id: int) -> None:
+    """The "email me a link" job (background): the person is read again when it runs."""
+    user = db.session.get(User, user_id)
+    if user is not None:
+        send_link_to_user(user)
+
+
+def request_link_for_user(user: User) -> None:
+    """Queue a link for a signed-in person (the page answers before the mail is sent)."""
+    services.background().submit(_send_link_to_user_id, user.id)
+
+
 def request_link_for(email: str) -> None:
     """Queue a link for an address; the same (fast) path whether or not it has an account."""
-    background().submit(send_link_to_address, accounts.normalize_email(email))
+    services.background().submit(send_link_to_address, accounts.normalize_email(email))
 
 
 # -- reminders -------------------------------------------------------------------------------
@@ -256,7 +265,7 @@ def due_reminders(now: datetime | None = None) -> list[Reminder]:
     query = (
         select(Inquiry)
         .join(User)
-        .where(Inquiry.status.in_(RESUMABLE_STATUSES), User.active.is_(True), User.reminders_opt_out.is_(False))
+        .where(Inquiry.status.in_(RESUMABLE), User.active.is_(True), User.reminders_opt_out.is_(False))
         .order_by(Inquiry.id)
     )
     due = []

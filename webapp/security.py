@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import Flask, Response, abort, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 
 # Features nobody on our pages uses: switched off for every frame.
 _DENIED_FEATURES = (
@@ -29,28 +29,14 @@ _DENIED_FEATURES = (
 )
 
 
-# Endpoints that other sites may POST to: Persona's webhook deliveries only.
-CROSS_SITE_WRITE_ENDPOINTS = frozenset({"webhooks.receive"})
-
-
 def init_app(app: Flask) -> None:
     app.before_request(_make_nonce)
-    app.before_request(_refuse_cross_site_writes)
     app.after_request(set_security_headers)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
 
 
 def _make_nonce() -> None:
     g.csp_nonce = secrets.token_urlsafe(18)
-
-
-def _refuse_cross_site_writes() -> None:
-    """Browsers say where a request came from; a write from another site is refused outright
-    (defence in depth behind the CSRF token and SameSite cookies)."""
-    if request.method in ("GET", "HEAD", "OPTIONS") or request.endpoint in CROSS_SITE_WRITE_ENDPOINTS:
-        return
-    if request.headers.get("Sec-Fetch-Site") == "cross-site":
-        abort(403)
 
 
 def csp_nonce() -> str:

@@ -2,8 +2,8 @@
 
 Persona delivers at least once, in no guaranteed order, for about two days (FACTS.md §5).
 So: an event row is committed before we answer 2xx; a unique event id makes duplicates
-one row; a conditional update applies a status only when its event is newer than the last
-one applied to that inquiry; and applying is claimed atomically, so it happens once.
+one row; a status is stored only when its event is newer than the last one applied to that
+inquiry (statuses.apply_status_if_newer); and applying is claimed atomically, so it happens once.
 """
 
 from __future__ import annotations
@@ -15,45 +15,75 @@ import logging
 import string
 from dataclasses import dataclass
 from datetime import datetime
+from typing import IO
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .accounts import revoke_recovery_links
-from .extensions import db, rowcount
-from .models import FINAL_STATUSES, Inquiry, WebhookEvent, utcnow
+from .extensions import db, execute_for_rowcount
+from .models import Inquiry, WebhookEvent, utcnow
 from .persona import parse_time
+from .statuses import STATUS_BY_EVENT, apply_status_if_newer
 
 log = logging.getLogger(__name__)
 
 MAX_HEADER_LENGTH = 8192
 HEX = frozenset(string.hexdigits)
-STATUS_BY_EVENT = {
-    "inquiry.created": "created",
-    "inquiry.started": "pending",
-    "inquiry.completed": "completed",
-    "inquiry.failed": "failed",
-    "inquiry.expired": "expired",
-    "inquiry.approved": "approved",
-    "inquiry.declined": "declined",
-    "inquiry.marked-for-review": "needs_review",
-    "inquiry.redacted": "redacted",
-}
-# After these the stored session token is useless: drop it.
-TOKEN_ENDING_STATUSES = FINAL_STATUSES | {"expired", "redacted"}
 
 
-class InvalidSignatureError(Exception):
+class WebhookRefusedError(Exception):
+    """A delivery we do not store; `status` and `code` say how to answer it."""
+
+    status = 400
+    code = "refused"
+
+
+class BodyTooLargeError(WebhookRefusedError):
+    """The body is larger than PERSONA_WEBHOOK_MAX_BYTES."""
+
+    status, code = 413, "too_large"
+
+
+class NotJsonError(WebhookRefusedError):
+    """The body is not declared as JSON."""
+
+    status, code = 415, "not_json"
+
+
+class WebhookNotConfiguredError(WebhookRefusedError):
+    """No webhook secret is configured: nothing can be verified (an operator must set one)."""
+
+    status, code = 503, "not_configured"
+
+
+class InvalidSignatureError(WebhookRefusedError):
     """The request is not proven to come from Persona."""
+
+    code = "invalid_signature"
 
 
 class MalformedSignatureHeaderError(InvalidSignatureError):
     """`Persona-Signature` is not a list of `t=<unix>,v1=<hex>` sets."""
 
 
-class InvalidEventError(Exception):
+class InvalidEventError(WebhookRefusedError):
     """A signed body that is not a Persona event we can store."""
+
+    code = "invalid_event"
+
+
+def read_body(content_type: str, declared_length: int | None, stream: IO[bytes], limit: int) -> bytes:
+    """The raw body (the signature covers these exact bytes), at most `limit` bytes.
+    Raises NotJsonError or BodyTooLargeError."""
+    if declared_length is not None and declared_length > limit:
+        raise BodyTooLargeError(f"{declared_length} bytes declared")
+    if content_type != "application/json":
+        raise NotJsonError(content_type[:80])
+    body = stream.read(limit + 1)
+    if len(body) > limit:
+        raise BodyTooLargeError("more than the limit sent")
+    return body
 
 
 @dataclass(frozen=True)
@@ -139,9 +169,11 @@ def parse_event(body: bytes) -> ParsedEvent:
 def receive_event(header: str | None, body: bytes, *, secrets: list[str], now: float, tolerance_seconds: int) -> str:
     """Verify, store (committed) and apply one delivery. Returns what happened.
 
-    Raises InvalidSignatureError or InvalidEventError (nothing stored), and lets database
-    errors through so the caller answers 5xx and Persona retries.
+    Raises a WebhookRefusedError (nothing stored), and lets database errors through so the
+    caller answers 5xx and Persona retries.
     """
+    if not secrets:
+        raise WebhookNotConfiguredError("PERSONA_WEBHOOK_SECRETS is not configured")
     verify_signature(header, body, secrets, now=now, tolerance_seconds=tolerance_seconds)
     event = parse_event(body)
     row, is_new = store_event(event, body)
@@ -172,7 +204,7 @@ def store_event(event: ParsedEvent, body: bytes) -> tuple[WebhookEvent, bool]:
         )
         .on_conflict_do_nothing(index_elements=["event_id"])
     )
-    is_new = rowcount(statement) == 1
+    is_new = execute_for_rowcount(statement) == 1
     db.session.commit()
     row = db.session.execute(select(WebhookEvent).where(WebhookEvent.event_id == event.event_id)).scalar_one()
     return row, is_new
@@ -182,7 +214,7 @@ def apply_event(row: WebhookEvent, *, force: bool = False) -> str:
     """Apply a stored event once (or again with `force`); returns the outcome. Commits."""
     now = utcnow()
     if not force:
-        claimed = rowcount(
+        claimed = execute_for_rowcount(
             update(WebhookEvent)
             .where(WebhookEvent.id == row.id, WebhookEvent.applied_at.is_(None))
             .values(applied_at=now)
@@ -190,13 +222,13 @@ def apply_event(row: WebhookEvent, *, force: bool = False) -> str:
         if claimed == 0:
             db.session.rollback()
             return "already applied"
-    outcome = _apply_status(row, now)
+    outcome = _apply_status(row)
     db.session.execute(update(WebhookEvent).where(WebhookEvent.id == row.id).values(applied_at=now, outcome=outcome))
     db.session.commit()
     return outcome
 
 
-def _apply_status(row: WebhookEvent, now: datetime) -> str:
+def _apply_status(row: WebhookEvent) -> str:
     target = STATUS_BY_EVENT.get(row.name)
     if target is None:
         return "ignored: event not used"
@@ -205,27 +237,14 @@ def _apply_status(row: WebhookEvent, now: datetime) -> str:
         return "ignored: unknown inquiry"
     if row.event_created_at is None:
         return "ignored: no event time"
-    values: dict = {"status": target, "status_event_at": row.event_created_at, "updated_at": now}
     attrs = _subject_attributes(row)
+    fields: dict = {}
     if "expires-at" in attrs:
-        values["expires_at"] = parse_time(attrs["expires-at"])
+        fields["expires_at"] = parse_time(attrs["expires-at"])
     if isinstance(attrs.get("next-step-name"), str | None):
-        values["next_step_name"] = attrs.get("next-step-name")
-    if target in TOKEN_ENDING_STATUSES:
-        values.update(session_token_ciphertext=None, session_token_expires_at=None)
-    # Newer than what we applied last, or nothing happens: a late event never moves us back.
-    changed = rowcount(
-        update(Inquiry)
-        .where(
-            Inquiry.id == inquiry.id,
-            or_(Inquiry.status_event_at.is_(None), Inquiry.status_event_at < row.event_created_at),
-        )
-        .values(**values)
-    )
-    if changed == 0:
+        fields["next_step_name"] = attrs.get("next-step-name")
+    if not apply_status_if_newer(inquiry, target, as_of=row.event_created_at, source="event", **fields):
         return "ignored: older than the current status"
-    if target in FINAL_STATUSES or target == "redacted":
-        revoke_recovery_links(inquiry.user_id, now)
     return f"status {target}"
 
 

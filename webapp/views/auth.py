@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 from werkzeug.wrappers import Response
 
 from .. import accounts
 from ..extensions import limiter
-from ..forms import ActionForm, ChangePasswordForm, LoginForm, SignupForm
+from ..forms import ChangePasswordForm, LoginForm, SignupForm
+from ..route_policy import verification_scope
 from ..security import is_safe_next
 
 bp = Blueprint("auth", __name__)
-
-
-def _sign_in(user, scope: str = "full") -> None:
-    session.clear()  # a fresh session: nothing planted before sign-in survives it
-    accounts.start_login_session(user, scope)
-    login_user(user)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -29,7 +24,7 @@ def login() -> str | Response:
         user = accounts.authenticate(form.email.data or "", form.password.data or "")
         if user is not None:
             target = form.next.data if is_safe_next(form.next.data) else url_for("verify.show")
-            _sign_in(user)
+            accounts.sign_in(user)
             return redirect(target, code=303)
         form.password.errors.append("Email or password is incorrect.")
     return render_template("auth/login.html", form=form)
@@ -46,7 +41,7 @@ def signup() -> str | Response:
         except accounts.EmailTakenError:
             form.email.errors.append("This email can't be used. If it is yours, sign in instead.")
         else:
-            _sign_in(user)
+            accounts.sign_in(user)
             return redirect(url_for("verify.show"), code=303)
     return render_template("auth/signup.html", form=form)
 
@@ -62,10 +57,9 @@ def _signed_out(message: str) -> Response:
 
 @bp.post("/logout")
 @login_required
+@verification_scope
 def logout() -> Response:
     """Sign out everywhere this cookie was: the server-side session is revoked."""
-    if not ActionForm().validate_on_submit():
-        return redirect(url_for("main.index"))
     accounts.end_login_session(current_user)
     return _signed_out("You are signed out.")
 
@@ -73,7 +67,6 @@ def logout() -> Response:
 def _account_page(password_form: ChangePasswordForm) -> str:
     return render_template(
         "auth/account.html",
-        form=ActionForm(),
         password_form=password_form,
         sessions=accounts.live_login_sessions(current_user),
         this_session_id=current_user.login_session.id,
@@ -106,7 +99,5 @@ def change_password() -> str | Response:
 @login_required
 def sign_out_everywhere() -> Response:
     """Lost phone, shared computer: every session ends and every emailed link dies."""
-    if not ActionForm().validate_on_submit():
-        return redirect(url_for("auth.account"))
     accounts.sign_out_everywhere(current_user)
     return _signed_out("You are signed out on every device, and the links we emailed you no longer work.")
