@@ -111,6 +111,17 @@ def load_session_user(key: str) -> User | None:
     return user
 
 
+def seconds_left(user: User) -> int:
+    """How long the user's current login session still signs this browser in if nothing else
+    happens: the sooner of its idle and its absolute end, in whole seconds (0 when none)."""
+    row = user.login_session
+    if row is None:
+        return 0
+    now = utcnow()
+    idle_end = row.last_seen_at + timedelta(seconds=row.idle_seconds)
+    return max(0, int((min(idle_end, row.expires_at) - now).total_seconds()))
+
+
 def end_login_session(user: User) -> None:
     """Sign out: the session row is revoked, so the old cookie signs nobody in again."""
     row = user.login_session

@@ -71,6 +71,11 @@ class Config:
     # The continue page
     TOKEN_ENCRYPTION_KEY = _env("TOKEN_ENCRYPTION_KEY")  # Fernet key; derived from SECRET_KEY if unset
     VERIFY_LOAD_TIMEOUT_SECONDS = int(_env("VERIFY_LOAD_TIMEOUT_SECONDS", "20"))
+    # While the flow is open the page script says "still here" this often, so time spent inside
+    # Persona's frame counts as activity (keep it well under RECOVERY_SESSION_IDLE_SECONDS).
+    VERIFY_KEEP_ALIVE_SECONDS = int(_env("VERIFY_KEEP_ALIVE_SECONDS", "240"))
+    # With the flow closed, the page warns this long before an idle sign-in ends (WCAG 2.2.1).
+    SIGN_OUT_WARNING_SECONDS = int(_env("SIGN_OUT_WARNING_SECONDS", "120"))
     VERIFY_RESTART_STATUSES = set(_csv("VERIFY_RESTART_STATUSES", "failed,missing"))
     VERIFY_TOKEN_REFRESH_LIMIT = _env("VERIFY_TOKEN_REFRESH_LIMIT", "10 per hour")
     PERSONA_SESSIONS_PER_INQUIRY = int(_env("PERSONA_SESSIONS_PER_INQUIRY", "25"))  # Persona's cap

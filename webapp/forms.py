@@ -11,8 +11,8 @@ EMAIL_SHAPE = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Enter an email addr
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=200)])
     next = HiddenField()
 
 
@@ -20,23 +20,32 @@ def new_password_fields(label: str = "Password") -> tuple[PasswordField, Passwor
     """A new password and its repetition (fields named `password` and `confirm`)."""
     length = Length(min=10, max=200, message="Use at least 10 characters (200 at most).")
     return (
-        PasswordField(label, description="At least 10 characters.", validators=[DataRequired(), length]),
+        PasswordField(
+            label,
+            description="At least 10 characters.",
+            validators=[DataRequired(f"Enter a {label.lower()}."), length],
+        ),
         PasswordField(
             f"Repeat {label.lower()}",
-            validators=[DataRequired(), EqualTo("password", message="The passwords do not match.")],
+            validators=[
+                DataRequired(f"Enter the {label.lower()} again."),
+                EqualTo("password", message="The passwords do not match."),
+            ],
         ),
     )
 
 
 class SignupForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), EMAIL_SHAPE, Length(max=254)])
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."), EMAIL_SHAPE, Length(max=254)])
     password, confirm = new_password_fields()
 
 
 class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=200)])
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired("Enter your current password."), Length(max=200)]
+    )
     password, confirm = new_password_fields("New password")
 
 
 class EmailForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254)])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from playwright.sync_api import Browser, Page
 from werkzeug.wrappers import Request, Response
 
 from tests.browser.drivers import PHONE, Driver, open_chromium, open_webkit, xvfb_display
@@ -80,6 +81,14 @@ def demo(app, live_server) -> LiveServer:
     with app.app_context():
         seed_demo_data()
     return live_server
+
+
+@pytest.fixture
+def desktop_page(browser: Browser) -> Iterator[Page]:
+    """A page at desktop width (1280 x 800), where the flow is a modal over our page."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    yield context.new_page()
+    context.close()
 
 
 class SmtpSink:

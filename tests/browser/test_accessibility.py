@@ -10,7 +10,7 @@ from tests.browser.drivers import AXE, serious
 from tests.pages import sign_in_with_browser
 from webapp.demo import seed_demo_data
 
-PUBLIC_PAGES = ("/", "/login", "/signup", "/recovery/resend", "/r")
+PUBLIC_PAGES = ("/", "/login", "/signup", "/recovery/resend", "/r", "/verify/received")
 STATUS_PAGE_USERS = ("completed", "review", "approved", "declined", "failed")
 
 
@@ -57,6 +57,19 @@ def test_the_check_itself_catches_problems(open_browser, live_server):
     driver.evaluate('document.body.innerHTML = \'<img src="data:,"><input type="text"><button></button>\', true')
     found = " ".join(driver.axe_serious_violations())
     assert "image-alt" in found and "button-name" in found
+
+
+def test_the_continue_pages_other_panels(open_browser, demo):
+    """The sign-out warning, "keep waiting", "signed out" and error panels, each shown as the page
+    script shows it (the hidden attribute off), with the saved panel behind them."""
+    driver = open_browser(for_axe=True)
+    journeys.sign_in(driver, demo.url, "created@demo.test")
+    journeys.flow_is_open(driver)
+    driver.click("button", "Exit", in_flow=True)
+    journeys.panel_shown(driver, "saved-panel")
+    for panel in ("sign-out-warning", "slow-panel", "signed-out-panel", "error-panel"):
+        driver.evaluate(f"(document.getElementById('{panel}').hidden = false, true)")
+        assert driver.axe_serious_violations() == [], panel
 
 
 def test_account_page_and_sign_out_everywhere(browser: Browser, app, live_server):

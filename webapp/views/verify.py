@@ -17,7 +17,7 @@ from flask import (
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from .. import recovery, services, verification
+from .. import accounts, recovery, services, verification
 from ..extensions import limiter
 from ..mail import mask_email
 from ..route_policy import json_only, verification_scope, wants_json
@@ -33,6 +33,16 @@ def _per_user() -> str:
 def render_verify_page(page: VerifyPage, status: int = 200) -> tuple[str, int]:
     template = "verify/continue.html" if page.state == "continue" else "verify/status.html"
     return render_template(template, page=page), status
+
+
+@bp.context_processor
+def sign_in_clock() -> dict[str, int]:
+    """For the page script's warning before an idle sign-in ends: how long this one has left,
+    and after how many idle minutes it ends (0 and 0 when nobody is signed in)."""
+    row = current_user.login_session if current_user.is_authenticated else None
+    if row is None:
+        return {"signed_in_seconds_left": 0, "idle_minutes": 0}
+    return {"signed_in_seconds_left": accounts.seconds_left(current_user), "idle_minutes": row.idle_seconds // 60}
 
 
 def _json_answer(page: VerifyPage) -> Response:
@@ -71,6 +81,24 @@ def complete() -> Response:
     """JSON: the flow finished; the server asks Persona for the real status."""
     verification.check_completion(current_user)
     return jsonify({"redirect": url_for("verify.show")})
+
+
+@bp.post("/keep-alive")
+@login_required
+@verification_scope
+@json_only
+def keep_alive() -> Response:
+    """JSON: the page script says the person is still here (the flow is open, or they chose to
+    stay signed in). Loading the user counted as activity; the answer says how long the sign-in
+    now lasts."""
+    return jsonify({"expiresInSeconds": accounts.seconds_left(current_user)})
+
+
+@bp.get("/received")
+@verification_scope
+def received() -> str:
+    """The flow finished but this browser was no longer signed in: the details arrived anyway."""
+    return render_template("verify/received.html")
 
 
 @bp.post("/restart")
