@@ -56,17 +56,18 @@ def webkit_display(tmp_path_factory) -> Iterator[dict[str, str]]:
 
 @pytest.fixture(params=ENGINES)
 def open_browser(request) -> Iterator[Callable[..., Driver]]:
-    """Opens a fresh browser window in this test's engine: `open_browser(phone=True, for_axe=False)`.
-    Everything opened is closed after the test."""
+    """Opens a fresh browser window in this test's engine:
+    `open_browser(phone=False, for_axe=False, time_zone=None)`. Everything opened is closed after the test."""
     engine = request.param
     runtime = request.getfixturevalue("webkit_display" if engine == "webkit" else "browser")
     opened: list[Driver] = []
 
-    def open_window(*, phone: bool = False, for_axe: bool = False) -> Driver:
+    def open_window(*, phone: bool = False, for_axe: bool = False, time_zone: str | None = None) -> Driver:
         if engine == "webkit":
-            driver: Driver = open_webkit(runtime, PHONE if phone else (1280, 720))
+            driver: Driver = open_webkit(runtime, PHONE if phone else (1280, 720), time_zone)
         else:
-            driver = open_chromium(runtime, PHONE if phone else None, phone=phone, for_axe=for_axe)
+            size = PHONE if phone else None
+            driver = open_chromium(runtime, size, phone=phone, for_axe=for_axe, time_zone=time_zone)
         opened.append(driver)
         return driver
 

@@ -338,8 +338,11 @@ def xvfb_display(workdir: Path) -> Iterator[dict[str, str]]:
         process_ended(proc)
 
 
-def open_webkit(display_env: dict[str, str], size: tuple[int, int] = (1280, 900)) -> SeleniumDriver:
-    """A new WebKitGTK session whose viewport (not window) is `size` CSS pixels."""
+def open_webkit(
+    display_env: dict[str, str], size: tuple[int, int] = (1280, 900), time_zone: str | None = None
+) -> SeleniumDriver:
+    """A new WebKitGTK session whose viewport (not window) is `size` CSS pixels, in `time_zone`
+    (an IANA name; the machine's when None)."""
     from selenium import webdriver
     from selenium.webdriver.webkitgtk.options import Options
     from selenium.webdriver.webkitgtk.service import Service
@@ -350,7 +353,8 @@ def open_webkit(display_env: dict[str, str], size: tuple[int, int] = (1280, 900)
     options = Options()
     options.binary_location = WEBKIT_BROWSER
     options.add_argument("--automation")
-    service = Service(executable_path=executable, env={**os.environ, **display_env})
+    env = {**os.environ, **display_env, **({"TZ": time_zone} if time_zone else {})}
+    service = Service(executable_path=executable, env=env)
     driver = webdriver.WebKitGTK(options=options, service=service)
     driver.set_script_timeout(30)
     width, height = size
@@ -361,11 +365,18 @@ def open_webkit(display_env: dict[str, str], size: tuple[int, int] = (1280, 900)
 
 
 def open_chromium(
-    browser, size: tuple[int, int] | None = None, *, phone: bool = False, for_axe: bool = False
+    browser,
+    size: tuple[int, int] | None = None,
+    *,
+    phone: bool = False,
+    for_axe: bool = False,
+    time_zone: str | None = None,
 ) -> PlaywrightDriver:
     """A new Playwright context on the session's Chromium. `for_axe` bypasses the page's CSP,
     which would (rightly) refuse the injected axe-core; WebDriver's scripts need no such bypass."""
     options: dict[str, Any] = {"bypass_csp": for_axe}
+    if time_zone:
+        options["timezone_id"] = time_zone
     if size:
         options["viewport"] = {"width": size[0], "height": size[1]}
     if phone:

@@ -6,6 +6,8 @@ The real Persona SDK, the emulator over a socket, CSRF on."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from tests.browser import journeys
 from tests.builders import give_inquiry, make_user
@@ -80,8 +82,10 @@ def test_cancel_then_continue(open_browser, demo):
     driver = open_browser()
     journeys.sign_in(driver, demo.url, "created@demo.test")
     journeys.flow_is_open(driver)
+    assert driver.evaluate("document.querySelector('main').closest('[inert]') !== null")  # the page behind
     driver.click("button", "Exit", in_flow=True)
     journeys.panel_shown(driver, "saved-panel")
+    assert driver.evaluate("document.querySelectorAll('[inert]').length") == 0
     driver.wait_for(f"document.querySelector({journeys.FLOW!r}).getClientRects().length === 0", message="flow hidden")
     driver.click("button", "Email me a link to continue on another device")  # sent in place
     sent_to = "document.querySelector('#saved-panel [role=status]').textContent.includes('c***@demo.test')"
@@ -134,3 +138,21 @@ def test_failed_status_page_starts_again(open_browser, demo):
     journeys.state_is(driver, "continue")
     journeys.flow_is_open(driver)
     journeys.flow_shows(driver, "Choose your ID type")
+
+
+def test_times_read_in_the_readers_time_zone(open_browser, demo):
+    """page.js rewrites the server's UTC times with Intl, in the reader's zone and the page's
+    language: the same moment reads as Berlin time in both engines."""
+    driver = open_browser(time_zone="Europe/Berlin")
+    journeys.sign_in(driver, demo.url, "pending@demo.test")
+    shown = driver.wait_for(
+        "(t => t && !t.textContent.trim().endsWith(' UTC') && [t.getAttribute('datetime'), t.textContent.trim()])"
+        "(document.querySelector('time[data-local-time]'))",
+        message="the expiry time rewritten in local time",
+    )
+    moment = datetime.fromisoformat(shown[0].replace("Z", "+00:00")).astimezone(ZoneInfo("Europe/Berlin"))
+    text = shown[1]
+    offset = int(moment.utcoffset().total_seconds() // 3600)
+    assert all(part in text for part in (f"{moment:%B}", str(moment.day), str(moment.year))), text
+    assert f"{moment:%H:%M}" in text or f"{moment:%I:%M %p}" in text, text  # 24 or 12 hours, by language
+    assert text.endswith((f"GMT+{offset}", moment.tzname())), text
