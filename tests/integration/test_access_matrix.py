@@ -24,7 +24,7 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("POST", "/verify/complete"):                (401,      200,   200,  200),
     ("POST", "/verify/restart"):                 (302,      409,   409,  409),
     ("POST", "/verify/keep-alive"):              (401,      200,   200,  200),
-    ("GET",  "/verify/received"):                (200,      200,   200,  200),
+    ("GET",  "/verify/received"):                (200,      302,   302,  302),
     ("POST", "/verify/email-link"):              (302,      303,   303,  303),
     ("GET",  "/verify/sdk/persona-<version>.js"): (200,     200,   200,  200),
     ("GET",  "/recovery/resend"):                (200,      200,   200,  302),
