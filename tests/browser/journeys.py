@@ -37,6 +37,21 @@ def flow_is_open(driver: Driver, timeout: float = WAIT_SECONDS) -> None:
     driver.wait_visible("button", "Exit", in_flow=True, timeout=timeout)
 
 
+def mark_the_flow(driver: Driver) -> None:
+    """Tag the flow's current frame, so `flow_replaced` can tell a new one from it."""
+    driver.evaluate(f"(document.querySelector({FLOW!r}).dataset.journeyOld = '1', true)")
+
+
+def flow_replaced(driver: Driver, timeout: float = WAIT_SECONDS) -> None:
+    """Wait until the tagged frame is gone and a new flow frame is there (the page rebooted the SDK)."""
+    driver.wait_for(
+        f"(f => f && !f.dataset.journeyOld)(document.querySelector({FLOW!r}))"
+        f" && !document.querySelector({FLOW!r} + '[data-journey-old]')",
+        timeout=timeout,
+        message="a new flow frame in place of the old one",
+    )
+
+
 def flow_count(driver: Driver) -> int:
     return driver.evaluate(f"document.querySelectorAll({FLOW!r}).length")
 

@@ -67,7 +67,9 @@ def test_session_expired_heals_in_the_page(open_browser, app, demo, emulator):
     inquiry = inquiry_of(app, "pending@demo.test")
     assert inquiry.tokens_minted == 1
     emulator.expire_sessions(inquiry.persona_id)
+    journeys.mark_the_flow(driver)
     driver.click("button", "Continue", in_flow=True)  # the flow finds its session dead
+    journeys.flow_replaced(driver)  # the old frame still shows the photo step until then
     journeys.flow_shows(driver, "Take a photo of your ID")  # a new flow, with a fresh token
     driver.click("button", "Continue", in_flow=True)  # and it works again
     journeys.flow_shows(driver, "Take a selfie")
