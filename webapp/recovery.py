@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from flask import Flask, current_app, g, has_app_context
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -23,9 +24,11 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import accounts, services
+from .clock import utcnow
 from .extensions import db, execute_for_rowcount
+from .i18n import account_locale
 from .mail import MailError, mask_email, send_email
-from .models import Inquiry, RecoveryLink, ReminderSent, User, utcnow
+from .models import Inquiry, RecoveryLink, ReminderSent, User
 from .security import hash_token, new_token
 from .statuses import LINKS_LEAD_NOWHERE, RESUMABLE
 from .verification import get_current_inquiry
@@ -41,6 +44,13 @@ class LinkProblem:
 
     INVALID = "invalid"
     OTHER_ACCOUNT = "other_account"
+
+
+class LinkPurpose(StrEnum):
+    """What an emailed link is for. `/r` accepts only CONTINUE links; another purpose (an email
+    confirmation, say) is never accepted in its place."""
+
+    CONTINUE = "continue"
 
 
 @dataclass
@@ -95,8 +105,11 @@ class Background:
 
 
 # -- links -----------------------------------------------------------------------------------
-def issue_link(user: User, inquiry: Inquiry | None) -> str:
-    """A new link URL for `user` (commits). The raw token exists only in the returned URL."""
+def issue_link(
+    user: User, inquiry: Inquiry | None, purpose: LinkPurpose = LinkPurpose.CONTINUE, locale: str | None = None
+) -> str:
+    """A new link URL for `user` (commits), for an email in `locale`. The raw token exists only
+    in the returned URL."""
     token = new_token()
     ttl = current_app.config["RECOVERY_LINK_TTL_SECONDS"]
     db.session.add(
@@ -104,11 +117,20 @@ def issue_link(user: User, inquiry: Inquiry | None) -> str:
             token_hash=hash_token(token),
             user_id=user.id,
             inquiry_id=inquiry.id if inquiry else None,
+            purpose=purpose,
+            locale=locale,
             expires_at=utcnow() + timedelta(seconds=ttl),
         )
     )
     db.session.commit()
     return f"{current_app.config['PUBLIC_BASE_URL']}/r/{token}"
+
+
+def link_locale(token_hash: str | None) -> str | None:
+    """The language of the email a link was sent in (reads only; uses nothing)."""
+    if not token_hash:
+        return None
+    return db.session.scalar(select(RecoveryLink.locale).where(RecoveryLink.token_hash == token_hash))
 
 
 def looks_like_token(token: str) -> bool:
@@ -119,7 +141,9 @@ def check_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkChe
     """Whether the link (by hash) can be used now, by this browser. Uses nothing up."""
     if not token_hash:
         return LinkCheck(None, LinkProblem.INVALID)
-    link = db.session.scalar(select(RecoveryLink).where(RecoveryLink.token_hash == token_hash))
+    link = db.session.scalar(
+        select(RecoveryLink).where(RecoveryLink.token_hash == token_hash, RecoveryLink.purpose == LinkPurpose.CONTINUE)
+    )
     if link is None or not _is_usable(link):
         return LinkCheck(None, LinkProblem.INVALID)
     if signed_in_user_id is not None and signed_in_user_id != link.user_id:
@@ -149,6 +173,7 @@ def redeem_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCh
         update(RecoveryLink)
         .where(
             RecoveryLink.token_hash == token_hash,
+            RecoveryLink.purpose == LinkPurpose.CONTINUE,
             RecoveryLink.used_at.is_(None),
             RecoveryLink.revoked_at.is_(None),
             RecoveryLink.expires_at > now,
@@ -181,9 +206,10 @@ def send_link_to_user(user: User) -> bool:
     inquiry = get_current_inquiry(user)
     if inquiry is not None and inquiry.status in LINKS_LEAD_NOWHERE:
         return False  # nothing left to continue
-    url = issue_link(user, inquiry)
+    locale = account_locale(user)
+    url = issue_link(user, inquiry, locale=locale)
     hours = current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
-    send_email(user.email, "recovery", link=url, valid_hours=hours)
+    send_email(user.email, "recovery", locale=locale, link=url, valid_hours=hours)
     return True
 
 
@@ -294,11 +320,13 @@ def send_reminder(reminder: Reminder) -> bool:
         db.session.rollback()
         return False  # another run has it
     user = inquiry.user
+    locale = account_locale(user)
     try:
         send_email(
             user.email,
             "reminder",
-            link=issue_link(user, inquiry),
+            locale=locale,
+            link=issue_link(user, inquiry, locale=locale),
             unsubscribe_url=unsubscribe_url(user),
             expired=reminder.window.startswith("after"),
             expires_at=inquiry.expires_at,

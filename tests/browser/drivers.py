@@ -19,10 +19,9 @@ from typing import Any, Protocol, TypeVar
 
 from playwright.sync_api import BrowserContext, Frame, Page, expect
 
-from tests.pages import FLOW
-from tests.servers import ROOT, process_ended
+from tests.pages import AXE, FLOW
+from tests.servers import process_ended
 
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 WAIT_SECONDS = 10.0
 PHONE = (390, 844)
 WEBKIT_DRIVER = "WebKitWebDriver"

@@ -3,21 +3,14 @@ laid out and exposed by Chromium and (the tests taking `open_browser`) by WebKit
 
 from __future__ import annotations
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from tests.browser import journeys
-from tests.browser.drivers import AXE, serious
-from tests.pages import sign_in_with_browser
+from tests.pages import serious_violations, sign_in_with_browser
 from webapp.demo import seed_demo_data
 
 PUBLIC_PAGES = ("/", "/login", "/signup", "/recovery/resend", "/r", "/verify/received")
 STATUS_PAGE_USERS = ("completed", "review", "approved", "declined", "failed")
-
-
-def serious_violations(page: Page) -> list[str]:
-    # The page's CSP (rightly) refuses injected scripts: this context bypasses CSP for axe only.
-    page.add_script_tag(path=str(AXE))
-    return serious(page.evaluate("axe.run(document, {resultTypes: ['violations']})"))
 
 
 def test_public_pages(open_browser, live_server):

@@ -41,6 +41,7 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("GET",  "/unsubscribe/<token>"):            (404,      404,   404,  302),
     ("POST", "/unsubscribe/<token>"):            (404,      404,   404,  302),
     ("POST", "/webhooks/persona"):               (415,      415,   415,  302),
+    ("POST", "/language"):                       (400,      400,   400,  400),  # no locale sent
     ("GET",  "/healthz"):                        (200,      200,   200,  200),
     ("GET",  "/readyz"):                         (200,      200,   200,  200),
     ("GET",  "/static/<path:filename>"):         (200,      200,   200,  200),

@@ -18,6 +18,7 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -80,7 +81,7 @@ def _json_answer(page: VerifyPage) -> Response:
 def show() -> tuple[str, int]:
     """Your verification: the Persona flow opens here, or the page for where you stand."""
     try:
-        page = verification.show_verification(current_user, request.args.get("inquiry"))
+        page = verification.start_or_resume_verification(current_user, request.args.get("inquiry"))
     except verification.InquiryNotFoundError:
         abort(404)
     return render_verify_page(page)
@@ -152,7 +153,14 @@ def email_link() -> Response:
     if wants_json():
         return jsonify({"sent": True, "to": masked})
     hours = current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
-    flash(f"We've sent a link to {masked}. It works once, for {hours} hours.")
+    flash(
+        ngettext(
+            "We've sent a link to %(address)s. It works once, for %(num)d hour.",
+            "We've sent a link to %(address)s. It works once, for %(num)d hours.",
+            hours,
+            address=masked,
+        )
+    )
     return redirect(url_for("verify.show"), code=303)
 
 
