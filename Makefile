@@ -42,9 +42,11 @@ run-deps: ## Redis (the task broker `make run` starts), from Debian if missing
 	@command -v redis-server >/dev/null || ( $(call apt_install,redis-server) ) \
 		|| echo "No Redis: make run goes on without it (mail is then sent by the app process)" >&2
 
-system-deps: ## Chromium, PostgreSQL, Redis and nginx (what the tests use), from Debian if missing
+system-deps: ## Chromium, WebKitGTK's WebDriver + Xvfb, PostgreSQL, Redis and nginx (what the tests use), from Debian if missing
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v WebKitWebDriver >/dev/null || missing="$$missing webkit2gtk-driver"; \
+	command -v Xvfb >/dev/null || missing="$$missing xvfb"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	[ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$$missing postgresql"; \
 	[ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
