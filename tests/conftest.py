@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 WEBHOOK_SECRET = "wbhsec_test_secret"
-TABLES = ("reminders_sent", "recovery_links", "webhook_events", "login_sessions", "inquiries", "users")
+TABLES = ("mail_sent", "reminders_sent", "recovery_links", "webhook_events", "login_sessions", "inquiries", "users")
 
 
 # -- the emulator --------------------------------------------------------------------------
@@ -160,11 +160,11 @@ def live_server(app: Flask, emulator: EmulatorClient) -> Iterator[LiveServer]:
 PASSWORD = "correct horse battery"
 
 
-def make_user(app: Flask, email: str = "ada@example.test", password: str = PASSWORD):
+def make_user(app: Flask, email: str = "ada@example.test", password: str = PASSWORD, *, confirmed: bool = True):
     from webapp import accounts
 
     with app.app_context():
-        user = accounts.create_user(email, password)
+        user = accounts.create_user(email, password, confirmed=confirmed)
         db.session.refresh(user)
         db.session.expunge(user)
         return user

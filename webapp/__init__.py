@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from . import accounts, cli, errors, security
+from .addresses import mask_address
 from .config import CONFIGS, ROOT, Config
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .persona import PersonaClient
@@ -39,6 +40,23 @@ RECOVERY_SCOPE_ENDPOINTS = frozenset(
         "recovery.redeem",
         "main.health",
         "main.ready",
+        "identity.not_you",
+    }
+)
+# Endpoints an account whose address is not confirmed yet may reach: the way to confirm it.
+UNCONFIRMED_SCOPE_ENDPOINTS = frozenset(
+    {
+        "static",
+        "main.index",
+        "main.health",
+        "main.ready",
+        "auth.login",
+        "auth.logout",
+        "identity.confirm_email",
+        "identity.confirm_with_token",
+        "identity.confirm_email_redeem",
+        "identity.confirm_email_resend",
+        "identity.not_you",
     }
 )
 
@@ -79,19 +97,22 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     security.init_app(app)
     app.before_request(_request_id)
     app.before_request(_limit_recovery_sessions)
+    app.before_request(_require_confirmed_email)
     app.after_request(_request_id_header)
 
-    from .views import auth, main, recovery, verify, webhooks
+    from .views import auth, identity, main, recovery, verify, webhooks
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(verify.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(recovery.bp)
+    app.register_blueprint(identity.bp)
 
     errors.register(app)
     cli.register(app)
     app.jinja_env.globals["sdk_script"] = lambda: sdk_script(app)
+    app.jinja_env.filters["masked"] = mask_address
     return app
 
 
@@ -202,4 +223,16 @@ def _limit_recovery_sessions() -> Response | None:
         and request.endpoint not in RECOVERY_SCOPE_ENDPOINTS
     ):
         return redirect(url_for("verify.show"))
+    return None
+
+
+def _require_confirmed_email() -> Response | None:
+    """Until the address is confirmed, the account sees only the way to confirm it: nothing is
+    sent to that address on its behalf, and no verification starts under it."""
+    if (
+        current_user.is_authenticated
+        and not current_user.email_confirmed
+        and request.endpoint not in UNCONFIRMED_SCOPE_ENDPOINTS
+    ):
+        return redirect(url_for("identity.confirm_email"))
     return None

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .addresses import InvalidAddressError, normalize_address
 from .extensions import db, rowcount
 from .models import LoginSession, RecoveryLink, User, utcnow
 from .security import hash_token, new_token
@@ -23,17 +24,23 @@ class EmailTakenError(Exception):
     """An account with that email exists already."""
 
 
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
 def get_user_by_email(email: str) -> User | None:
-    return db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    """The account of that address (normalised first); None for none or a refused address."""
+    try:
+        address = normalize_address(email)
+    except InvalidAddressError:
+        return None
+    return db.session.scalar(select(User).where(User.email == address))
 
 
-def create_user(email: str, password: str) -> User:
-    """Create an account. Raises EmailTakenError."""
-    user = User(email=normalize_email(email), password_hash=generate_password_hash(password))
+def create_user(email: str, password: str, *, confirmed: bool = False) -> User:
+    """Create an account, its address unconfirmed unless `confirmed` (demo data, tests).
+    Raises InvalidAddressError or EmailTakenError."""
+    user = User(
+        email=normalize_address(email),
+        password_hash=generate_password_hash(password),
+        email_confirmed_at=utcnow() if confirmed else None,
+    )
     db.session.add(user)
     try:
         db.session.commit()
@@ -120,11 +127,15 @@ def live_login_sessions(user: User) -> list[LoginSession]:
     return [row for row in rows if row.last_seen_at + timedelta(seconds=row.idle_seconds) > now]
 
 
-def revoke_recovery_links(user_id: int, now: datetime) -> int:
-    """Kill every unused recovery link of a user; the caller commits. Returns how many."""
+def revoke_recovery_links(user_id: int, now: datetime, purpose: str | None = None) -> int:
+    """Kill every unused emailed link of a user (of one purpose, or all); the caller commits.
+    Returns how many."""
+    only = [RecoveryLink.purpose == purpose] if purpose is not None else []
     return rowcount(
         update(RecoveryLink)
-        .where(RecoveryLink.user_id == user_id, RecoveryLink.used_at.is_(None), RecoveryLink.revoked_at.is_(None))
+        .where(
+            RecoveryLink.user_id == user_id, RecoveryLink.used_at.is_(None), RecoveryLink.revoked_at.is_(None), *only
+        )
         .values(revoked_at=now)
     )
 
@@ -152,6 +163,22 @@ def change_password(user: User, current: str, new: str) -> bool:
     user.password_hash = generate_password_hash(new)
     sign_out_everywhere(user, keep=user.login_session)  # commits both
     return True
+
+
+def confirm_email(user: User) -> None:
+    """The person used the link mailed to the account's address: it is theirs (commits)."""
+    if user.email_confirmed_at is None:
+        user.email_confirmed_at = utcnow()
+        db.session.commit()
+
+
+def reset_password(user: User, new: str) -> None:
+    """ "Forgot password", last step (the link proved the mailbox): a new password, the address
+    confirmed, and every session and emailed link of the account ended (commits)."""
+    user.password_hash = generate_password_hash(new)
+    if user.email_confirmed_at is None:
+        user.email_confirmed_at = utcnow()
+    sign_out_everywhere(user)
 
 
 def set_active(user: User, active: bool) -> None:

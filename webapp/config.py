@@ -75,7 +75,10 @@ class Config:
     # Accounts and sessions
     LOGIN_SESSION_IDLE_SECONDS = int(_env("LOGIN_SESSION_IDLE_SECONDS", str(2 * 3600)))
     LOGIN_SESSION_ABSOLUTE_SECONDS = int(_env("LOGIN_SESSION_ABSOLUTE_SECONDS", str(12 * 3600)))
-    LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
+    LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")  # per client
+    # Refused sign-ins per account, from anywhere: past it, that account waits (a window, not a
+    # lock: the owner is never shut out for longer, and "Forgot password" always works).
+    LOGIN_ACCOUNT_FAILURE_LIMIT = _env("LOGIN_ACCOUNT_FAILURE_LIMIT", "10 per 15 minutes")
     SESSION_COOKIE_NAME = _env("SESSION_COOKIE_NAME", "session")
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -87,6 +90,12 @@ class Config:
     RECOVERY_SESSION_IDLE_SECONDS = int(_env("RECOVERY_SESSION_IDLE_SECONDS", "900"))
     RECOVERY_SESSION_ABSOLUTE_SECONDS = int(_env("RECOVERY_SESSION_ABSOLUTE_SECONDS", "3600"))
     RECOVERY_SEND_LIMIT_PER_CLIENT = _env("RECOVERY_SEND_LIMIT_PER_CLIENT", "20 per hour")
+    # Every email we send on someone's behalf, per mailbox (name+tag@x counts as name@x).
+    MAIL_PER_ADDRESS_PER_HOUR = int(_env("MAIL_PER_ADDRESS_PER_HOUR", "3"))
+    CONFIRM_EMAIL_LINK_TTL_SECONDS = int(_env("CONFIRM_EMAIL_LINK_TTL_SECONDS", str(48 * 3600)))
+    PASSWORD_RESET_LINK_TTL_SECONDS = int(_env("PASSWORD_RESET_LINK_TTL_SECONDS", str(30 * 60)))
+    # `.test` addresses (demo users, tests); never in production.
+    EMAIL_ALLOW_TEST_DOMAINS = _bool("EMAIL_ALLOW_TEST_DOMAINS", True)
     RECOVERY_LINK_ATTEMPT_LIMIT = _env("RECOVERY_LINK_ATTEMPT_LIMIT", "30 per minute")  # per client
     REMINDER_MAX_PER_INQUIRY = int(_env("REMINDER_MAX_PER_INQUIRY", "2"))
     REMINDER_BEFORE_EXPIRY_SECONDS = int(_env("REMINDER_BEFORE_EXPIRY_SECONDS", str(6 * 3600)))
@@ -124,6 +133,7 @@ class ProductionConfig(Config):
     PREFERRED_URL_SCHEME = "https"
     HSTS_ENABLED = True
     PERSONA_WEBHOOK_SECRETS = _csv("PERSONA_WEBHOOK_SECRETS")  # no default secret in production
+    EMAIL_ALLOW_TEST_DOMAINS = False
 
     @classmethod
     def check(cls) -> None:

@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField
-from wtforms.validators import DataRequired, EqualTo, Length, Regexp
+from wtforms import EmailField, Field, HiddenField, PasswordField
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
-# Deliverability is proven by mail, not by a validator: just the shape of an address.
-EMAIL_SHAPE = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Enter an email address like name@example.com.")
+from .addresses import InvalidAddressError, normalize_address
+from .passwords import is_common_password
+
+
+def strict_address(form: FlaskForm, field: Field) -> None:
+    """The one address rule (addresses.py); the field then holds the normalised address."""
+    try:
+        field.data = normalize_address(field.data or "")
+    except InvalidAddressError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+def not_common(form: FlaskForm, field: Field) -> None:
+    if is_common_password(field.data or ""):
+        raise ValidationError("This password is one of the most common ones, so it is easy to guess. Choose another.")
+
+
+def email_field() -> EmailField:
+    return EmailField("Email", validators=[DataRequired(), Length(max=254), strict_address])
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    email = email_field()
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
     next = HiddenField()
 
@@ -20,7 +37,11 @@ def new_password_fields(label: str = "Password") -> tuple[PasswordField, Passwor
     """A new password and its repetition (fields named `password` and `confirm`)."""
     length = Length(min=10, max=200, message="Use at least 10 characters (200 at most).")
     return (
-        PasswordField(label, description="At least 10 characters.", validators=[DataRequired(), length]),
+        PasswordField(
+            label,
+            description="At least 10 characters, and not a common password.",
+            validators=[DataRequired(), length, not_common],
+        ),
         PasswordField(
             f"Repeat {label.lower()}",
             validators=[DataRequired(), EqualTo("password", message="The passwords do not match.")],
@@ -29,7 +50,7 @@ def new_password_fields(label: str = "Password") -> tuple[PasswordField, Passwor
 
 
 class SignupForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), EMAIL_SHAPE, Length(max=254)])
+    email = email_field()
     password, confirm = new_password_fields()
 
 
@@ -38,8 +59,14 @@ class ChangePasswordForm(FlaskForm):
     password, confirm = new_password_fields("New password")
 
 
+class NewPasswordForm(FlaskForm):
+    """The last step of "Forgot password": the link proved the inbox, this sets the password."""
+
+    password, confirm = new_password_fields("New password")
+
+
 class EmailForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    email = email_field()
 
 
 class ActionForm(FlaskForm):

@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .addresses import normalize_address
 from .extensions import db, rowcount
 from .models import FINAL_STATUSES, Inquiry, User, utcnow
 from .persona import (
@@ -243,7 +244,7 @@ def inquiries_to_sync(email: str | None = None) -> list[Inquiry]:
     """Each person's current inquiry whose local status Persona may have moved on from."""
     query = select(Inquiry).join(User).where(Inquiry.status.in_(STALE_CANDIDATE_STATUSES))
     if email:
-        query = query.where(User.email == email.strip().lower())
+        query = query.where(User.email == normalize_address(email))
     newest = {}
     for inquiry in db.session.scalars(query.order_by(Inquiry.id)):
         newest[inquiry.user_id] = inquiry

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .accounts import revoke_recovery_links
 from .extensions import db, rowcount
-from .models import FINAL_STATUSES, Inquiry, WebhookEvent, utcnow
+from .models import FINAL_STATUSES, Inquiry, LinkPurpose, WebhookEvent, utcnow
 from .persona import parse_time
 
 log = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ def _apply_status(row: WebhookEvent, now: datetime) -> str:
     if changed == 0:
         return "ignored: older than the current status"
     if target in FINAL_STATUSES or target == "redacted":
-        revoke_recovery_links(inquiry.user_id, now)
+        revoke_recovery_links(inquiry.user_id, now, LinkPurpose.CONTINUE)
     return f"status {target}"
 
 

@@ -6,7 +6,8 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from .. import accounts
+from .. import accounts, recovery
+from ..addresses import InvalidAddressError, mask_address, normalize_address
 from ..extensions import limiter
 from ..forms import ActionForm, ChangePasswordForm, LoginForm, SignupForm
 from ..security import is_safe_next
@@ -15,13 +16,43 @@ bp = Blueprint("auth", __name__)
 
 
 def _sign_in(user, scope: str = "full") -> None:
-    session.clear()  # a fresh session: nothing planted before sign-in survives it
+    """A fresh session for `user`: whatever session this browser had ends on the server too,
+    and nothing planted before sign-in survives (a confirmation link in progress is kept)."""
+    if current_user.is_authenticated:
+        accounts.end_login_session(current_user)
+    kept = {key: session[key] for key in SIGN_IN_KEEPS if key in session}
+    session.clear()
+    session.update(kept)
     accounts.start_login_session(user, scope)
     login_user(user)
 
 
+# Session keys that survive signing in: the confirmation link waits for its owner to sign in.
+SIGN_IN_KEEPS = ("confirm_email_link",)
+
+
+def _login_account_key() -> str:
+    """The per-account limiter key: the normalised address typed in (known or not, so the
+    limit itself says nothing about which accounts exist)."""
+    try:
+        return "login-account:" + normalize_address(request.form.get("email", ""))
+    except InvalidAddressError:
+        return "login-account:-"
+
+
+def _login_failed(response: Response) -> bool:
+    return response.status_code == 200  # a refused sign-in shows the form again; success is 303
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+@limiter.limit(
+    lambda: current_app.config["LOGIN_ACCOUNT_FAILURE_LIMIT"],
+    methods=["POST"],
+    key_func=_login_account_key,
+    deduct_when=_login_failed,
+    scope="login-account",
+)
 def login() -> str | Response:
     """The sign-in form; on success, where `next` points (same site only) or /verify."""
     form = LoginForm(next=request.args.get("next", ""))
@@ -38,16 +69,13 @@ def login() -> str | Response:
 @bp.route("/signup", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 def signup() -> str | Response:
-    """Create an account, then go straight to verification."""
+    """Create an account and mail its confirmation link. The answer is "check your email"
+    whether or not the address had an account (its owner gets a notice instead)."""
     form = SignupForm()
     if form.validate_on_submit():
-        try:
-            user = accounts.create_user(form.email.data or "", form.password.data or "")
-        except accounts.EmailTakenError:
-            form.email.errors.append("This email can't be used. If it is yours, sign in instead.")
-        else:
-            _sign_in(user)
-            return redirect(url_for("verify.show"), code=303)
+        email = form.email.data or ""
+        recovery.sign_up(email, form.password.data or "")
+        return render_template("auth/signup_sent.html", masked=mask_address(email))
     return render_template("auth/signup.html", form=form)
 
 
