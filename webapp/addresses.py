@@ -15,6 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_app_context
 
 MAX_LENGTH = 254
+ASK = "Enter an email address like name@example.com."
 
 
 class InvalidAddressError(ValueError):
@@ -24,9 +25,9 @@ class InvalidAddressError(ValueError):
 def normalize_address(raw: str) -> str:
     """The stored form of `raw` (ASCII, lower-cased). Raises InvalidAddressError."""
     if not isinstance(raw, str) or not raw or len(raw) > MAX_LENGTH:
-        raise InvalidAddressError("Enter an email address like name@example.com.")
+        raise InvalidAddressError(ASK)
     if any(ord(c) < 32 or ord(c) == 127 for c in raw):
-        raise InvalidAddressError("The email address contains characters that can't be in an address.")
+        raise InvalidAddressError(f"{ASK} It contains characters that can't be in an address.")
     try:
         parsed = validate_email(
             raw,
@@ -39,10 +40,10 @@ def normalize_address(raw: str) -> str:
             test_environment=_test_domains_allowed(),
         )
     except EmailNotValidError as exc:
-        raise InvalidAddressError(f"Enter an email address like name@example.com. {exc}") from exc
+        raise InvalidAddressError(f"{ASK} {exc}") from exc
     address = str(parsed.ascii_email).lower()
     if len(address) > MAX_LENGTH:
-        raise InvalidAddressError("That email address is too long.")
+        raise InvalidAddressError(f"{ASK} That one is too long.")
     return address
 
 
