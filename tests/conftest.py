@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from sqlalchemy import create_engine, text
 
 from tests.emulator_client import EmulatorClient
 from tests.servers import LiveServer, emulator_process, postgres_cluster
+from tests.webhook_signer import WEBHOOK_SECRET
 from webapp import create_app
 from webapp.config import TestConfig
 from webapp.extensions import db
@@ -30,7 +30,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-WEBHOOK_SECRET = "wbhsec_test_secret"
 TABLES = ("mail_sent", "reminders_sent", "recovery_links", "webhook_events", "login_sessions", "inquiries", "users")
 
 
@@ -154,37 +153,6 @@ def live_server(app: Flask, emulator: EmulatorClient) -> Iterator[LiveServer]:
     with LiveServer(app) as server:
         emulator.configure(webhook_urls=[server.url + "/webhooks/persona"], webhook_secrets=[WEBHOOK_SECRET])
         yield server
-
-
-# -- builders and helpers ------------------------------------------------------------------
-PASSWORD = "correct horse battery"
-
-
-def make_user(app: Flask, email: str = "ada@example.test", password: str = PASSWORD, *, confirmed: bool = True):
-    from webapp import accounts
-
-    with app.app_context():
-        user = accounts.create_user(email, password, confirmed=confirmed)
-        db.session.refresh(user)
-        db.session.expunge(user)
-        return user
-
-
-def csrf_from(html: str) -> str:
-    match = (
-        re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
-        or re.search(r'name="csrf_token" value="([^"]+)"', html)
-        or re.search(r'"csrfToken": "([^"]+)"', html)
-    )
-    assert match, "no CSRF token on the page"
-    return match.group(1)
-
-
-def sign_in(client: FlaskClient, email: str = "ada@example.test", password: str = PASSWORD):
-    page = client.get("/login")
-    return client.post(
-        "/login", data={"email": email, "password": password, "csrf_token": csrf_from(page.get_data(as_text=True))}
-    )
 
 
 # -- the browser (pytest-playwright, Debian's Chromium) --------------------------------------

@@ -9,6 +9,9 @@ import secrets
 import time
 from datetime import UTC, datetime, timedelta
 
+# The secret the test apps are configured with, and the emulator signs with.
+WEBHOOK_SECRET = "wbhsec_test_secret"
+
 
 def event_body(
     name: str, inquiry_id: str, *, at: datetime | None = None, event_id: str | None = None, status: str | None = None

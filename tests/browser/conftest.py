@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
+from playwright.sync_api import Browser, Page
 from werkzeug.wrappers import Request, Response
 
 from tests.servers import ROOT, LiveServer
+from webapp.demo import seed_demo_data
 
 HARNESS = Path(__file__).parent / "sdk_harness" / "index.html"
 SDK = ROOT / "node_modules" / "persona" / "dist" / "persona.js"
@@ -32,3 +36,43 @@ def sdk_harness() -> Iterator[str]:
 
     with LiveServer(app) as server:
         yield server.url
+
+
+@pytest.fixture
+def demo(app, live_server) -> LiveServer:
+    """The app on a live server, with the demo accounts (one per status) seeded."""
+    with app.app_context():
+        seed_demo_data()
+    return live_server
+
+
+@pytest.fixture
+def a11y_page(browser: Browser) -> Iterator[Page]:
+    """A page whose context bypasses CSP, so axe-core can be injected."""
+    context = browser.new_context(bypass_csp=True)
+    yield context.new_page()
+    context.close()
+
+
+class SmtpSink:
+    """Keeps every message an SMTP client delivers to it."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.messages.append(envelope.content)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[tuple[int, SmtpSink]]:
+    """A real SMTP server on a free port: (port, sink)."""
+    with socket.socket() as s:  # aiosmtpd's readiness check cannot use port 0
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, sink
+    controller.stop()

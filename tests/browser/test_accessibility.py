@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.test_continue_page import flow_is_open, sign_in
+from tests.pages import flow_is_open, sign_in_with_browser
 from tests.servers import ROOT
 from webapp.demo import seed_demo_data
 
@@ -21,13 +21,6 @@ def serious_violations(page: Page) -> list[str]:
         for v in results["violations"]
         if v["impact"] in ("serious", "critical")
     ]
-
-
-@pytest.fixture
-def a11y_page(browser: Browser):
-    context = browser.new_context(bypass_csp=True)
-    yield context.new_page()
-    context.close()
 
 
 def test_public_pages(a11y_page: Page, live_server):
@@ -55,7 +48,7 @@ def test_verification_pages(browser: Browser, app, live_server, email):
         seed_demo_data()
     context = browser.new_context(bypass_csp=True)
     page = context.new_page()
-    sign_in(page, live_server.url, email)
+    sign_in_with_browser(page, live_server.url, email)
     if email.startswith("pending"):
         flow = flow_is_open(page)
         flow.get_by_role("button", name="Exit").click()  # the "progress saved" panel
@@ -76,7 +69,7 @@ def test_account_page_and_sign_out_everywhere(browser: Browser, app, live_server
         seed_demo_data()
     context = browser.new_context(bypass_csp=True)
     page = context.new_page()
-    sign_in(page, live_server.url, "approved@demo.test")
+    sign_in_with_browser(page, live_server.url, "approved@demo.test")
     page.get_by_role("navigation", name="Account").get_by_role("link", name="Account").click()
     expect(page.get_by_role("heading", name="Your account")).to_be_visible()
     assert serious_violations(page) == []

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
-from webapp.demo import DEMO_PASSWORD, seed_demo_data
+from tests.pages import FLOW, flow_is_open, sign_in_with_browser
 from webapp.extensions import db
 from webapp.models import Inquiry
 
-FLOW = "iframe.persona-widget__iframe"
 EXPECTED_STATES = {
     "new@demo.test": "continue",
     "created@demo.test": "continue",
@@ -30,28 +28,6 @@ document.addEventListener('securitypolicyviolation', e => window.__cspViolations
 """
 
 
-@pytest.fixture
-def demo(app, live_server):
-    with app.app_context():
-        seed_demo_data()
-    return live_server
-
-
-def sign_in(page: Page, base: str, email: str, password: str = DEMO_PASSWORD) -> None:
-    page.goto(base + "/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/verify")
-
-
-def flow_is_open(page: Page):
-    frame = page.frame_locator(FLOW)
-    expect(page.locator(FLOW)).to_be_visible(timeout=10000)
-    expect(frame.get_by_role("button", name="Exit")).to_be_visible(timeout=10000)
-    return frame
-
-
 def inquiry_of(app, email: str) -> Inquiry:
     from webapp.accounts import get_user_by_email
     from webapp.verification import get_current_inquiry
@@ -66,7 +42,7 @@ def test_each_demo_user_lands_on_the_right_state(browser: Browser, demo):
     for email, state in EXPECTED_STATES.items():
         context = browser.new_context()
         page = context.new_page()
-        sign_in(page, demo.url, email)
+        sign_in_with_browser(page, demo.url, email)
         expect(page.locator("main")).to_have_attribute("data-verification-state", state)
         if state == "continue":
             flow_is_open(page)
@@ -79,7 +55,7 @@ def test_pending_flow_to_processing_with_no_csp_violations(page: Page, app, demo
     page.add_init_script(CSP_WATCH)
     console_csp = []
     page.on("console", lambda m: console_csp.append(m.text) if "Content Security Policy" in m.text else None)
-    sign_in(page, demo.url, "pending@demo.test")
+    sign_in_with_browser(page, demo.url, "pending@demo.test")
     flow = flow_is_open(page)
     expect(flow.get_by_role("heading", name="Take a photo of your ID")).to_be_visible()
     flow.get_by_role("button", name="Continue").click()
@@ -92,7 +68,7 @@ def test_pending_flow_to_processing_with_no_csp_violations(page: Page, app, demo
 
 
 def test_sessions_killed_while_the_page_is_open_heal_without_reload(page: Page, app, demo, emulator):
-    sign_in(page, demo.url, "pending@demo.test")
+    sign_in_with_browser(page, demo.url, "pending@demo.test")
     flow = flow_is_open(page)
     page.evaluate("window.__sameView = true")
     inquiry = inquiry_of(app, "pending@demo.test")
@@ -109,7 +85,7 @@ def test_sessions_killed_while_the_page_is_open_heal_without_reload(page: Page, 
 
 
 def test_sessions_killed_before_a_reload_heal_too(page: Page, app, demo, emulator):
-    sign_in(page, demo.url, "pending@demo.test")
+    sign_in_with_browser(page, demo.url, "pending@demo.test")
     flow_is_open(page)
     emulator.expire_sessions(inquiry_of(app, "pending@demo.test").persona_id)
     page.reload()  # the stored token is reused, the flow says it is dead, the page heals
@@ -119,7 +95,7 @@ def test_sessions_killed_before_a_reload_heal_too(page: Page, app, demo, emulato
 
 
 def test_second_failure_says_so_and_offers_retry(page: Page, app, demo, emulator):
-    sign_in(page, demo.url, "pending@demo.test")
+    sign_in_with_browser(page, demo.url, "pending@demo.test")
     flow = flow_is_open(page)
     emulator.expire_sessions(inquiry_of(app, "pending@demo.test").persona_id)
     emulator.fault(path=r"/resume$", action="status", status=503)
@@ -131,7 +107,7 @@ def test_second_failure_says_so_and_offers_retry(page: Page, app, demo, emulator
 
 
 def test_cancel_shows_saved_panel_and_continue_reopens(page: Page, demo):
-    sign_in(page, demo.url, "created@demo.test")
+    sign_in_with_browser(page, demo.url, "created@demo.test")
     flow = flow_is_open(page)
     flow.get_by_role("button", name="Exit").click()
     expect(page.get_by_role("heading", name="Your progress is saved")).to_be_visible()
@@ -149,7 +125,7 @@ def test_cancel_shows_saved_panel_and_continue_reopens(page: Page, demo):
 def test_persona_down_gives_the_unavailable_page_within_the_timeout(page: Page, app, demo, emulator):
     emulator.fault(path=r"/resume$", action="timeout", seconds=10)
     started = time.monotonic()
-    sign_in(page, demo.url, "expired@demo.test")  # needs a resume: no stored token
+    sign_in_with_browser(page, demo.url, "expired@demo.test")  # needs a resume: no stored token
     expect(page.locator("main")).to_have_attribute("data-verification-state", "unavailable")
     assert time.monotonic() - started < app.config["PERSONA_READ_TIMEOUT_SECONDS"] + 3
     expect(page.get_by_role("heading", name="Verification is temporarily unavailable")).to_be_visible()
@@ -160,7 +136,7 @@ def test_persona_down_gives_the_unavailable_page_within_the_timeout(page: Page, 
 
 def test_blocked_sdk_script_shows_a_clear_message(page: Page, demo):
     page.route("**/verify/sdk/**", lambda route: route.abort())
-    sign_in(page, demo.url, "pending@demo.test")
+    sign_in_with_browser(page, demo.url, "pending@demo.test")
     expect(page.get_by_role("heading", name="The verification window couldn't load")).to_be_visible()
     expect(page.get_by_role("button", name="Try again")).to_be_visible()
 
@@ -168,7 +144,7 @@ def test_blocked_sdk_script_shows_a_clear_message(page: Page, demo):
 def test_phone_viewport(browser: Browser, demo, tmp_path):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = context.new_page()
-    sign_in(page, demo.url, "pending@demo.test")
+    sign_in_with_browser(page, demo.url, "pending@demo.test")
     flow = flow_is_open(page)
     box = page.locator(FLOW).bounding_box()
     assert box and box["width"] <= 390
@@ -180,7 +156,7 @@ def test_phone_viewport(browser: Browser, demo, tmp_path):
 
 
 def test_back_after_sign_out_does_not_show_the_token(page: Page, app, demo):
-    sign_in(page, demo.url, "pending@demo.test")
+    sign_in_with_browser(page, demo.url, "pending@demo.test")
     flow_is_open(page).get_by_role("button", name="Exit").click()
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/login")
@@ -213,7 +189,7 @@ def test_injected_script_is_blocked_and_the_app_cannot_be_framed(page: Page, dem
         route.fulfill(response=response, body=body)
 
     page.add_init_script(CSP_WATCH)
-    sign_in(page, demo.url, "approved@demo.test")
+    sign_in_with_browser(page, demo.url, "approved@demo.test")
     page.route("**/verify", inject)  # routes skip redirected requests: load the page directly
     page.goto(demo.url + "/verify")
     assert "__pwned" in page.content()

@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-
-import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, expect
 
-from tests.conftest import make_user
-from tests.integration.test_verify import give_inquiry
+from tests.builders import give_inquiry, make_user
 from tests.mailbox import link_in, outbox
+from tests.pages import FLOW
 from webapp.extensions import db
 from webapp.models import User
-
-FLOW = "iframe.persona-widget__iframe"
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append(envelope.content)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_sink():
-    with socket.socket() as s:  # aiosmtpd's readiness check cannot use port 0
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield port, sink
-    controller.stop()
 
 
 def open_on_a_phone(browser: Browser, link: str):

@@ -1,11 +1,33 @@
-"""Fixtures shared by the integration tests."""
+"""Fixtures shared by the integration tests: people in a known state, and services."""
 
 from __future__ import annotations
 
+import io
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+
 import pytest
 
-from tests.conftest import make_user
-from tests.integration.test_verify import give_inquiry
+from tests.builders import give_inquiry, make_user, new_link
+from tests.pages import open_link, redeem, sign_in
+from tests.servers import redis_server
+from webapp.extensions import db
+from webapp.models import User, utcnow
+from webapp.verification import get_current_inquiry
+
+
+@pytest.fixture
+def user(app):
+    """Ada, signed up, with no inquiry yet."""
+    return make_user(app)
+
+
+@pytest.fixture
+def signed_in(client, user):
+    """The test client, signed in as `user`."""
+    sign_in(client)
+    return client
 
 
 @pytest.fixture
@@ -14,3 +36,65 @@ def person(app, emulator):
     user = make_user(app)
     give_inquiry(app, emulator, user, "pending")
     return user
+
+
+@pytest.fixture
+def pending_user(app, client, emulator) -> str:
+    """Ada with a pending inquiry, signed in on `client`. Returns the inquiry's Persona id."""
+    user = make_user(app)
+    inquiry_id = give_inquiry(app, emulator, user, "pending")
+    sign_in(client)
+    return inquiry_id
+
+
+@pytest.fixture
+def idle_person(app, emulator):
+    """A pending inquiry that expires in 2 h and was last touched a day ago."""
+    user = make_user(app)
+    give_inquiry(app, emulator, user, "pending")
+    with app.app_context():
+        inquiry = get_current_inquiry(db.session.get(User, user.id))
+        inquiry.expires_at = utcnow() + timedelta(hours=2)
+        inquiry.last_activity_at = utcnow() - timedelta(days=1)
+        db.session.commit()
+    return user
+
+
+@pytest.fixture
+def inquiry_id(app, emulator) -> str:
+    """A pending inquiry of a person who is not signed in anywhere: its Persona id."""
+    return give_inquiry(app, emulator, make_user(app), "pending")
+
+
+@pytest.fixture
+def actors(app, emulator) -> dict:
+    """A test client per kind of visitor: anonymous, alice and bob (each signed in, each with a
+    pending inquiry), and alice again from a recovery link. Each signed-in actor has loaded
+    /verify once, so each has minted their own token."""
+    alice, bob = make_user(app, "alice@example.test"), make_user(app, "bob@example.test")
+    give_inquiry(app, emulator, alice, "pending")
+    give_inquiry(app, emulator, bob, "pending")
+    clients = {name: app.test_client() for name in ("anonymous", "alice", "bob", "alice_from_link")}
+    sign_in(clients["alice"], "alice@example.test")
+    sign_in(clients["bob"], "bob@example.test")
+    link_client = clients["alice_from_link"]
+    assert redeem(link_client, open_link(link_client, new_link(app, alice))).status_code == 303
+    for client in clients.values():
+        client.get("/verify")
+    return clients
+
+
+@pytest.fixture
+def app_log() -> Iterator[io.StringIO]:
+    """What the app's own log handler (its format, its filters) writes, as text."""
+    handler = next(h for h in logging.getLogger("webapp").handlers if isinstance(h, logging.StreamHandler))
+    previous = handler.setStream(io.StringIO())
+    yield handler.stream
+    handler.setStream(previous)
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A Redis of its own for the tests of one module."""
+    with redis_server() as url:
+        yield url

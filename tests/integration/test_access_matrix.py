@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import csrf_from, make_user, sign_in
-from tests.integration.test_recovery import new_link, open_link, redeem
-from tests.integration.test_verify import give_inquiry
+from tests.pages import csrf_from
 from webapp.extensions import db
 from webapp.models import Inquiry
 
@@ -33,21 +31,6 @@ EXPECTED = {
     "bob": [200, 200, 200, 200, 409, 303, 200, 200, 200, 404, 303],
     "alice_from_link": [302, 200, 200, 200, 409, 303, 302, 302, 302, 404, 303],
 }
-
-
-@pytest.fixture
-def actors(app, emulator):
-    alice, bob = make_user(app, "alice@example.test"), make_user(app, "bob@example.test")
-    give_inquiry(app, emulator, alice, "pending")
-    give_inquiry(app, emulator, bob, "pending")
-    clients = {name: app.test_client() for name in EXPECTED}
-    sign_in(clients["alice"], "alice@example.test")
-    sign_in(clients["bob"], "bob@example.test")
-    link_client = clients["alice_from_link"]
-    assert redeem(link_client, open_link(link_client, new_link(app, alice))).status_code == 303
-    for client in clients.values():
-        client.get("/verify")  # each signed-in actor's page view mints their own token once
-    return clients
 
 
 def test_route_actor_matrix(app, actors, emulator):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import PASSWORD, csrf_from, make_user, sign_in
+from tests.builders import PASSWORD, make_user
+from tests.pages import csrf_from, sign_in
 
 pytestmark = pytest.mark.postgres_too
 

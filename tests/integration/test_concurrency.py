@@ -14,9 +14,8 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from tests.conftest import PASSWORD, csrf_from, make_user
-from tests.integration.test_recovery import new_link
-from tests.integration.test_verify import give_inquiry
+from tests.builders import PASSWORD, give_inquiry, make_user, new_link
+from tests.pages import csrf_from
 from tests.servers import ROOT, free_port, process_ended, wait_for_port
 from webapp.extensions import db
 from webapp.models import Inquiry

@@ -8,8 +8,8 @@ import re
 
 from flask import render_template
 
-from tests.conftest import csrf_from, make_user, sign_in
-from tests.integration.test_verify import give_inquiry
+from tests.builders import give_inquiry, make_user
+from tests.pages import csrf_from, sign_in
 from webapp.config import ProductionConfig
 from webapp.extensions import csrf
 from webapp.verification import VerifyPage

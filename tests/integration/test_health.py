@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import logging
-
 import pytest
 
 pytestmark = pytest.mark.postgres_too
@@ -16,15 +13,6 @@ def test_live_and_ready(client):
     assert ready.status_code == 200
     assert ready.get_json() == {"status": "ok", "database": "ok", "persona": "ok"}
     assert live.headers["X-Request-Id"] != ready.headers["X-Request-Id"]
-
-
-@pytest.fixture
-def app_log():
-    """What the app's own log handler (its format, its filters) writes, as text."""
-    handler = next(h for h in logging.getLogger("webapp").handlers if isinstance(h, logging.StreamHandler))
-    previous = handler.setStream(io.StringIO())
-    yield handler.stream
-    handler.setStream(previous)
 
 
 def test_a_database_outage_is_not_ready_but_alive_and_logged_with_the_request_id(make_app, tmp_path, app_log):
@@ -48,7 +36,8 @@ def test_persona_failing_is_reported_but_keeps_the_app_ready(app, client):
 
 
 def test_a_mail_job_logs_under_the_request_that_queued_it(app, emulator, app_log):
-    from tests.conftest import csrf_from, make_user
+    from tests.builders import make_user
+    from tests.pages import csrf_from
 
     make_user(app)
     client = app.test_client()

@@ -10,10 +10,9 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, insert, select
 
-from tests.conftest import PASSWORD, csrf_from, make_user, sign_in
-from tests.integration.test_recovery import new_link, open_link, resend
-from tests.integration.test_verify import give_inquiry, state_of
+from tests.builders import PASSWORD, give_inquiry, make_user, new_link
 from tests.mailbox import outbox, text_of
+from tests.pages import csrf_from, open_link, resend, sign_in, state_of
 from tests.smtp_sink import SmtpSink
 from webapp import accounts, recovery
 from webapp.extensions import db

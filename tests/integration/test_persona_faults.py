@@ -12,8 +12,8 @@ import time
 import pytest
 import requests
 
-from tests.conftest import make_user, sign_in
-from tests.integration.test_verify import give_inquiry, state_of
+from tests.builders import make_user
+from tests.pages import sign_in, state_of
 from webapp.persona import (
     PersonaBadResponseError,
     PersonaClient,
@@ -24,14 +24,6 @@ from webapp.persona import (
 )
 
 RESUME = r"/resume$"
-
-
-@pytest.fixture
-def pending_user(app, client, emulator):
-    user = make_user(app)
-    inquiry_id = give_inquiry(app, emulator, user, "pending")
-    sign_in(client)
-    return inquiry_id
 
 
 def client_for(emulator, **kwargs) -> PersonaClient:

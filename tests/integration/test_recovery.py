@@ -7,7 +7,6 @@ import statistics
 import threading
 import time
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -15,39 +14,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text, update
 
-from tests.conftest import csrf_from, make_user, sign_in
-from tests.integration.test_verify import give_inquiry, state_of
+from tests.builders import give_inquiry, make_user, new_link
 from tests.mailbox import link_in, outbox
+from tests.pages import csrf_from, open_link, path_of, redeem, resend, sign_in, state_of
 from tests.servers import LiveServer
 from tests.webhook_signer import event_body, later, signature
 from webapp import recovery
 from webapp.extensions import db
-from webapp.models import RecoveryLink, User, utcnow
+from webapp.models import RecoveryLink, User
 
 pytestmark = pytest.mark.postgres_too
-
-
-def new_link(app, user) -> str:
-    with app.app_context():
-        fresh = db.session.get(User, user.id)
-        from webapp.verification import get_current_inquiry
-
-        return recovery.issue_link(fresh, get_current_inquiry(fresh))
-
-
-def path_of(url: str) -> str:
-    return urlsplit(url).path
-
-
-def open_link(client, url: str):
-    """What a person's browser does: follow the link to the token-free page."""
-    first = client.get(path_of(url))
-    assert first.status_code == 303 and first.headers["Location"] == "/r"
-    return client.get("/r")
-
-
-def redeem(client, landing):
-    return client.post("/r", data={"csrf_token": csrf_from(landing.get_data(as_text=True))})
 
 
 def normalized(html: str) -> str:
@@ -220,16 +196,6 @@ def test_concurrent_redemptions_exactly_one_wins(app, make_app, person):
 
 
 # -- "send me a new link" ------------------------------------------------------------------
-def resend(client, address: str, base_url: str = "http://localhost", **headers):
-    page = client.get("/recovery/resend", base_url=base_url)
-    return client.post(
-        "/recovery/resend",
-        headers=headers,
-        base_url=base_url,
-        data={"email": address, "csrf_token": csrf_from(page.get_data(as_text=True))},
-    )
-
-
 def test_send_me_a_link_does_not_reveal_accounts(app, person, capsys):
     known, unknown = resend(app.test_client(), "ada@example.test"), resend(app.test_client(), "nobody@example.test")
     assert known.status_code == unknown.status_code == 200
@@ -307,21 +273,6 @@ def test_support_commands(app, runner, person):
 
 
 # -- reminders -----------------------------------------------------------------------------
-@pytest.fixture
-def idle_person(app, emulator):
-    """A pending inquiry that expires in 2 h and was last touched a day ago."""
-    user = make_user(app)
-    give_inquiry(app, emulator, user, "pending")
-    with app.app_context():
-        from webapp.verification import get_current_inquiry
-
-        inquiry = get_current_inquiry(db.session.get(User, user.id))
-        inquiry.expires_at = utcnow() + timedelta(hours=2)
-        inquiry.last_activity_at = utcnow() - timedelta(days=1)
-        db.session.commit()
-    return user
-
-
 def test_reminders_dry_run_then_send_once_per_window(app, runner, idle_person):
     dry = runner.invoke(args=["reminders", "send", "--dry-run"])
     assert "would send" in dry.output and "before-expiry" in dry.output

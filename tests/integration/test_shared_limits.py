@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.integration.test_recovery import resend
-from tests.servers import redis_server
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    with redis_server() as url:
-        yield url
+from tests.pages import resend, sign_in
 
 
 def test_two_instances_share_the_send_limit(make_app, redis_url):
@@ -22,8 +13,6 @@ def test_two_instances_share_the_send_limit(make_app, redis_url):
 
 
 def test_two_instances_share_the_sign_in_limit(make_app, redis_url):
-    from tests.conftest import sign_in
-
     settings = {"RATELIMIT_STORAGE_URI": redis_url, "LOGIN_RATE_LIMIT": "2 per minute"}
     one, two = make_app(**settings).test_client(), make_app(**settings).test_client()
     answers = [sign_in(client, password="wrong password!").status_code for client in (one, two, one)]

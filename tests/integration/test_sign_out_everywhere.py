@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import PASSWORD, csrf_from, make_user, sign_in
-from tests.integration.test_recovery import new_link, open_link, redeem
-from tests.integration.test_verify import give_inquiry
+from tests.builders import PASSWORD, give_inquiry, make_user, new_link
+from tests.pages import csrf_from, open_link, redeem, sign_in
 
 pytestmark = pytest.mark.postgres_too
 

@@ -2,59 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import csrf_from, make_user, sign_in
+from tests.builders import give_inquiry, make_user
+from tests.pages import boot_config, csrf_from, sign_in, state_of
 from webapp.extensions import db
 from webapp.models import Inquiry
 
 pytestmark = pytest.mark.postgres_too
 
 
-def state_of(response) -> str:
-    match = re.search(r'data-verification-state="([a-z]+)"', response.get_data(as_text=True))
-    assert match, response.get_data(as_text=True)[:500]
-    return match.group(1)
-
-
-def boot_config(response) -> dict:
-    match = re.search(
-        r'<script type="application/json" id="verify-config"[^>]*>(.*?)</script>', response.get_data(as_text=True), re.S
-    )
-    assert match
-    return json.loads(match.group(1))
-
-
 def persona_calls(emulator, kind: str = "") -> list[str]:
     return [f"{r['method']} {r['path']}" for r in emulator.requests() if kind in r["path"]]
-
-
-def give_inquiry(app, emulator, user, *walk: str) -> str:
-    """An inquiry at the emulator (walked through statuses), recorded locally as such."""
-    inquiry = emulator.create_inquiry(reference_id=user.public_id)
-    emulator.set_status(inquiry["id"], *walk)
-    status = emulator.status(inquiry["id"])
-    with app.app_context():
-        db.session.add(Inquiry(persona_id=inquiry["id"], user_id=user.id, status=status))
-        db.session.commit()
-    emulator.clear_requests()
-    return inquiry["id"]
-
-
-@pytest.fixture
-def user(app):
-    return make_user(app)
-
-
-@pytest.fixture
-def signed_in(client, user):
-    sign_in(client)
-    return client
 
 
 def test_no_inquiry_creates_one_with_reference_id_and_idempotency_key(app, signed_in, user, emulator):

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
-from tests.conftest import WEBHOOK_SECRET, make_user, sign_in
-from tests.integration.test_verify import boot_config, give_inquiry, state_of
-from tests.webhook_signer import event_body, later, signature
+from tests.builders import give_inquiry, make_user
+from tests.pages import boot_config, sign_in, state_of
+from tests.webhook_signer import WEBHOOK_SECRET, event_body, later, signature
 from webapp.extensions import db
 from webapp.models import Inquiry, WebhookEvent
 
@@ -48,11 +48,6 @@ def status_of(app, inquiry_id: str) -> Inquiry:
         inquiry = db.session.scalar(select(Inquiry).where(Inquiry.persona_id == inquiry_id))
         db.session.expunge(inquiry)
         return inquiry
-
-
-@pytest.fixture
-def inquiry_id(app, emulator):
-    return give_inquiry(app, emulator, make_user(app), "pending")
 
 
 def test_valid_signature_is_stored_and_applied(app, client, inquiry_id):
