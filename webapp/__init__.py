@@ -216,7 +216,14 @@ def _request_id_header(response: Response) -> Response:
     return response
 
 
+# Answer without looking at the session (and so without the database): a load balancer's
+# checks carry whatever cookie they have, and the database may be what is down.
+SESSIONLESS_ENDPOINTS = frozenset({"main.health", "main.ready", "static"})
+
+
 def _limit_recovery_sessions() -> Response | None:
+    if request.endpoint is None or request.endpoint in SESSIONLESS_ENDPOINTS:
+        return None  # no route (404, 405, a foreign Host): nothing to guard
     if (
         current_user.is_authenticated
         and not current_user.has_full_session
@@ -229,6 +236,8 @@ def _limit_recovery_sessions() -> Response | None:
 def _require_confirmed_email() -> Response | None:
     """Until the address is confirmed, the account sees only the way to confirm it: nothing is
     sent to that address on its behalf, and no verification starts under it."""
+    if request.endpoint is None or request.endpoint in SESSIONLESS_ENDPOINTS:
+        return None  # no route (404, 405, a foreign Host): nothing to guard
     if (
         current_user.is_authenticated
         and not current_user.email_confirmed

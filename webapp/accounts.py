@@ -11,7 +11,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .addresses import InvalidAddressError, normalize_address
 from .extensions import db, rowcount
-from .models import LoginSession, RecoveryLink, User, utcnow
+from .models import Inquiry, LoginSession, RecoveryLink, User, utcnow
 from .security import hash_token, new_token
 
 # Compared against when the email is unknown, so both branches cost one hash check.
@@ -141,8 +141,9 @@ def revoke_recovery_links(user_id: int, now: datetime, purpose: str | None = Non
 
 
 def sign_out_everywhere(user: User, keep: LoginSession | None = None) -> tuple[int, int]:
-    """A lost phone, a shared computer: every login session of `user` (but `keep`) ends and
-    every link we emailed them dies. Returns (sessions ended, links revoked)."""
+    """A lost phone, a shared computer: every login session of `user` (but `keep`) ends, every
+    link we emailed them dies, and the stored Persona session token is dropped. Returns
+    (sessions ended, links revoked)."""
     now = utcnow()
     others = [LoginSession.id != keep.id] if keep is not None else []
     sessions = rowcount(
@@ -151,6 +152,13 @@ def sign_out_everywhere(user: User, keep: LoginSession | None = None) -> tuple[i
         .values(revoked_at=now)
     )
     links = revoke_recovery_links(user.id, now)
+    # The Persona session token we keep for the continue page goes too: no device gets it
+    # from us again (the next page view resumes the inquiry with a new one).
+    db.session.execute(
+        update(Inquiry)
+        .where(Inquiry.user_id == user.id, Inquiry.session_token_ciphertext.is_not(None))
+        .values(session_token_ciphertext=None, session_token_expires_at=None)
+    )
     db.session.commit()
     return sessions, links
 

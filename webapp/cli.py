@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+log = logging.getLogger(__name__)
 demo_cli = AppGroup("demo", help="Demo data for local runs.")
 
 
@@ -35,11 +38,21 @@ def replay_command(event_id: str) -> None:
     click.echo(f"{event_id}: {outcome}")
 
 
+@webhooks_cli.command("prune")
+def prune_command() -> None:
+    """Delete stored events older than WEBHOOK_EVENT_RETENTION_DAYS (run daily from cron)."""
+    from .webhooks import prune_events
+
+    days = current_app.config["WEBHOOK_EVENT_RETENTION_DAYS"]
+    click.echo(f"deleted {prune_events(days)} event(s) received more than {days} days ago")
+
+
 @inquiries_cli.command("sync")
 @click.argument("email", required=False)
 def sync_command(email: str | None) -> None:
     """Fetch statuses from Persona where ours may be stale (a backstop for missed webhooks)."""
-    from .persona import PersonaUnavailableError
+    from .extensions import db
+    from .persona import PersonaError
     from .verification import inquiries_to_sync, sync_inquiry
 
     changed = failed = 0
@@ -47,7 +60,8 @@ def sync_command(email: str | None) -> None:
     for inquiry in candidates:
         try:
             old, new = sync_inquiry(inquiry)
-        except PersonaUnavailableError as exc:
+        except PersonaError as exc:  # one inquiry's odd answer never stops the others
+            db.session.rollback()
             failed += 1
             click.echo(f"{inquiry.persona_id}: Persona unavailable ({type(exc).__name__})", err=True)
             continue
@@ -133,18 +147,27 @@ def accounts_enable_command(email: str) -> None:
 @click.option("--dry-run", is_flag=True, help="List what would be sent; send nothing.")
 def reminders_send_command(dry_run: bool) -> None:
     """Email people whose verification is unfinished and idle, timed around its expiry."""
+    from .extensions import db
+    from .mail import mask_email
     from .recovery import due_reminders, send_reminder
 
     due = due_reminders()
-    sent = 0
+    sent = failed = 0
     for reminder in due:
-        label = f"{reminder.inquiry.persona_id} {reminder.window} -> {reminder.inquiry.user.email}"
+        label = f"{reminder.inquiry.persona_id} {reminder.window} -> {mask_email(reminder.inquiry.user.email)}"
         if dry_run:
             click.echo(f"would send: {label}")
-        elif send_reminder(reminder):
-            sent += 1
-            click.echo(f"sent: {label}")
-    click.echo(f"{len(due)} due, {0 if dry_run else sent} sent{' (dry run)' if dry_run else ''}")
+            continue
+        try:
+            if send_reminder(reminder):
+                sent += 1
+                click.echo(f"sent: {label}")
+        except Exception:  # one person's bad data never stops everyone else's reminder
+            db.session.rollback()
+            failed += 1
+            log.exception("reminder %s failed", label)
+            click.echo(f"failed: {label}", err=True)
+    click.echo(f"{len(due)} due, {0 if dry_run else sent} sent{' (dry run)' if dry_run else ''}, {failed} failed")
 
 
 def register(app: Flask) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_API_KEY = "persona_sandbox_emulator_key"
@@ -94,6 +96,7 @@ class Config:
     MAIL_PER_ADDRESS_PER_HOUR = int(_env("MAIL_PER_ADDRESS_PER_HOUR", "3"))
     CONFIRM_EMAIL_LINK_TTL_SECONDS = int(_env("CONFIRM_EMAIL_LINK_TTL_SECONDS", str(48 * 3600)))
     PASSWORD_RESET_LINK_TTL_SECONDS = int(_env("PASSWORD_RESET_LINK_TTL_SECONDS", str(30 * 60)))
+    UNSUBSCRIBE_TOKEN_TTL_SECONDS = int(_env("UNSUBSCRIBE_TOKEN_TTL_SECONDS", str(90 * 24 * 3600)))
     # `.test` addresses (demo users, tests); never in production.
     EMAIL_ALLOW_TEST_DOMAINS = _bool("EMAIL_ALLOW_TEST_DOMAINS", True)
     RECOVERY_LINK_ATTEMPT_LIMIT = _env("RECOVERY_LINK_ATTEMPT_LIMIT", "30 per minute")  # per client
@@ -113,6 +116,8 @@ class Config:
     PERSONA_WEBHOOK_SECRETS = _csv("PERSONA_WEBHOOK_SECRETS", "wbhsec_dev_emulator_secret")
     PERSONA_WEBHOOK_TOLERANCE_SECONDS = int(_env("PERSONA_WEBHOOK_TOLERANCE_SECONDS", "300"))
     PERSONA_WEBHOOK_MAX_BYTES = int(_env("PERSONA_WEBHOOK_MAX_BYTES", str(256 * 1024)))
+    WEBHOOK_EVENT_RETENTION_DAYS = int(_env("WEBHOOK_EVENT_RETENTION_DAYS", "30"))
+    WEBHOOK_FUTURE_SKEW_SECONDS = int(_env("WEBHOOK_FUTURE_SKEW_SECONDS", "3600"))
 
     # Rate limits (Flask-Limiter): memory:// in one process, redis:// when several share them.
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
@@ -133,6 +138,9 @@ class ProductionConfig(Config):
     PREFERRED_URL_SCHEME = "https"
     HSTS_ENABLED = True
     PERSONA_WEBHOOK_SECRETS = _csv("PERSONA_WEBHOOK_SECRETS")  # no default secret in production
+    # Only our own host name (and any the load balancer's checks use, e.g. an internal name):
+    # other Host headers get a 400, so no redirect (Werkzeug's own included) echoes one.
+    TRUSTED_HOSTS = [urlsplit(Config.PUBLIC_BASE_URL).hostname or "localhost", *_csv("TRUSTED_HOSTS_EXTRA")]
     EMAIL_ALLOW_TEST_DOMAINS = False
 
     @classmethod
@@ -140,6 +148,14 @@ class ProductionConfig(Config):
         """Refuse to start production with development secrets."""
         if cls.SECRET_KEY == Config.SECRET_KEY or len(cls.SECRET_KEY) < 32:
             raise RuntimeError("Set SECRET_KEY (at least 32 characters) in production")
+        if cls.RATELIMIT_STORAGE_URI.startswith("memory://"):
+            # Each gunicorn worker would count on its own: limits multiplied, back-off bypassed.
+            raise RuntimeError("Set RATELIMIT_STORAGE_URI to a shared store (redis://…) in production")
+        if not cls.TRUSTED_PROXY_HOPS:
+            logging.getLogger("webapp.config").warning(
+                "TRUSTED_PROXY_HOPS is 0: every client looks like the proxy's address to the rate limits; "
+                "set it to the number of proxies in front of the app"
+            )
 
 
 class TestConfig(Config):

@@ -6,11 +6,11 @@ import logging
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.wrappers import Response
 
 from .extensions import db
-from .persona import PersonaUnavailableError
+from .persona import PersonaError
 from .verification import VerifyPage
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,9 @@ def _error_response(status: int, title: str, text: str) -> Response:
 
 
 def handle_http_error(exc: HTTPException) -> Response:
+    if isinstance(exc, SecurityError):
+        # A Host we don't serve: no URL can be built for it, so no page either.
+        return Response("Bad request: unknown host.\n", 400, mimetype="text/plain")
     status = exc.code or 500
     title, text = MESSAGES.get(status, (exc.name, "Please go back and try again."))
     if isinstance(exc, CSRFError):
@@ -58,10 +61,11 @@ def handle_http_error(exc: HTTPException) -> Response:
     return response
 
 
-def handle_persona_unavailable(exc: PersonaUnavailableError) -> Response:
-    """Persona is down, slow, rate limiting us or refusing our key: a fast, honest 503."""
+def handle_persona_unavailable(exc: PersonaError) -> Response:
+    """Persona is down, slow, rate limiting us or refusing our key, or answered something no
+    step expected (a 400/422, a 404 or 409 where none can be): a fast, honest 503."""
     log.warning("Persona unavailable (%s): %s", type(exc).__name__, exc)
-    retry_after = exc.retry_after_seconds or 30
+    retry_after = getattr(exc, "retry_after_seconds", None) or 30
     response: Response
     if wants_json():
         response = jsonify(
@@ -83,5 +87,5 @@ def handle_unexpected(exc: Exception) -> Response:
 
 def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
-    app.register_error_handler(PersonaUnavailableError, handle_persona_unavailable)
+    app.register_error_handler(PersonaError, handle_persona_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

@@ -15,8 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask, current_app, g, has_app_context
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -35,7 +35,7 @@ from .models import (
     User,
     utcnow,
 )
-from .security import hash_token, new_token
+from .security import derived_fernet, hash_token, new_token
 from .verification import get_current_inquiry
 
 log = logging.getLogger(__name__)
@@ -315,18 +315,26 @@ class Reminder:
     window: str
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="unsubscribe-reminders")
+def _unsubscribe_fernet() -> Fernet:
+    return derived_fernet(current_app.config["SECRET_KEY"], b"unsubscribe-reminders")
 
 
 def unsubscribe_url(user: User) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL']}/unsubscribe/{_serializer().dumps(user.public_id)}"
+    """A link that stops reminders without signing in: the account's id encrypted (not just
+    signed, so it can't be read), dated, good for UNSUBSCRIBE_TOKEN_TTL_SECONDS."""
+    token = _unsubscribe_fernet().encrypt(user.public_id.encode()).decode()
+    return f"{current_app.config['PUBLIC_BASE_URL']}/unsubscribe/{token}"
 
 
 def user_for_unsubscribe(token: str) -> User | None:
+    """The account of a live unsubscribe token, else None (forged, altered or expired)."""
     try:
-        public_id = _serializer().loads(token)
-    except BadSignature:
+        public_id = (
+            _unsubscribe_fernet()
+            .decrypt(token.encode(), ttl=current_app.config["UNSUBSCRIBE_TOKEN_TTL_SECONDS"])
+            .decode()
+        )
+    except (InvalidToken, ValueError):
         return None
     return db.session.scalar(select(User).where(User.public_id == public_id))
 

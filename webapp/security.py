@@ -109,8 +109,10 @@ def set_security_headers(response: Response) -> Response:
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     if current_app.config["HSTS_ENABLED"]:
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-    if request.endpoint and not request.endpoint.endswith("static") and "Cache-Control" not in headers:
-        # Pages show personal state: never cache them anywhere.
+    is_page = request.endpoint and not request.endpoint.endswith("static")
+    if (is_page or 300 <= response.status_code < 400) and "Cache-Control" not in headers:
+        # Pages show personal state, and redirects (Werkzeug's own too) name a host: never
+        # cache them anywhere.
         headers["Cache-Control"] = "no-store"
     return response
 
@@ -132,6 +134,12 @@ def hash_token(raw: str) -> str:
 def new_token() -> str:
     """256 bits from the OS's CSPRNG, URL-safe."""
     return secrets.token_urlsafe(32)
+
+
+def derived_fernet(secret_key: str, purpose: bytes) -> Fernet:
+    """A Fernet (encrypted, authenticated, timestamped tokens) keyed from SECRET_KEY for one purpose."""
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret_key.encode())
+    return Fernet(base64.urlsafe_b64encode(derived))
 
 
 class TokenCipher:

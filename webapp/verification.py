@@ -24,6 +24,7 @@ from .persona import (
     PersonaConflictError,
     PersonaInquiry,
     PersonaNotFoundError,
+    PersonaUnavailableError,
 )
 from .security import TokenCipher
 
@@ -236,8 +237,9 @@ def store_persona_status(inquiry: Inquiry, fresh: PersonaInquiry, read_at: datet
         log.info("inquiry %s: %s -> %s", inquiry.persona_id, before, inquiry.status)
 
 
-# Statuses that Persona may still change without us hearing of it if a webhook was lost.
-STALE_CANDIDATE_STATUSES = ("created", "pending", "expired", "completed", "needs_review")
+# Statuses that Persona may still change without us hearing of it if a webhook was lost
+# (and `missing`, in case Persona's 404s were wrong after all).
+STALE_CANDIDATE_STATUSES = ("created", "pending", "expired", "completed", "needs_review", "missing")
 
 
 def inquiries_to_sync(email: str | None = None) -> list[Inquiry]:
@@ -260,10 +262,11 @@ def sync_inquiry(inquiry: Inquiry) -> tuple[str, str]:
 
 def read_from_persona(inquiry: Inquiry) -> bool:
     """GET the inquiry and store its status, as of the read (commits). Final statuses drop the
-    stored token. False when Persona doesn't know the inquiry (it is then marked missing)."""
+    stored token. False when Persona doesn't know the inquiry: two reads in a row said 404 (one
+    404 can be a glitch); it is then marked missing, and the sync backstop looks again."""
     read_at = utcnow()
     try:
-        fresh = persona().get_inquiry(inquiry.persona_id)
+        fresh = _get_confirming_404(inquiry.persona_id)
     except PersonaNotFoundError:
         _mark_missing(inquiry)
         return False
@@ -272,6 +275,15 @@ def read_from_persona(inquiry: Inquiry) -> bool:
         inquiry.drop_session_token()
     db.session.commit()
     return True
+
+
+def _get_confirming_404(persona_id: str) -> PersonaInquiry:
+    """GET the inquiry; a 404 counts only when a second read says 404 too."""
+    try:
+        return persona().get_inquiry(persona_id)
+    except PersonaNotFoundError:
+        log.info("Persona said 404 for inquiry %s: reading it once more", persona_id)
+    return persona().get_inquiry(persona_id)
 
 
 def _stored_token(inquiry: Inquiry) -> str | None:
@@ -298,7 +310,12 @@ def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
             return VerifyPage("continue", inquiry)
         return page_for_status(inquiry)
     except PersonaNotFoundError:
-        return _mark_missing(inquiry)
+        # Only a read can tell a glitch from a deleted inquiry.
+        if not read_from_persona(inquiry):
+            return VerifyPage("closed", inquiry, reason="missing")
+        if inquiry.is_resumable:  # it exists: the resume's 404 was the glitch; try again later
+            raise PersonaUnavailableError("resume answered 404 for an inquiry that exists") from None
+        return page_for_status(inquiry)
     if resumed.inquiry.reference_id not in (None, user.public_id):
         log.error("inquiry %s does not belong to user %s", inquiry.persona_id, user.public_id)
         return VerifyPage("closed", inquiry, reason="not_yours")

@@ -14,9 +14,10 @@ import json
 import logging
 import string
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from flask import current_app
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -42,6 +43,12 @@ STATUS_BY_EVENT = {
 }
 # After these the stored session token is useless: drop it.
 TOKEN_ENDING_STATUSES = FINAL_STATUSES | {"expired", "redacted"}
+# A decision stands: later events may only reverse it (a manual review) or redact it.
+DECISIONS = frozenset({"approved", "declined"})
+AFTER_A_DECISION = DECISIONS | {"redacted"}
+# What we keep of a subject inquiry's attributes: what `_apply_status` reads, nothing personal
+# (real payloads carry names, birthdates, addresses in `fields`).
+KEPT_ATTRIBUTES = ("status", "expires-at", "next-step-name", "redacted-at")
 
 
 class InvalidSignatureError(Exception):
@@ -167,7 +174,7 @@ def store_event(event: ParsedEvent, body: bytes) -> tuple[WebhookEvent, bool]:
             name=event.name,
             inquiry_persona_id=event.inquiry_id,
             event_created_at=event.created_at,
-            payload=body.decode("utf-8", "replace"),
+            payload=kept_payload(event),
             received_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["event_id"])
@@ -176,6 +183,32 @@ def store_event(event: ParsedEvent, body: bytes) -> tuple[WebhookEvent, bool]:
     db.session.commit()
     row = db.session.execute(select(WebhookEvent).where(WebhookEvent.event_id == event.event_id)).scalar_one()
     return row, is_new
+
+
+def kept_payload(event: ParsedEvent) -> str:
+    """The part of an event we store: its id, name, time, inquiry id and KEPT_ATTRIBUTES, in
+    the shape `parse_event` reads back."""
+    attributes = {name: event.attributes[name] for name in KEPT_ATTRIBUTES if name in event.attributes}
+    created_at = event.created_at.isoformat() + "Z" if event.created_at else None
+    subject = {"id": event.inquiry_id, "attributes": attributes}
+    event_attributes = {"name": event.name, "created-at": created_at, "payload": {"data": subject}}
+    return json.dumps({"data": {"id": event.event_id, "attributes": event_attributes}})
+
+
+def purge_payloads(inquiry_persona_id: str) -> int:
+    """Persona redacted the inquiry: forget what its events said (the caller commits)."""
+    return rowcount(
+        update(WebhookEvent).where(WebhookEvent.inquiry_persona_id == inquiry_persona_id).values(payload="{}")
+    )
+
+
+def prune_events(older_than_days: int) -> int:
+    """Delete stored events received more than `older_than_days` ago (commits). Persona stops
+    redelivering after about two days, so duplicates are still recognised within the period."""
+    cutoff = utcnow() - timedelta(days=older_than_days)
+    deleted = rowcount(delete(WebhookEvent).where(WebhookEvent.received_at < cutoff))
+    db.session.commit()
+    return deleted
 
 
 def apply_event(row: WebhookEvent, *, force: bool = False) -> str:
@@ -205,6 +238,34 @@ def _apply_status(row: WebhookEvent, now: datetime) -> str:
         return "ignored: unknown inquiry"
     if row.event_created_at is None:
         return "ignored: no event time"
+    if row.event_created_at > now + timedelta(seconds=current_app.config["WEBHOOK_FUTURE_SKEW_SECONDS"]):
+        # Applied, it would outrank every true event until that date: stored, never applied.
+        return "ignored: event time in the future"
+    after_decision = [] if target in AFTER_A_DECISION else [Inquiry.status.not_in(DECISIONS)]
+    values = _status_values(row, target, now)
+    # Newer than what we applied last, or nothing happens: a late event never moves us back.
+    changed = rowcount(
+        update(Inquiry)
+        .where(
+            Inquiry.id == inquiry.id,
+            or_(Inquiry.status_event_at.is_(None), Inquiry.status_event_at < row.event_created_at),
+            *after_decision,
+        )
+        .values(**values)
+    )
+    if target == "redacted":
+        purge_payloads(inquiry.persona_id)
+    if changed == 0:
+        if inquiry.status in DECISIONS and target not in AFTER_A_DECISION:
+            return "ignored: the inquiry was decided"
+        return "ignored: older than the current status"
+    if target in FINAL_STATUSES or target == "redacted":
+        revoke_recovery_links(inquiry.user_id, now, LinkPurpose.CONTINUE)
+    return f"status {target}"
+
+
+def _status_values(row: WebhookEvent, target: str, now: datetime) -> dict:
+    """The inquiry columns an applied event sets."""
     values: dict = {"status": target, "status_event_at": row.event_created_at, "updated_at": now}
     attrs = _subject_attributes(row)
     if "expires-at" in attrs:
@@ -213,20 +274,7 @@ def _apply_status(row: WebhookEvent, now: datetime) -> str:
         values["next_step_name"] = attrs.get("next-step-name")
     if target in TOKEN_ENDING_STATUSES:
         values.update(session_token_ciphertext=None, session_token_expires_at=None)
-    # Newer than what we applied last, or nothing happens: a late event never moves us back.
-    changed = rowcount(
-        update(Inquiry)
-        .where(
-            Inquiry.id == inquiry.id,
-            or_(Inquiry.status_event_at.is_(None), Inquiry.status_event_at < row.event_created_at),
-        )
-        .values(**values)
-    )
-    if changed == 0:
-        return "ignored: older than the current status"
-    if target in FINAL_STATUSES or target == "redacted":
-        revoke_recovery_links(inquiry.user_id, now, LinkPurpose.CONTINUE)
-    return f"status {target}"
+    return values
 
 
 def _subject_attributes(row: WebhookEvent) -> dict:

@@ -173,7 +173,7 @@ def test_an_unconfirmed_account_sees_only_the_confirm_page_and_gets_no_mail(app,
     assert mails(app) == []
     assert emulator.requests() == []
     # The one thing it may ask for: the confirmation link again.
-    assert client.post("/confirm-email/resend", data={"csrf_token": token}).status_code == 303
+    assert client.post("/resend-confirmation", data={"csrf_token": token}).status_code == 303
     assert [m["Subject"] for m in mails(app)] == ["Confirm your email address"]
 
 

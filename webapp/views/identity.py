@@ -91,7 +91,7 @@ def confirm_email_redeem() -> Response:
     return _no_referrer(redirect(url_for("verify.show"), code=303))
 
 
-@bp.post("/confirm-email/resend")
+@bp.post("/resend-confirmation")
 @limiter.limit(lambda: current_app.config["RECOVERY_SEND_LIMIT_PER_CLIENT"])
 def confirm_email_resend() -> Response:
     """Send the confirmation link again (to the account's own address, capped per mailbox)."""

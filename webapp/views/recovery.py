@@ -90,6 +90,7 @@ def resend() -> str:
 
 @bp.post("/verify/email-link")
 @login_required
+@limiter.limit(lambda: current_app.config["RECOVERY_SEND_LIMIT_PER_CLIENT"])
 def send_link_from_verify() -> Response:
     """ "Email me a link to continue on another device" (JSON for the page script, or a redirect)."""
     if not ActionForm().validate_on_submit():
