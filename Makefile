@@ -50,7 +50,7 @@ run: deps ## Start app (localhost:5000) + Persona emulator (localhost:5001) + SQ
 test: system-deps deps ## Install what the tests need and run all of them (SQLite, then PostgreSQL)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/mypy webapp
+	$(BIN)/mypy webapp persona_emulator
 	$(BIN)/bandit -q -r webapp persona_emulator
 	$(BIN)/pytest
 	TEST_DATABASE=postgresql $(BIN)/pytest -m "postgres_too"
@@ -61,11 +61,11 @@ test-fast: deps ## Unit and integration tests only, SQLite (no browser)
 lint: deps ## ruff, mypy and bandit
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/mypy webapp
+	$(BIN)/mypy webapp persona_emulator
 	$(BIN)/bandit -q -r webapp persona_emulator
 
 bench: deps ## Benchmarks: prints numbers, asserts nothing
 	$(BIN)/python scripts/bench.py
 
 clean: ## Remove the local database, emulator state and outbox
-	rm -rf instance/app.db instance/persona-emulator.json instance/outbox
+	rm -rf instance/app.db instance/persona-emulator.db instance/persona-emulator.db-wal instance/persona-emulator.db-shm instance/outbox

@@ -11,9 +11,13 @@ import re
 import secrets
 import socket
 import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 
+from . import api
 from .config import EmulatorConfig
 from .state import Store
 from .webhooks import Deliverer
@@ -24,9 +28,10 @@ def create_app(config: EmulatorConfig | None = None, *, start_deliverer: bool = 
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     store = Store(config)
+    store.start()
     app.extensions["persona_emulator"] = store
 
-    from . import api, control, widget
+    from . import control, widget
 
     app.register_blueprint(api.bp)
     app.register_blueprint(widget.bp)
@@ -53,7 +58,12 @@ def _start_request() -> None:
     g.fault = None
 
 
-def _matching_fault(store: Store) -> dict | None:
+def _store() -> Store:
+    st: Store = current_app.extensions["persona_emulator"]
+    return st
+
+
+def _matching_fault(store: Store) -> dict[str, Any] | None:
     with store.lock:
         for rule in store.faults:
             if rule["method"] not in {"*", request.method}:
@@ -72,9 +82,7 @@ def _matching_fault(store: Store) -> dict | None:
 def _apply_fault() -> Response | None:
     if request.path.startswith("/_emulator"):
         return None
-    from flask import current_app
-
-    rule = _matching_fault(current_app.extensions["persona_emulator"])
+    rule = _matching_fault(_store())
     if rule is None:
         return None
     g.fault = rule["action"]
@@ -84,21 +92,22 @@ def _apply_fault() -> Response | None:
     return FAULT_RESPONSES[rule["action"]](rule)
 
 
-def _status_fault(rule: dict) -> Response:
+def _status_fault(rule: dict[str, Any]) -> Response:
     body = rule["body"]
     if body is None:
         body = json.dumps({"errors": [{"title": "Injected fault", "details": "emulator"}]})
     response = Response(body, rule["status"], mimetype="application/json")
     for name, value in rule["headers"].items():
         response.headers[name] = str(value)
+    api.remember_injected_answer(response)
     return response
 
 
-def _malformed_fault(rule: dict) -> Response:
+def _malformed_fault(rule: dict[str, Any]) -> Response:
     return Response('{"data": {"type": "inquiry", "id": ', 200, mimetype="application/json")
 
 
-def _truncated_fault(rule: dict) -> Response:
+def _truncated_fault(rule: dict[str, Any]) -> Response:
     full = json.dumps({"data": {"type": "inquiry", "id": "inq_truncated", "attributes": {}}})
     response = Response(full[: len(full) // 2], 200, mimetype="application/json")
     response.headers["Content-Length"] = str(len(full))
@@ -106,7 +115,7 @@ def _truncated_fault(rule: dict) -> Response:
     return response
 
 
-def _drop_fault(rule: dict) -> Response:
+def _drop_fault(rule: dict[str, Any]) -> Response:
     """Close the connection without an answer."""
     sock = request.environ.get("werkzeug.socket")
     if sock is not None:
@@ -117,7 +126,7 @@ def _drop_fault(rule: dict) -> Response:
     return Response(b"", 500, headers={"Connection": "close"})
 
 
-FAULT_RESPONSES = {
+FAULT_RESPONSES: dict[str, Callable[[dict[str, Any]], Response]] = {
     "status": _status_fault,
     "malformed": _malformed_fault,
     "truncated": _truncated_fault,
@@ -125,15 +134,19 @@ FAULT_RESPONSES = {
 }
 
 
-def _finish_request(response: Response) -> Response:
-    from flask import current_app
+def _loggable_query() -> str:
+    """The query string with every token-like value blanked (the widget's carries session tokens)."""
+    pairs = parse_qsl(request.query_string.decode("ascii", "replace"), keep_blank_values=True)
+    return urlencode([(name, "[redacted]" if "token" in name.lower() else value) for name, value in pairs])
 
+
+def _finish_request(response: Response) -> Response:
     response.headers["Request-Id"] = g.get("request_id", "")
     if _logged():
         entry = {
             "method": request.method,
             "path": request.path,
-            "query": request.query_string.decode("ascii", "replace"),
+            "query": _loggable_query(),
             "status": 0 if g.get("fault") == "drop" else response.status_code,
             "at": time.time(),
             "duration_ms": round((time.monotonic() - g.get("started", time.monotonic())) * 1000, 1),
@@ -141,5 +154,7 @@ def _finish_request(response: Response) -> Response:
             "idempotency_key": request.headers.get("Idempotency-Key"),
             "fault": g.get("fault"),
         }
-        current_app.extensions["persona_emulator"].requests.append(entry)
+        st = _store()
+        with st.lock:
+            st.requests.append(entry)
     return response

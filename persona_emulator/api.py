@@ -8,16 +8,19 @@ import json
 import time
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from .state import StateError, Store, serialize_inquiry
+from .config import parse_latency
+from .state import IdempotencyRecord, Inquiry, StateError, Store, serialize_inquiry
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 def store() -> Store:
-    return current_app.extensions["persona_emulator"]
+    st: Store = current_app.extensions["persona_emulator"]
+    return st
 
 
 def error_response(status: int, title: str, details: str = "") -> Response:
@@ -34,10 +37,12 @@ def _state_error(exc: StateError) -> Response:
 @bp.before_request
 def _rate_limit_and_authenticate() -> Response | None:
     st = store()
+    if st.config.latency:  # modelled upstream latency, before anything else (no lock held)
+        time.sleep(parse_latency(st.config.latency)())
     limit = st.config.rate_limit_per_minute
     if limit > 0:
         minute = int(time.time() // 60)
-        with st.lock:
+        with st.write():
             window, count = st.rate_window
             count = count + 1 if window == minute else 1
             st.rate_window = (minute, count)
@@ -50,15 +55,52 @@ def _rate_limit_and_authenticate() -> Response | None:
         if count > limit:
             return error_response(429, "Too many requests", "Rate limit exceeded")
 
-    header = request.headers.get("Authorization", "")
-    scheme, _, key = header.partition(" ")
+    digest = _key_digest(st)
+    if digest is None:
+        return error_response(401, "Must be authenticated to access this endpoint", "Unauthorized")
+    g.key_digest = digest
+    return None
+
+
+def _key_digest(st: Store) -> str | None:
+    """A digest of the request's API key when it is one we accept (idempotency keys are per key)."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     valid = scheme.lower() == "bearer" and any(
         hmac.compare_digest(key.encode(), k.encode()) for k in st.config.api_keys
     )
-    if not valid:
-        return error_response(401, "Must be authenticated to access this endpoint", "Unauthorized")
-    g.key_digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return None
+    return hashlib.sha256(key.encode()).hexdigest()[:16] if valid else None
+
+
+def _fingerprint(st: Store) -> str:
+    return st.body_digest(request.method.encode() + b" " + request.path.encode() + b"\n" + request.get_data())
+
+
+def remember_injected_answer(response: Response) -> None:
+    """A 5xx answered (by an injected fault) to a keyed POST is stored and replayed like any
+    other answer (IDEM: 500s are stored too), so a client must retry a 5xx with a new key."""
+    key = request.headers.get("Idempotency-Key")
+    if (
+        response.status_code < 500
+        or request.method != "POST"
+        or not key
+        or not request.path.startswith(bp.url_prefix or "")
+    ):
+        return
+    st = store()
+    digest = _key_digest(st)
+    if digest is None:
+        return
+    with st.write():
+        if st.remembered(f"{digest}:{key}") is None:
+            st.remember(
+                IdempotencyRecord(
+                    id=f"{digest}:{key}",
+                    fingerprint=_fingerprint(st),
+                    status=response.status_code,
+                    body=response.get_data(as_text=True),
+                    at=st.now(),
+                )
+            )
 
 
 @bp.after_request
@@ -72,44 +114,44 @@ def idempotent(view: Callable[..., Response]) -> Callable[..., Response]:
     """Replay the first answer for a repeated Idempotency-Key; refuse it with another body."""
 
     @wraps(view)
-    def wrapper(*args, **kwargs) -> Response:
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
         key = request.headers.get("Idempotency-Key")
         if not key:
             return view(*args, **kwargs)
         st = store()
         record_key = f"{g.key_digest}:{key}"
-        fingerprint = st.body_digest(
-            request.method.encode() + b" " + request.path.encode() + b"\n" + request.get_data()
-        )
-        with st.lock:
-            record = st.data["idempotency"].get(record_key)
+        fingerprint = _fingerprint(st)
+        with st.write():
+            record = st.remembered(record_key)
             if record is not None:
-                if record["fingerprint"] != fingerprint:
+                if record.fingerprint != fingerprint:
                     return error_response(
                         422,
                         "Idempotency key reused",
                         "Idempotency-Key was already used with different parameters",
                     )
-                replay = Response(record["body"], record["status"], mimetype="application/json")
+                replay = Response(record.body, record.status, mimetype="application/json")
                 replay.headers["Idempotent-Replayed"] = "true"
                 return replay
             try:
                 response = view(*args, **kwargs)
             except StateError as exc:  # Persona stores 4xx answers for the key too (IDEM)
                 response = error_response(exc.status, exc.title, exc.details)
-            st.data["idempotency"][record_key] = {
-                "fingerprint": fingerprint,
-                "status": response.status_code,
-                "body": response.get_data(as_text=True),
-                "at": time.time(),
-            }
-            st.save()
+            st.remember(
+                IdempotencyRecord(
+                    id=record_key,
+                    fingerprint=fingerprint,
+                    status=response.status_code,
+                    body=response.get_data(as_text=True),
+                    at=st.now(),
+                )
+            )
             return response
 
     return wrapper
 
 
-def json_body() -> dict:
+def json_body() -> dict[str, Any]:
     raw = request.get_data()
     if not raw.strip():
         return {}
@@ -122,8 +164,8 @@ def json_body() -> dict:
     return body
 
 
-def inquiry_document(inq: dict, status: int = 200, meta: dict | None = None) -> Response:
-    doc: dict = {"data": serialize_inquiry(inq, store()), "included": []}
+def inquiry_document(inq: Inquiry, status: int = 200, meta: dict[str, Any] | None = None) -> Response:
+    doc: dict[str, Any] = {"data": serialize_inquiry(inq, store()), "included": []}
     if meta is not None:
         doc["meta"] = meta
     response = jsonify(doc)
@@ -140,9 +182,8 @@ def create_inquiry() -> Response:
     if not isinstance(attrs, dict):
         raise StateError(400, "Bad request", "data.attributes is required")
     st = store()
-    with st.lock:
+    with st.write():
         inq = st.create_inquiry(attrs)
-        st.save()
         return inquiry_document(inq, 201)
 
 
@@ -157,7 +198,7 @@ def list_inquiries() -> Response:
     if not 1 <= size <= 100:
         raise StateError(400, "Bad request", "page[size] must be between 1 and 100")
     st = store()
-    with st.lock:
+    with st.write():
         found = st.list_inquiries(reference_id, statuses, size)
         return jsonify({"data": [serialize_inquiry(i, st) for i in found], "links": {"prev": None, "next": None}})
 
@@ -165,7 +206,7 @@ def list_inquiries() -> Response:
 @bp.get("/inquiries/<inquiry_id>")
 def retrieve_inquiry(inquiry_id: str) -> Response:
     st = store()
-    with st.lock:
+    with st.write():
         return inquiry_document(st.inquiry(inquiry_id))
 
 
@@ -174,10 +215,9 @@ def retrieve_inquiry(inquiry_id: str) -> Response:
 def resume_inquiry(inquiry_id: str) -> Response:
     json_body()
     st = store()
-    with st.lock:
+    with st.write():
         inq = st.inquiry(inquiry_id)
         token = st.resume(inq)
-        st.save()
         return inquiry_document(inq, meta={"session-token": token})
 
 
@@ -185,12 +225,11 @@ def resume_inquiry(inquiry_id: str) -> Response:
 @idempotent
 def expire_inquiry(inquiry_id: str) -> Response:
     st = store()
-    with st.lock:
+    with st.write():
         inq = st.inquiry(inquiry_id)
-        if inq["status"] not in {"created", "pending"}:
-            raise StateError(409, "Conflict", f"Inquiry cannot be expired while {inq['status']}")
+        if inq.status not in {"created", "pending"}:
+            raise StateError(409, "Conflict", f"Inquiry cannot be expired while {inq.status}")
         st.set_status(inq, "expired")
-        st.save()
         return inquiry_document(inq)
 
 
@@ -208,10 +247,9 @@ def decide_inquiry(inquiry_id: str, action: str) -> Response:
     json_body()
     target, allowed_from = DECISIONS[action]
     st = store()
-    with st.lock:
+    with st.write():
         inq = st.inquiry(inquiry_id)
-        if inq["status"] not in allowed_from:
-            raise StateError(409, "Conflict", f"Inquiry cannot be {target.replace('_', ' ')} while {inq['status']}")
+        if inq.status not in allowed_from:
+            raise StateError(409, "Conflict", f"Inquiry cannot be {target.replace('_', ' ')} while {inq.status}")
         st.set_status(inq, target)
-        st.save()
         return inquiry_document(inq)

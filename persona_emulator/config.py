@@ -5,8 +5,13 @@ Every name is documented in the README ("The Persona emulator") and `.env.exampl
 
 from __future__ import annotations
 
+import math
 import os
+import random
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 DEFAULT_API_KEY = "persona_sandbox_emulator_key"
 # Persona's documented retry schedule after the first attempt, in seconds (FACTS.md §5).
@@ -23,10 +28,44 @@ def _bool(value: str | None, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+_DURATION = r"(\d+(?:\.\d+)?)\s*(ms|s)?"
+
+
+def _seconds(number: str, unit: str | None) -> float:
+    return float(number) if unit == "s" else float(number) / 1000
+
+
+def parse_latency(spec: str) -> Callable[[], float]:
+    """A sampler of added API latency, in seconds, from a spec (milliseconds unless `s` is given):
+
+    ``""`` or ``0``: none; ``150ms``: fixed; ``100-300ms``: uniform between the two;
+    ``lognormal:150ms:400ms``: log-normal with that median and 95th percentile (a long tail, as
+    real upstreams have). Raises ValueError for anything else.
+    """
+    text = spec.strip().lower()
+    if not text:
+        return lambda: 0.0
+    if match := re.fullmatch(_DURATION, text):
+        fixed = _seconds(*match.groups())
+        return lambda: fixed
+    if match := re.fullmatch(_DURATION + r"\s*-\s*" + _DURATION, text):
+        low, high = _seconds(match[1], match[2] or match[4]), _seconds(match[3], match[4])
+        if low > high:
+            raise ValueError("latency range must go from low to high")
+        return lambda: random.uniform(low, high)  # load modelling, no secret  # nosec B311
+    if match := re.fullmatch(r"lognormal:" + _DURATION + ":" + _DURATION, text):
+        median, p95 = _seconds(match[1], match[2]), _seconds(match[3], match[4])
+        if not 0 < median <= p95:
+            raise ValueError("lognormal latency needs 0 < median <= p95")
+        mu, sigma = math.log(median), math.log(p95 / median) / 1.6449
+        return lambda: min(random.lognormvariate(mu, sigma), 60.0)  # load modelling, no secret  # nosec B311
+    raise ValueError(f"latency {spec!r}: use 150ms, 100-300ms or lognormal:150ms:400ms")
+
+
 @dataclass
 class EmulatorConfig:
     api_keys: list[str] = field(default_factory=lambda: [DEFAULT_API_KEY])
-    state_file: str = "instance/persona-emulator.json"
+    state_file: str = "instance/persona-emulator.db"
     control_enabled: bool = False
     token_secret: str = "persona-emulator-token-signing-secret-not-for-production"
     # Inquiry lifecycle
@@ -47,6 +86,14 @@ class EmulatorConfig:
     webhook_success_statuses: list[int] = field(default_factory=lambda: [200, 201, 202, 204])
     # Widget behaviour for inquiries that can no longer be worked on (UNCONFIRMED).
     widget_final_error_code: str = "unknown"
+    # Idempotency keys are pruned after this long on the emulator clock (IDEM: "24 h or more"),
+    # and beyond this many the oldest go first (memory bound for long benchmarks; Persona has none).
+    idempotency_ttl_seconds: int = 86_400
+    idempotency_max_records: int = 100_000
+    # Added to every API answer, to model Persona's latency in benchmarks (see parse_latency).
+    latency: str = ""
+    # The control API's request log keeps this many entries (oldest dropped first).
+    request_log_size: int = 2000
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> EmulatorConfig:
@@ -68,33 +115,41 @@ class EmulatorConfig:
         cfg.webhook_urls = _csv(env.get("PERSONA_EMULATOR_WEBHOOK_URLS"))
         cfg.webhook_secrets = _csv(env.get("PERSONA_EMULATOR_WEBHOOK_SECRETS"))
         cfg.webhook_backoff_scale = float(env.get("PERSONA_EMULATOR_WEBHOOK_BACKOFF_SCALE", cfg.webhook_backoff_scale))
+        cfg.latency = env.get("PERSONA_EMULATOR_LATENCY", cfg.latency)
+        parse_latency(cfg.latency)
+        cfg.request_log_size = int(env.get("PERSONA_EMULATOR_REQUEST_LOG_SIZE", cfg.request_log_size))
         return cfg
 
-    def update(self, changes: dict) -> list[str]:
+    def update(self, changes: dict[str, Any]) -> list[str]:
         """Apply a partial update (from `POST /_emulator/config`); returns the refused keys
         (unknown, or a value of another type than the setting's). Nothing changes if any is."""
-        refused = []
-        for key, value in changes.items():
-            if key not in self.__dataclass_fields__ or key == "token_secret":
-                refused.append(key)
-                continue
-            current = getattr(self, key)
-            if isinstance(current, bool) or isinstance(value, bool):
-                ok = isinstance(value, bool) and isinstance(current, bool)
-            elif isinstance(current, float):
-                ok = isinstance(value, int | float)
-            else:
-                ok = isinstance(value, type(current))
-            if isinstance(current, list) and ok:
-                ok = all(isinstance(item, type(current[0]) if current else str | int) for item in value)
-            if not ok:
-                refused.append(key)
+        refused = [key for key, value in changes.items() if not self._acceptable(key, value)]
         if not refused:
             for key, value in changes.items():
                 setattr(self, key, float(value) if isinstance(getattr(self, key), float) else value)
         return refused
 
-    def public(self) -> dict:
+    def _acceptable(self, key: str, value: Any) -> bool:
+        """Whether `value` may replace the setting `key` at run time."""
+        if key not in self.__dataclass_fields__ or key in {"token_secret", "request_log_size"}:
+            return False
+        current = getattr(self, key)
+        if isinstance(current, bool) or isinstance(value, bool):
+            ok = isinstance(value, bool) and isinstance(current, bool)
+        elif isinstance(current, float):
+            ok = isinstance(value, int | float)
+        else:
+            ok = isinstance(value, type(current))
+        if isinstance(current, list) and ok:
+            ok = all(isinstance(item, type(current[0]) if current else str | int) for item in value)
+        if ok and key == "latency":
+            try:
+                parse_latency(value)
+            except ValueError:
+                ok = False
+        return ok
+
+    def public(self) -> dict[str, Any]:
         """The settings as JSON, secrets left out."""
         data = asdict(self)
         data.pop("token_secret")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
@@ -16,13 +17,23 @@ SETTABLE_STATUSES = set(STATUS_EVENTS) | {"redacted"}
 
 
 def store() -> Store:
-    return current_app.extensions["persona_emulator"]
+    st: Store = current_app.extensions["persona_emulator"]
+    return st
 
 
 @bp.before_request
-def _enabled() -> None:
+def _enabled_and_json_only() -> Response | None:
     if not store().config.control_enabled:
         abort(404)
+    # Every change needs a JSON body: a cross-site page can send a form POST without asking,
+    # but not `Content-Type: application/json` (that needs a CORS preflight, which we never allow).
+    if request.method != "GET" and not request.is_json:
+        response = jsonify(
+            {"errors": [{"title": "Unsupported media type", "details": "Send Content-Type: application/json"}]}
+        )
+        response.status_code = 415
+        return response
+    return None
 
 
 @bp.errorhandler(StateError)
@@ -32,7 +43,7 @@ def _state_error(exc: StateError) -> Response:
     return response
 
 
-def _body() -> dict:
+def _body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise StateError(400, "Bad request", "A JSON object body is required")
@@ -42,20 +53,20 @@ def _body() -> dict:
 @bp.get("/inquiries")
 def inquiries() -> Response:
     st = store()
-    with st.lock:
+    with st.write():
         st.sweep_expiry()
         return jsonify(
             [
                 {
-                    "id": inq["id"],
-                    "reference_id": inq["reference_id"],
-                    "status": inq["status"],
-                    "created_at": iso(inq["created_at"]),
-                    "expires_at": iso(inq["expires_at"]),
-                    "step": inq["step_index"],
-                    "sessions": st.session_count(inq["id"]),
+                    "id": inq.id,
+                    "reference_id": inq.reference_id,
+                    "status": inq.status,
+                    "created_at": iso(inq.created_at),
+                    "expires_at": iso(inq.expires_at),
+                    "step": inq.step_index,
+                    "sessions": len(st.sessions_of(inq.id)),
                 }
-                for inq in st.data["inquiries"].values()
+                for inq in st.inquiries.values()
             ]
         )
 
@@ -66,17 +77,15 @@ def set_status(inquiry_id: str) -> Response:
     if status not in SETTABLE_STATUSES:
         raise StateError(422, "Unknown status", f"status must be one of {sorted(SETTABLE_STATUSES)}")
     st = store()
-    with st.lock:
+    with st.write():
         inq = st.inquiry(inquiry_id)
         if status == "redacted":
-            inq["redacted_at"] = st.now()
-            st.emit(inq, "inquiry.redacted")
+            st.redact(inq)
         else:
-            if status == "pending" and inq["status"] == "created":
-                inq["step_index"] = 1
+            if status == "pending" and inq.status == "created":
+                inq.step_index = 1
             st.set_status(inq, status)
-        st.save()
-        return jsonify({"id": inq["id"], "status": inq["status"]})
+        return jsonify({"id": inq.id, "status": inq.status})
 
 
 @bp.post("/inquiries/<inquiry_id>/sessions/expire")
@@ -87,7 +96,7 @@ def expire_sessions(inquiry_id: str) -> Response:
 @bp.get("/clock")
 def clock() -> Response:
     st = store()
-    return jsonify({"now": iso(st.now()), "offset_seconds": st.data["clock_offset"]})
+    return jsonify({"now": iso(st.now()), "offset_seconds": st.settings.clock_offset})
 
 
 @bp.post("/clock")
@@ -106,7 +115,7 @@ def faults() -> Response:
 
 
 @bp.post("/faults")
-def add_fault() -> Response:
+def add_fault() -> tuple[Response, int]:
     rule = _body()
     action = rule.get("action")
     if action not in FAULT_ACTIONS:
@@ -138,7 +147,7 @@ def add_fault() -> Response:
         "hits": 0,
     }
     st = store()
-    with st.lock:
+    with st.write():
         st.faults.append(clean)
     return jsonify(clean), 201
 
@@ -146,50 +155,48 @@ def add_fault() -> Response:
 @bp.delete("/faults")
 def clear_faults() -> Response:
     st = store()
-    with st.lock:
+    with st.write():
         st.faults.clear()
     return jsonify({"cleared": True})
 
 
 @bp.get("/requests")
 def requests_log() -> Response:
-    return jsonify(list(store().requests))
+    st = store()
+    with st.lock:
+        return jsonify(list(st.requests))
 
 
 @bp.delete("/requests")
 def clear_requests() -> Response:
-    store().requests.clear()
+    st = store()
+    with st.lock:
+        st.requests.clear()
     return jsonify({"cleared": True})
 
 
 @bp.get("/webhooks")
 def webhooks() -> Response:
     st = store()
-    with st.lock:
-        events = {e["id"]: e for e in st.data["events"]}
+    with st.write():
         return jsonify(
             {
-                "paused": st.data["webhooks_paused"],
+                "paused": st.settings.webhooks_paused,
                 "deliveries": [
                     {
-                        "id": d["id"],
-                        "event_id": d["event_id"],
-                        "event": events[d["event_id"]]["name"],
-                        "inquiry_id": events[d["event_id"]]["inquiry"]["id"],
-                        "url": d["url"],
-                        "state": d["state"],
-                        "attempts": d["attempts"],
+                        "id": d.id,
+                        "event_id": d.event_id,
+                        "event": st.events[d.event_id].name,
+                        "inquiry_id": st.events[d.event_id].inquiry["id"],
+                        "url": d.url,
+                        "state": d.state,
+                        "attempts": d.attempts,
                     }
-                    for d in st.data["deliveries"]
+                    for d in st.deliveries.values()
                 ],
                 "events": [
-                    {
-                        "id": e["id"],
-                        "name": e["name"],
-                        "created_at": iso(e["created_at"]),
-                        "inquiry_id": e["inquiry"]["id"],
-                    }
-                    for e in st.data["events"]
+                    {"id": e.id, "name": e.name, "created_at": iso(e.created_at), "inquiry_id": e.inquiry["id"]}
+                    for e in st.events.values()
                 ],
             }
         )
@@ -199,9 +206,8 @@ def webhooks() -> Response:
 def pause_webhooks() -> Response:
     """Hold new deliveries (and retries) until released: the way to reorder them."""
     st = store()
-    with st.lock:
-        st.data["webhooks_paused"] = True
-        st.save()
+    with st.write():
+        st.pause_webhooks(True)
     return jsonify({"paused": True})
 
 
@@ -214,21 +220,18 @@ def release_webhooks() -> Response:
 
 
 @bp.post("/events/<event_id>/redeliver")
-def redeliver(event_id: str) -> Response:
+def redeliver(event_id: str) -> tuple[Response, int]:
     """Send an event again (`count` copies: duplicates), to every URL or the given `url`."""
     body = request.get_json(silent=True) or {}
     count = body.get("count", 1)
     if not isinstance(count, int) or not 1 <= count <= 50:
         raise StateError(400, "Bad request", "count must be 1..50")
     st = store()
-    with st.lock:
+    with st.write():
         event = st.event(event_id)
         urls = [body["url"]] if body.get("url") else st.config.webhook_urls
-        made = [st.new_delivery(event["id"], url) for url in urls for _ in range(count)]
-        st.data["deliveries"].extend(made)
-        st.save()
-        st.changed.notify_all()
-    return jsonify({"deliveries": [d["id"] for d in made]}), 201
+        made = [st.add_delivery(event.id, url) for url in urls for _ in range(count)]
+    return jsonify({"deliveries": [d.id for d in made]}), 201
 
 
 @bp.get("/config")

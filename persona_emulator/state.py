@@ -1,26 +1,32 @@
-"""The emulator's world: inquiries, sessions, events, idempotency records and the clock.
+"""The emulator's world: inquiries, sessions, events, deliveries, idempotency records, the clock.
 
-One lock guards everything; every change is written to a JSON file so the state survives
-restarts. Times are unix seconds on the emulator clock (`Store.now()`), which control calls
-can move forward to make inquiries expire.
+Typed records live in memory, guarded by one lock. Every change happens inside
+`with store.write():` (the lock-and-save helper): what a block marks with `store.touch(record)`
+is written to the state file shortly after, by the flusher thread (write-behind, only what
+changed; see persistence.py). Times are unix seconds on the emulator clock (`Store.now()`), which
+control calls can move forward to make inquiries expire.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
-import os
 import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import jwt
 
 from .config import EmulatorConfig
+from .persistence import RecordFile
 
 RESUMABLE = {"created", "pending", "expired"}
 FINAL = {"completed", "failed", "approved", "declined", "needs_review"}
@@ -67,75 +73,231 @@ class StateError(Exception):
         self.details = details
 
 
+# -- records -----------------------------------------------------------------------------------
+@dataclass
+class Inquiry:
+    KIND: ClassVar[str] = "inquiry"
+    id: str
+    template_id: str
+    created_at: float
+    expires_at: float
+    status: str = "created"
+    reference_id: str | None = None
+    note: str | None = None
+    fields: dict[str, dict[str, Any]] = field(default_factory=dict)
+    updated_at: float = 0.0
+    started_at: float | None = None
+    completed_at: float | None = None
+    failed_at: float | None = None
+    expired_at: float | None = None
+    decisioned_at: float | None = None
+    marked_for_review_at: float | None = None
+    redacted_at: float | None = None
+    step_index: int = 0
+
+
+@dataclass
+class Session:
+    KIND: ClassVar[str] = "session"
+    id: str
+    inquiry_id: str
+    created_at: float
+    # A session dies when its inquiry did at the moment it was made (FACTS.md §1).
+    expires_at: float
+    used_at: float | None = None
+    revoked_at: float | None = None
+
+
+@dataclass
+class Event:
+    KIND: ClassVar[str] = "event"
+    id: str
+    name: str
+    created_at: float
+    inquiry: dict[str, Any]  # the inquiry as the API showed it when the event happened
+
+
+@dataclass
+class Delivery:
+    KIND: ClassVar[str] = "delivery"
+    id: str
+    event_id: str
+    url: str
+    state: str  # pending | held | sending | delivered | failed
+    next_attempt_at: float  # wall clock: deliveries run in real time, not on the emulator clock
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    first_attempted_at: int | None = None
+
+
+@dataclass
+class IdempotencyRecord:
+    KIND: ClassVar[str] = "idempotency"
+    id: str  # "<api key digest>:<Idempotency-Key>"
+    fingerprint: str
+    status: int
+    body: str
+    at: float
+
+
+@dataclass
+class Settings:
+    """What else survives a restart: the clock's offset and whether webhooks are held."""
+
+    KIND: ClassVar[str] = "settings"
+    id: str = "store"
+    clock_offset: float = 0.0
+    webhooks_paused: bool = False
+
+
+Record = Inquiry | Session | Event | Delivery | IdempotencyRecord | Settings
+RECORD_TYPES: dict[str, type[Record]] = {
+    t.KIND: t for t in (Inquiry, Session, Event, Delivery, IdempotencyRecord, Settings)
+}
+
+
+def _from_row(cls: type[Record], row: dict[str, Any]) -> Record:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in row.items() if k in names})
+
+
+# -- the store ---------------------------------------------------------------------------------
 class Store:
+    FLUSH_INTERVAL_SECONDS = 0.2
+
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         self._initial_config = copy.deepcopy(config)
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
-        self.requests: deque[dict] = deque(maxlen=2000)
-        self.faults: list[dict] = []
+        self.requests: deque[dict[str, Any]] = deque(maxlen=config.request_log_size)
+        self.faults: list[dict[str, Any]] = []
         self.rate_window: tuple[int, int] = (0, 0)  # (minute, count)
-        self._reset_data()
-        self.load()
+        self._dirty: dict[tuple[str, str], Record | None] = {}
+        self._wipe = False
+        self._flush_lock = threading.Lock()
+        self._file = RecordFile(config.state_file) if config.state_file else None
+        self._stopped = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._empty()
+        self._load()
 
-    # -- persistence -------------------------------------------------------------------------
-    def _reset_data(self) -> None:
-        self.data: dict[str, Any] = {
-            "clock_offset": 0.0,
-            "inquiries": {},
-            "sessions": {},
-            "events": [],
-            "deliveries": [],
-            "idempotency": {},
-            "webhooks_paused": False,
-        }
+    def _empty(self) -> None:
+        self.settings = Settings()
+        self.inquiries: dict[str, Inquiry] = {}
+        self.sessions: dict[str, Session] = {}
+        self._sessions_of: dict[str, list[Session]] = {}
+        self.events: dict[str, Event] = {}
+        self.deliveries: dict[str, Delivery] = {}
+        self.open_deliveries: dict[str, Delivery] = {}  # not yet delivered or failed
+        self.idempotency: dict[str, IdempotencyRecord] = {}
 
-    def load(self) -> None:
-        path = self.config.state_file
-        if path and os.path.exists(path):
-            with open(path, encoding="utf-8") as fh:
-                self.data.update(json.load(fh))
+    # -- the lock-and-save helper and persistence ---------------------------------------------
+    @contextmanager
+    def write(self) -> Iterator[Store]:
+        """Hold the lock for a change; what the block `touch`es is saved shortly after."""
+        with self.lock:
+            yield self
+            if self._dirty:
+                self.changed.notify_all()
 
-    def save(self) -> None:
-        path = self.config.state_file
-        if not path:
+    def touch(self, record: Record) -> None:
+        """Mark a record changed (or new): the flusher writes it. Call with the lock held."""
+        self._dirty[(record.KIND, record.id)] = record
+
+    def _forget(self, record: Record) -> None:
+        self._dirty[(record.KIND, record.id)] = None
+
+    def _load(self) -> None:
+        if self._file is None:
             return
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(self.data, fh)
-        os.replace(tmp, path)
+        for kind, row in self._file.load():
+            cls = RECORD_TYPES.get(kind)
+            if cls is not None:
+                self._add_loaded(_from_row(cls, row))
+        for delivery in self.open_deliveries.values():
+            if delivery.state == "sending":  # interrupted by a restart: send again
+                delivery.state = "pending"
+
+    def _add_loaded(self, record: Record) -> None:
+        if isinstance(record, Settings):
+            self.settings = record
+        elif isinstance(record, Inquiry):
+            self.inquiries[record.id] = record
+        elif isinstance(record, Session):
+            self._add_session(record)
+        elif isinstance(record, Event):
+            self.events[record.id] = record
+        elif isinstance(record, Delivery):
+            self._add_delivery(record)
+        else:
+            self.idempotency[record.id] = record
+
+    def flush(self) -> None:
+        """Write what changed since the last flush, in one transaction (no-op without a file)."""
+        with self._flush_lock:
+            with self.lock:
+                dirty, wipe = self._dirty, self._wipe
+                self._dirty, self._wipe = {}, False
+                upserts = [
+                    (kind, key, json.dumps(dataclasses.asdict(record)))
+                    for (kind, key), record in dirty.items()
+                    if record is not None
+                ]
+            deletes = [key for key, record in dirty.items() if record is None]
+            if self._file is not None and (upserts or deletes or wipe):
+                self._file.write(upserts, deletes, wipe)
+
+    def start(self) -> None:
+        """Start the flusher thread (the app does; a store used without it flushes on close)."""
+        if self._flusher is None:
+            self._flusher = threading.Thread(target=self._flush_loop, name="persona-emulator-flusher", daemon=True)
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while not self._stopped.wait(self.FLUSH_INTERVAL_SECONDS):
+            self.flush()
+
+    def close(self) -> None:
+        """Stop the flusher and write what is left."""
+        self._stopped.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=5)
+        self.flush()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def reset(self) -> None:
         """Empty state, no faults, no request log, and the settings it started with."""
-        with self.lock:
+        with self.write():
             for name in self.config.__dataclass_fields__:
                 setattr(self.config, name, copy.deepcopy(getattr(self._initial_config, name)))
-            self._reset_data()
+            self._empty()
+            self._dirty = {}
+            self._wipe = True
             self.requests.clear()
             self.faults.clear()
-            self.save()
+        self.flush()
 
     # -- clock -------------------------------------------------------------------------------
     def now(self) -> float:
-        return time.time() + self.data["clock_offset"]
+        return time.time() + self.settings.clock_offset
 
     def advance(self, seconds: float) -> None:
-        with self.lock:
-            self.data["clock_offset"] += seconds
+        with self.write():
+            self.settings.clock_offset += seconds
+            self.touch(self.settings)
             self.sweep_expiry()
-            self.save()
 
     # -- inquiries ---------------------------------------------------------------------------
-    def inquiry(self, inquiry_id: str) -> dict:
-        inq = self.data["inquiries"].get(inquiry_id)
+    def inquiry(self, inquiry_id: str) -> Inquiry:
+        inq = self.inquiries.get(inquiry_id)
         if inq is None:
             raise StateError(404, "Record not found", f"Could not find inquiry {inquiry_id!r}")
         self._expire_if_due(inq)
         return inq
 
-    def create_inquiry(self, attrs: dict) -> dict:
+    def create_inquiry(self, attrs: dict[str, Any]) -> Inquiry:
         now = self.now()
         template = (
             attrs.get("inquiry-template-id") or attrs.get("template-id") or attrs.get("inquiry-template-version-id")
@@ -145,126 +307,126 @@ class Store:
         fields = attrs.get("fields") or {}
         if not isinstance(fields, dict):
             raise StateError(400, "Bad request", "fields must be an object")
-        inq = {
-            "id": new_id("inq_"),
-            "status": "created",
-            "reference_id": attrs.get("reference-id"),
-            "template_id": str(template),
-            "note": attrs.get("note"),
-            "fields": {k: {"type": "string", "value": v} for k, v in fields.items()},
-            "created_at": now,
-            "updated_at": now,
-            "started_at": None,
-            "completed_at": None,
-            "failed_at": None,
-            "expired_at": None,
-            "expires_at": now + self.config.expiry_after_create_seconds,
-            "decisioned_at": None,
-            "marked_for_review_at": None,
-            "redacted_at": None,
-            "step_index": 0,
-        }
-        self.data["inquiries"][inq["id"]] = inq
+        inq = Inquiry(
+            id=new_id("inq_"),
+            template_id=str(template),
+            reference_id=attrs.get("reference-id"),
+            note=attrs.get("note"),
+            fields={k: {"type": "string", "value": v} for k, v in fields.items()},
+            created_at=now,
+            updated_at=now,
+            expires_at=now + self.config.expiry_after_create_seconds,
+        )
+        self.inquiries[inq.id] = inq
+        self.touch(inq)
         self.emit(inq, "inquiry.created")
         return inq
 
-    def set_status(self, inq: dict, status: str) -> None:
+    def set_status(self, inq: Inquiry, status: str) -> None:
         """Move an inquiry to `status`, stamping its timestamps and emitting the webhook event."""
         now = self.now()
-        inq["status"] = status
-        inq["updated_at"] = now
+        inq.status = status
+        inq.updated_at = now
         stamp = STATUS_TIMESTAMPS.get(status)
-        if stamp and (stamp != "started_at" or inq["started_at"] is None):
-            inq[stamp] = now
+        if stamp and (stamp != "started_at" or inq.started_at is None):
+            setattr(inq, stamp, now)
         if status == "expired":
-            self._kill_sessions(inq["id"])
+            self._kill_sessions(inq.id)
+        self.touch(inq)
         event = STATUS_EVENTS.get(status)
         if event:
             self.emit(inq, event)
 
-    def _expire_if_due(self, inq: dict) -> None:
-        if inq["status"] in {"created", "pending"} and inq["expires_at"] <= self.now():
+    def redact(self, inq: Inquiry) -> None:
+        inq.redacted_at = self.now()
+        self.touch(inq)
+        self.emit(inq, "inquiry.redacted")
+
+    def _expire_if_due(self, inq: Inquiry) -> None:
+        if inq.status in {"created", "pending"} and inq.expires_at <= self.now():
             self.set_status(inq, "expired")
-            self.save()
 
     def sweep_expiry(self) -> None:
-        with self.lock:
-            for inq in list(self.data["inquiries"].values()):
+        """Expire what is due and prune old idempotency keys (each second, and as the clock moves)."""
+        with self.write():
+            for inq in list(self.inquiries.values()):
                 self._expire_if_due(inq)
+            self.prune_idempotency()
 
-    def list_inquiries(self, reference_id: str | None, statuses: list[str] | None, size: int) -> list[dict]:
+    def list_inquiries(self, reference_id: str | None, statuses: list[str] | None, size: int) -> list[Inquiry]:
         found = []
-        for inq in self.data["inquiries"].values():
+        for inq in self.inquiries.values():
             self._expire_if_due(inq)
-            if reference_id is not None and inq["reference_id"] != reference_id:
+            if reference_id is not None and inq.reference_id != reference_id:
                 continue
-            if statuses and inq["status"] not in statuses:
+            if statuses and inq.status not in statuses:
                 continue
             found.append(inq)
-        found.sort(key=lambda i: i["created_at"], reverse=True)
+        found.sort(key=lambda i: i.created_at, reverse=True)
         return found[:size]
 
-    def advance_step(self, inq: dict) -> None:
-        if inq["status"] == "created":
+    def advance_step(self, inq: Inquiry) -> None:
+        if inq.status == "created":
             self.set_status(inq, "pending")
-        inq["step_index"] = min(inq["step_index"] + 1, len(STEPS) - 1)
-        inq["updated_at"] = self.now()
+        inq.step_index = min(inq.step_index + 1, len(STEPS) - 1)
+        inq.updated_at = self.now()
+        self.touch(inq)
 
     # -- sessions ----------------------------------------------------------------------------
-    def resume(self, inq: dict) -> str:
+    def _add_session(self, session: Session) -> None:
+        self.sessions[session.id] = session
+        self._sessions_of.setdefault(session.inquiry_id, []).append(session)
+
+    def sessions_of(self, inquiry_id: str) -> list[Session]:
+        return self._sessions_of.get(inquiry_id, [])
+
+    def resume(self, inq: Inquiry) -> str:
         """Persona's resume: reuse a valid unused session, else open one. Returns its token."""
         allowed = {"pending", "expired"} | ({"created"} if self.config.resume_allows_created else set())
-        if inq["status"] not in allowed or inq["redacted_at"]:
-            raise StateError(
-                409,
-                "Conflict",
-                f"Inquiry cannot be resumed while it is {inq['status']}",
-            )
-        if inq["status"] == "expired":
+        if inq.status not in allowed or inq.redacted_at:
+            raise StateError(409, "Conflict", f"Inquiry cannot be resumed while it is {inq.status}")
+        if inq.status == "expired":
             # Expired -> pending, with a new expiry; entering pending emits inquiry.started.
-            inq["expires_at"] = self.now() + self.config.expiry_after_resume_seconds
+            inq.expires_at = self.now() + self.config.expiry_after_resume_seconds
             self.set_status(inq, "pending")
-        for session in self.data["sessions"].values():
-            if session["inquiry_id"] == inq["id"] and session["used_at"] is None and self._session_alive(session):
-                return self._token(session)
-        return self._token(self.open_session(inq))
+        for session in self.sessions_of(inq.id):
+            if session.used_at is None and self._session_alive(session):
+                return self.token(session)
+        return self.token(self.open_session(inq))
 
-    def open_session(self, inq: dict) -> dict:
-        count = sum(1 for s in self.data["sessions"].values() if s["inquiry_id"] == inq["id"])
+    def open_session(self, inq: Inquiry) -> Session:
+        count = len(self.sessions_of(inq.id))
         if count >= self.config.max_sessions_per_inquiry:
             raise StateError(
-                self.config.session_cap_status,
-                "Session limit reached",
-                f"Inquiry already has {count} sessions",
+                self.config.session_cap_status, "Session limit reached", f"Inquiry already has {count} sessions"
             )
-        session = {
-            "id": new_id("iqse_"),
-            "inquiry_id": inq["id"],
-            "created_at": self.now(),
-            # A session dies when its inquiry did at the moment it was made (FACTS.md §1).
-            "expires_at": inq["expires_at"],
-            "used_at": None,
-            "revoked_at": None,
-        }
-        self.data["sessions"][session["id"]] = session
+        session = Session(id=new_id("iqse_"), inquiry_id=inq.id, created_at=self.now(), expires_at=inq.expires_at)
+        self._add_session(session)
+        self.touch(session)
+        self.touch(inq)  # its `sessions` relationship changed
         return session
 
-    def _session_alive(self, session: dict) -> bool:
-        return session["revoked_at"] is None and session["expires_at"] > self.now()
+    def _session_alive(self, session: Session) -> bool:
+        return session.revoked_at is None and session.expires_at > self.now()
 
-    def _token(self, session: dict) -> str:
+    def mark_used(self, session: Session) -> None:
+        if session.used_at is None:
+            session.used_at = self.now()
+            self.touch(session)
+
+    def token(self, session: Session) -> str:
         claims = {
-            "sub": session["id"],
+            "sub": session.id,
             "aud": "persona-verify",
             "iss": "persona-emulator",
-            "iat": int(session["created_at"]),
-            "exp": int(session["expires_at"]),
+            "iat": int(session.created_at),
+            "exp": int(session.expires_at),
             "jti": secrets.token_hex(8),
-            "inquiry_id": session["inquiry_id"],
+            "inquiry_id": session.inquiry_id,
         }
         return jwt.encode(claims, self.config.token_secret, algorithm="HS256")
 
-    def session_for_token(self, inquiry_id: str, token: str | None) -> dict | None:
+    def session_for_token(self, inquiry_id: str, token: str | None) -> Session | None:
         """The live session a token opens for this inquiry, or None (the "Session expired" case)."""
         if not token:
             return None
@@ -279,103 +441,128 @@ class Store:
             )
         except jwt.PyJWTError:
             return None
-        session = self.data["sessions"].get(claims.get("sub"))
-        if session is None or session["inquiry_id"] != inquiry_id or not self._session_alive(session):
+        session = self.sessions.get(str(claims.get("sub")))
+        if session is None or session.inquiry_id != inquiry_id or not self._session_alive(session):
             return None
         return session
 
     def _kill_sessions(self, inquiry_id: str) -> int:
         killed = 0
-        for session in self.data["sessions"].values():
-            if session["inquiry_id"] == inquiry_id and session["revoked_at"] is None:
-                session["revoked_at"] = self.now()
+        for session in self.sessions_of(inquiry_id):
+            if session.revoked_at is None:
+                session.revoked_at = self.now()
+                self.touch(session)
                 killed += 1
         return killed
 
     def kill_sessions(self, inquiry_id: str) -> int:
-        with self.lock:
+        with self.write():
             self.inquiry(inquiry_id)
-            killed = self._kill_sessions(inquiry_id)
-            self.save()
-            return killed
-
-    def session_count(self, inquiry_id: str) -> int:
-        return sum(1 for s in self.data["sessions"].values() if s["inquiry_id"] == inquiry_id)
+            return self._kill_sessions(inquiry_id)
 
     # -- idempotency -------------------------------------------------------------------------
     @staticmethod
     def body_digest(body: bytes) -> str:
         return hashlib.sha256(body).hexdigest()
 
+    def remember(self, record: IdempotencyRecord) -> None:
+        """Store the first answer under a key; the oldest go beyond `idempotency_max_records`."""
+        self.idempotency[record.id] = record
+        self.touch(record)
+        while len(self.idempotency) > self.config.idempotency_max_records:
+            self._forget(self.idempotency.pop(next(iter(self.idempotency))))
+
+    def remembered(self, key: str) -> IdempotencyRecord | None:
+        """The stored answer for a key, unless it is older than the key's lifetime."""
+        record = self.idempotency.get(key)
+        if record is None or record.at <= self.now() - self.config.idempotency_ttl_seconds:
+            return None
+        return record
+
+    def prune_idempotency(self) -> None:
+        """Drop keys past their lifetime (they are kept in the order they were stored)."""
+        cutoff = self.now() - self.config.idempotency_ttl_seconds
+        while self.idempotency:
+            oldest = next(iter(self.idempotency.values()))
+            if oldest.at > cutoff:
+                break
+            self._forget(self.idempotency.pop(oldest.id))
+
     # -- events and deliveries ---------------------------------------------------------------
-    def emit(self, inq: dict, name: str) -> dict:
-        event = {
-            "id": new_id("evt_"),
-            "name": name,
-            "created_at": self.now(),
-            "inquiry": serialize_inquiry(inq, self),
-        }
-        self.data["events"].append(event)
+    def emit(self, inq: Inquiry, name: str) -> Event:
+        event = Event(id=new_id("evt_"), name=name, created_at=self.now(), inquiry=serialize_inquiry(inq, self))
+        self.events[event.id] = event
+        self.touch(event)
         for url in self.config.webhook_urls:
-            self.data["deliveries"].append(self.new_delivery(event["id"], url))
+            self.add_delivery(event.id, url)
         self.changed.notify_all()
         return event
 
-    def new_delivery(self, event_id: str, url: str) -> dict:
-        return {
-            "id": new_id("whd_"),
-            "event_id": event_id,
-            "url": url,
-            "state": "held" if self.data["webhooks_paused"] else "pending",
-            "attempts": [],
-            "first_attempted_at": None,
-            "next_attempt_at": time.time(),
-        }
+    def _add_delivery(self, delivery: Delivery) -> None:
+        self.deliveries[delivery.id] = delivery
+        if delivery.state not in {"delivered", "failed"}:
+            self.open_deliveries[delivery.id] = delivery
 
-    def event(self, event_id: str) -> dict:
-        for event in self.data["events"]:
-            if event["id"] == event_id:
-                return event
-        raise StateError(404, "Record not found", f"Could not find event {event_id!r}")
+    def add_delivery(self, event_id: str, url: str) -> Delivery:
+        delivery = Delivery(
+            id=new_id("whd_"),
+            event_id=event_id,
+            url=url,
+            state="held" if self.settings.webhooks_paused else "pending",
+            next_attempt_at=time.time(),
+        )
+        self._add_delivery(delivery)
+        self.touch(delivery)
+        return delivery
+
+    def settle(self, delivery: Delivery) -> None:
+        """Save a delivery after an attempt; a finished one leaves the open set."""
+        if delivery.state in {"delivered", "failed"}:
+            self.open_deliveries.pop(delivery.id, None)
+        self.touch(delivery)
+
+    def event(self, event_id: str) -> Event:
+        event = self.events.get(event_id)
+        if event is None:
+            raise StateError(404, "Record not found", f"Could not find event {event_id!r}")
+        return event
+
+    def pause_webhooks(self, paused: bool) -> None:
+        self.settings.webhooks_paused = paused
+        self.touch(self.settings)
 
 
-def serialize_inquiry(inq: dict, store: Store) -> dict:
+def serialize_inquiry(inq: Inquiry, store: Store) -> dict[str, Any]:
     """The inquiry as Persona's JSON:API object (kebab-case attributes)."""
-    step = STEPS[inq["step_index"]] if inq["status"] in RESUMABLE else None
-    previous = STEPS[inq["step_index"] - 1] if inq["step_index"] > 0 else None
+    step = STEPS[inq.step_index] if inq.status in RESUMABLE else None
+    previous = STEPS[inq.step_index - 1] if inq.step_index > 0 else None
     return {
         "type": "inquiry",
-        "id": inq["id"],
+        "id": inq.id,
         "attributes": {
-            "status": inq["status"],
-            "reference-id": inq["reference_id"],
-            "note": inq["note"],
+            "status": inq.status,
+            "reference-id": inq.reference_id,
+            "note": inq.note,
             "behaviors": {},
             "tags": [],
             "creator": "API",
             "reviewer-comment": None,
-            "created-at": iso(inq["created_at"]),
-            "updated-at": iso(inq["updated_at"]),
-            "started-at": iso(inq["started_at"]),
-            "expires-at": iso(inq["expires_at"]),
-            "completed-at": iso(inq["completed_at"]),
-            "failed-at": iso(inq["failed_at"]),
-            "marked-for-review-at": iso(inq["marked_for_review_at"]),
-            "decisioned-at": iso(inq["decisioned_at"]),
-            "expired-at": iso(inq["expired_at"]),
-            "redacted-at": iso(inq["redacted_at"]),
+            "created-at": iso(inq.created_at),
+            "updated-at": iso(inq.updated_at),
+            "started-at": iso(inq.started_at),
+            "expires-at": iso(inq.expires_at),
+            "completed-at": iso(inq.completed_at),
+            "failed-at": iso(inq.failed_at),
+            "marked-for-review-at": iso(inq.marked_for_review_at),
+            "decisioned-at": iso(inq.decisioned_at),
+            "expired-at": iso(inq.expired_at),
+            "redacted-at": iso(inq.redacted_at),
             "previous-step-name": previous,
             "next-step-name": step,
-            "fields": inq["fields"],
+            "fields": inq.fields,
         },
         "relationships": {
-            "inquiry-template": {"data": {"type": "inquiry-template", "id": inq["template_id"]}},
-            "sessions": {
-                "data": [
-                    {"type": "inquiry-session", "id": s["id"]}
-                    for s in store.data["sessions"].values()
-                    if s["inquiry_id"] == inq["id"]
-                ]
-            },
+            "inquiry-template": {"data": {"type": "inquiry-template", "id": inq.template_id}},
+            "sessions": {"data": [{"type": "inquiry-session", "id": s.id} for s in store.sessions_of(inq.id)]},
         },
     }

@@ -9,25 +9,26 @@ import logging
 import random
 import threading
 import time
+from typing import Any
 
 import requests
 
 from .config import PERSONA_RETRY_SCHEDULE_SECONDS
-from .state import Store, iso
+from .state import Delivery, Event, Store, iso
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 1 + len(PERSONA_RETRY_SCHEDULE_SECONDS)
 
 
-def event_body(event: dict) -> bytes:
+def event_body(event: Event) -> bytes:
     document = {
         "data": {
             "type": "event",
-            "id": event["id"],
+            "id": event.id,
             "attributes": {
-                "name": event["name"],
-                "created-at": iso(event["created_at"]),
-                "payload": {"data": event["inquiry"], "included": []},
+                "name": event.name,
+                "created-at": iso(event.created_at),
+                "payload": {"data": event.inquiry, "included": []},
             },
         }
     }
@@ -65,37 +66,37 @@ class Deliverer(threading.Thread):
     def stop(self) -> None:
         self.stopped.set()
 
-    def _claim_due(self) -> list[tuple[dict, dict]]:
+    def _claim_due(self) -> list[tuple[Delivery, Event]]:
+        """The deliveries due now, oldest due first, marked as being sent."""
         now = time.time()
-        claimed = []
-        with self.store.lock:
-            events = {e["id"]: e for e in self.store.data["events"]}
-            for delivery in self.store.data["deliveries"]:
-                if delivery["state"] == "pending" and delivery["next_attempt_at"] <= now:
-                    delivery["state"] = "sending"
-                    claimed.append((delivery, events[delivery["event_id"]]))
-        return claimed
+        with self.store.write():
+            due = [d for d in self.store.open_deliveries.values() if d.state == "pending" and d.next_attempt_at <= now]
+            due.sort(key=lambda d: d.next_attempt_at)
+            for delivery in due:
+                delivery.state = "sending"
+                if delivery.first_attempted_at is None:
+                    delivery.first_attempted_at = int(now)
+                self.store.touch(delivery)
+            return [(d, self.store.events[d.event_id]) for d in due]
 
-    def _attempt(self, delivery: dict, event: dict) -> None:
+    def _attempt(self, delivery: Delivery, event: Event) -> None:
         config = self.store.config
         body = event_body(event)
         now = int(time.time())
-        if delivery["first_attempted_at"] is None:
-            delivery["first_attempted_at"] = now
-        made = len(delivery["attempts"]) + 1
+        made = len(delivery.attempts) + 1
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "Persona-Emulator-Webhooks/1",
             "Persona-Webhook-Attempts-Made": str(made),
             "Persona-Webhook-Attempts-Left": str(MAX_ATTEMPTS - made),
-            "Persona-Webhook-First-Attempted-At": str(delivery["first_attempted_at"]),
+            "Persona-Webhook-First-Attempted-At": str(delivery.first_attempted_at),
         }
         if config.webhook_secrets:
             headers["Persona-Signature"] = sign(body, config.webhook_secrets, now)
-        outcome: dict = {"at": now}
+        outcome: dict[str, Any] = {"at": now}
         try:
             response = self.session.post(
-                delivery["url"],
+                delivery.url,
                 data=body,
                 headers=headers,
                 timeout=config.webhook_timeout_seconds,
@@ -106,37 +107,35 @@ class Deliverer(threading.Thread):
         except requests.RequestException as exc:
             outcome["error"] = type(exc).__name__
             ok = False
-        with self.store.lock:
-            delivery["attempts"].append(outcome)
+        with self.store.write():
+            delivery.attempts.append(outcome)
             if ok:
-                delivery["state"] = "delivered"
+                delivery.state = "delivered"
             elif made >= MAX_ATTEMPTS:
-                delivery["state"] = "failed"
+                delivery.state = "failed"
             else:
                 wait = PERSONA_RETRY_SCHEDULE_SECONDS[made - 1] * config.webhook_backoff_scale
-                delivery["next_attempt_at"] = time.time() + wait
-                delivery["state"] = "held" if self.store.data["webhooks_paused"] else "pending"
-            self.store.save()
-        log.info("webhook %s %s -> %s", event["name"], event["id"], outcome)
+                delivery.next_attempt_at = time.time() + wait
+                delivery.state = "held" if self.store.settings.webhooks_paused else "pending"
+            self.store.settle(delivery)
+        log.info("webhook %s %s -> %s", event.name, event.id, outcome)
 
 
 def release_held(store: Store, order: str) -> int:
     """Let held deliveries go, in `fifo`, `reverse` or `shuffle` order. Returns how many."""
-    with store.lock:
-        store.data["webhooks_paused"] = False
-        held = [d for d in store.data["deliveries"] if d["state"] == "held"]
+    with store.write():
+        store.pause_webhooks(False)
+        held = [d for d in store.open_deliveries.values() if d.state == "held"]
         if order == "reverse":
             held.reverse()
         elif order == "shuffle":
-            random.shuffle(held)
-        # Deliveries are claimed in list order: move the released ones to the end, in order,
-        # and space them out so the receiver sees them one after another.
-        others = [d for d in store.data["deliveries"] if d["state"] != "held"]
+            random.shuffle(held)  # test ordering, no secret  # nosec B311
+        # Deliveries are claimed in order of when they are due: space the released ones out,
+        # in order, so the receiver sees them one after another.
         start = time.time()
         for index, delivery in enumerate(held):
-            delivery["state"] = "pending"
-            delivery["next_attempt_at"] = start + index * 0.05
-        store.data["deliveries"] = others + held
-        store.save()
+            delivery.state = "pending"
+            delivery.next_attempt_at = start + index * 0.05
+            store.touch(delivery)
         store.changed.notify_all()
         return len(held)

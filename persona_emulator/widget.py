@@ -6,9 +6,11 @@ rules: which inquiries open without a token, which need one, and when "Session e
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
-from .state import FINAL, STEPS, StateError, Store
+from .state import FINAL, STEPS, Inquiry, StateError, Store
 
 bp = Blueprint("widget", __name__)
 
@@ -20,54 +22,54 @@ STEP_TITLES = {
 
 
 def store() -> Store:
-    return current_app.extensions["persona_emulator"]
+    st: Store = current_app.extensions["persona_emulator"]
+    return st
 
 
-def _error(status: int, code: str, message: str, **extra) -> Response:
+def _error(status: int, code: str, message: str, **extra: Any) -> Response:
     response = jsonify({"error": {"status": status, "code": code, "message": message}, **extra})
     response.status_code = status
     return response
 
 
-def _flow_state(inq: dict, token: str) -> dict:
-    step = STEPS[inq["step_index"]]
+def _flow_state(inq: Inquiry, token: str) -> dict[str, Any]:
+    step = STEPS[inq.step_index]
     return {
-        "inquiryId": inq["id"],
-        "status": inq["status"],
+        "inquiryId": inq.id,
+        "status": inq.status,
         "sessionToken": token,
         "step": step,
         "stepTitle": STEP_TITLES[step],
-        "stepNumber": inq["step_index"] + 1,
+        "stepNumber": inq.step_index + 1,
         "stepCount": len(STEPS),
-        "isLastStep": inq["step_index"] == len(STEPS) - 1,
-        "fields": inq["fields"],
+        "isLastStep": inq.step_index == len(STEPS) - 1,
+        "fields": inq.fields,
     }
 
 
-def _open(st: Store, inquiry_id: str, token: str | None) -> tuple[dict, str] | Response:
+def _open(st: Store, inquiry_id: str, token: str | None) -> tuple[Inquiry, str] | Response:
     """The inquiry and a token that opens it, or the error the widget must show and post."""
     try:
         inq = st.inquiry(inquiry_id)
     except StateError:
         return _error(404, "invalid_config", "Inquiry not found")
-    if inq["status"] in FINAL or inq["redacted_at"]:
+    if inq.status in FINAL or inq.redacted_at:
         return _error(
             409,
             st.config.widget_final_error_code,
             "This verification can no longer be changed",
-            inquiryStatus=inq["status"],
+            inquiryStatus=inq.status,
         )
     session = st.session_for_token(inquiry_id, token)
-    if session is None and inq["status"] == "created":
+    if session is None and inq.status == "created":
         # A new inquiry opens for anyone holding its id (FACTS.md §0); the flow gets a session.
         token = st.resume(inq)
         session = st.session_for_token(inquiry_id, token)
     if session is None:
         # pending without a valid token, or expired (its sessions died with it)
-        return _error(409, "unauthenticated", "Session expired", inquiryStatus=inq["status"])
-    if session["used_at"] is None:
-        session["used_at"] = st.now()
-    return inq, st._token(session) if token is None else token
+        return _error(409, "unauthenticated", "Session expired", inquiryStatus=inq.status)
+    st.mark_used(session)
+    return inq, st.token(session) if token is None else token
 
 
 @bp.get("/widget")
@@ -88,7 +90,7 @@ def preload() -> str:
     return "<!doctype html><title>preload</title>"
 
 
-def _payload() -> dict:
+def _payload() -> dict[str, Any]:
     body = request.get_json(silent=True)
     return body if isinstance(body, dict) else {}
 
@@ -97,9 +99,8 @@ def _payload() -> dict:
 def open_session() -> Response:
     body = _payload()
     st = store()
-    with st.lock:
+    with st.write():
         opened = _open(st, str(body.get("inquiryId", "")), body.get("sessionToken") or None)
-        st.save()
         if isinstance(opened, Response):
             return opened
         inq, token = opened
@@ -113,28 +114,27 @@ def take_step() -> Response:
     if action not in {"continue", "submit", "fail"}:
         return _error(400, "invalid_config", "Unknown action")
     st = store()
-    with st.lock:
+    with st.write():
         inquiry_id = str(body.get("inquiryId", ""))
-        token = body.get("sessionToken") or None
+        token = str(body.get("sessionToken") or "")
         try:
             inq = st.inquiry(inquiry_id)
         except StateError:
             return _error(404, "invalid_config", "Inquiry not found")
-        if inq["status"] in FINAL:
+        if inq.status in FINAL:
             return _error(409, st.config.widget_final_error_code, "Already finished")
         if st.session_for_token(inquiry_id, token) is None:
-            return _error(409, "unauthenticated", "Session expired", inquiryStatus=inq["status"])
+            return _error(409, "unauthenticated", "Session expired", inquiryStatus=inq.status)
         if action == "fail":
             st.set_status(inq, "failed")
         elif action == "submit":
-            if inq["step_index"] != len(STEPS) - 1:
+            if inq.step_index != len(STEPS) - 1:
                 return _error(400, "invalid_config", "Submit is only possible on the last step")
-            if inq["status"] == "created":
+            if inq.status == "created":
                 st.set_status(inq, "pending")
             st.set_status(inq, "completed")
         else:
-            if inq["step_index"] == len(STEPS) - 1:
+            if inq.step_index == len(STEPS) - 1:
                 return _error(400, "invalid_config", "This is the last step: submit it")
             st.advance_step(inq)
-        st.save()
         return jsonify(_flow_state(inq, token))

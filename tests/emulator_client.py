@@ -37,6 +37,9 @@ class EmulatorClient:
 
     # -- control ---------------------------------------------------------------------------
     def control(self, method: str, path: str, json: dict | None = None) -> requests.Response:
+        """Call the control API; every change is sent as JSON (it refuses anything else)."""
+        if json is None and method != "GET":
+            json = {}
         response = self.http.request(method, f"{self.origin}/_emulator{path}", json=json, timeout=10)
         response.raise_for_status()
         return response

@@ -47,7 +47,7 @@ def emulator_process(state_dir: Path, **env_overrides: str) -> Iterator[str]:
     port = free_port()
     env = dict(
         os.environ,
-        PERSONA_EMULATOR_STATE_FILE=str(state_dir / "emulator.json"),
+        PERSONA_EMULATOR_STATE_FILE=str(state_dir / "emulator.db"),
         PERSONA_EMULATOR_CONTROL="1",
         PERSONA_EMULATOR_WEBHOOK_BACKOFF_SCALE="0.001",
         PERSONA_EMULATOR_RATE_LIMIT_PER_MINUTE="0",

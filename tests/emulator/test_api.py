@@ -242,3 +242,27 @@ def test_request_log_never_holds_the_key_or_a_token(emulator: EmulatorClient):
     log = json.dumps(emulator.control("GET", "/requests").json())
     assert API_KEY not in log and token not in log
     assert any(r["path"].endswith("/resume") and r["status"] == 200 for r in emulator.requests())
+
+
+def test_idempotency_keys_are_pruned_after_24_hours_of_emulator_time(emulator: EmulatorClient):
+    body = {"data": {"attributes": {"inquiry-template-id": "itmpl_x", "reference-id": "usr_p"}}}
+    first = emulator.call("POST", "/inquiries", json=body, headers={"Idempotency-Key": "kp"})
+    emulator.advance(86400 - 60)
+    again = emulator.call("POST", "/inquiries", json=body, headers={"Idempotency-Key": "kp"})
+    assert again.json()["data"]["id"] == first.json()["data"]["id"]  # still remembered
+    emulator.advance(120)
+    other = dict(body, data={"attributes": {"inquiry-template-id": "itmpl_x", "reference-id": "usr_q"}})
+    later = emulator.call("POST", "/inquiries", json=other, headers={"Idempotency-Key": "kp"})
+    assert later.status_code == 201 and later.json()["data"]["id"] != first.json()["data"]["id"]
+
+
+def test_a_5xx_answered_under_a_key_is_replayed_for_that_key(emulator: EmulatorClient):
+    body = {"data": {"attributes": {"inquiry-template-id": "itmpl_x", "reference-id": "usr_5"}}}
+    emulator.fault(method="POST", path="^/api/v1/inquiries$", action="status", status=500, count=1)
+    failed = emulator.call("POST", "/inquiries", json=body, headers={"Idempotency-Key": "k5"})
+    assert failed.status_code == 500
+    replayed = emulator.call("POST", "/inquiries", json=body, headers={"Idempotency-Key": "k5"})
+    assert replayed.status_code == 500 and replayed.json() == failed.json()
+    fresh = emulator.call("POST", "/inquiries", json=body, headers={"Idempotency-Key": "k6"})
+    assert fresh.status_code == 201
+    assert len(emulator.inquiries()) == 1

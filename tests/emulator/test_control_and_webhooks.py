@@ -243,9 +243,10 @@ def test_bad_control_input_is_a_400_never_a_500(emulator: EmulatorClient):
         response = emulator.http.post(emulator.origin + "/_emulator/config", json=settings, timeout=5)
         assert response.status_code == 400, settings
     assert emulator.call("GET", "/inquiries").status_code == 200  # nothing half-applied
-    for body in (None, [], "x"):
+    for body in ([], "x"):
         response = emulator.http.post(emulator.origin + "/_emulator/clock", json=body, timeout=5)
         assert response.status_code == 400
+    assert emulator.http.post(emulator.origin + "/_emulator/clock", timeout=5).status_code == 415  # no JSON
 
 
 def test_bad_fault_rules_are_refused(emulator: EmulatorClient):
@@ -265,11 +266,13 @@ def test_bad_fault_rules_are_refused(emulator: EmulatorClient):
 # -- state and the control switch ------------------------------------------------------------
 def test_state_survives_a_restart_and_reset_clears_it(tmp_path):
     with emulator_process(tmp_path) as origin:
-        inquiry = EmulatorClient(origin).create_inquiry()
-    state = json.loads((tmp_path / "emulator.json").read_text())
-    assert inquiry["id"] in state["inquiries"]
+        first = EmulatorClient(origin)
+        inquiry = first.create_inquiry()
+        first.set_status(inquiry["id"], "pending")
+        token = first.call("POST", f"/inquiries/{inquiry['id']}/resume").json()["meta"]["session-token"]
+        first.advance(3600)
     port = free_port()
-    env = {**os.environ, "PERSONA_EMULATOR_STATE_FILE": str(tmp_path / "emulator.json")}
+    env = {**os.environ, "PERSONA_EMULATOR_STATE_FILE": str(tmp_path / "emulator.db")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "persona_emulator", "--port", str(port), "--quiet"],
         cwd=ROOT,
@@ -279,7 +282,9 @@ def test_state_survives_a_restart_and_reset_clears_it(tmp_path):
     try:
         wait_for_port(port)
         again = EmulatorClient(f"http://localhost:{port}")
-        assert again.inquiry(inquiry["id"])["id"] == inquiry["id"]
+        assert again.status(inquiry["id"]) == "pending"  # written at shutdown (SIGTERM), not lost
+        assert widget(again, "session", inquiryId=inquiry["id"], sessionToken=token).status_code == 200
+        assert again.inquiry(inquiry["id"])["relationships"]["sessions"]["data"]
         # the control API is off unless enabled
         assert again.http.get(again.origin + "/_emulator/inquiries", timeout=5).status_code == 404
     finally:
