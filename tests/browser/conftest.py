@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, Page
 from werkzeug.wrappers import Request, Response
 
@@ -52,27 +50,3 @@ def a11y_page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(bypass_csp=True)
     yield context.new_page()
     context.close()
-
-
-class SmtpSink:
-    """Keeps every message an SMTP client delivers to it."""
-
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append(envelope.content)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_sink() -> Iterator[tuple[int, SmtpSink]]:
-    """A real SMTP server on a free port: (port, sink)."""
-    with socket.socket() as s:  # aiosmtpd's readiness check cannot use port 0
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    sink = SmtpSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield port, sink
-    controller.stop()

@@ -13,7 +13,6 @@ from sqlalchemy import func, insert, select
 from tests.builders import PASSWORD, give_inquiry, make_user, new_link
 from tests.mailbox import outbox, text_of
 from tests.pages import csrf_from, open_link, resend, sign_in, state_of
-from tests.smtp_sink import SmtpSink
 from webapp import accounts, recovery
 from webapp.extensions import db
 from webapp.models import LoginSession, RecoveryLink, User, utcnow
@@ -103,30 +102,30 @@ def test_test_domains_are_refused_in_production(make_app):
         accounts.create_user("ada@example.test", PASSWORD)
 
 
-def test_mail_goes_to_exactly_the_stored_address_and_never_to_an_odd_old_one(make_app, emulator):
-    with SmtpSink() as sink:
-        app = make_app(MAIL_SMTP_HOST=sink.host, MAIL_SMTP_PORT=sink.port, MAIL_SMTP_STARTTLS=False)
-        ada = make_user(app)
-        give_inquiry(app, emulator, ada, "pending")
-        with app.app_context():
-            # A row from before the strict rule: SMTP would parse this To: and deliver to the victim.
-            db.session.execute(
-                insert(User).values(
-                    public_id="usr_legacy",
-                    email="0<victim@target.example>",
-                    password_hash="x",
-                    active=True,
-                    reminders_opt_out=False,
-                    created_at=utcnow(),
-                    email_confirmed_at=utcnow(),
-                )
+def test_mail_goes_to_exactly_the_stored_address_and_never_to_an_odd_old_one(make_app, emulator, smtp_sink):
+    port, sink = smtp_sink
+    app = make_app(MAIL_SMTP_HOST="127.0.0.1", MAIL_SMTP_PORT=port, MAIL_SMTP_STARTTLS=False)
+    ada = make_user(app)
+    give_inquiry(app, emulator, ada, "pending")
+    with app.app_context():
+        # A row from before the strict rule: SMTP would parse this To: and deliver to the victim.
+        db.session.execute(
+            insert(User).values(
+                public_id="usr_legacy",
+                email="0<victim@target.example>",
+                password_hash="x",
+                active=True,
+                reminders_opt_out=False,
+                created_at=utcnow(),
+                email_confirmed_at=utcnow(),
             )
-            db.session.commit()
-            assert recovery.send_link_to_user(db.session.get(User, ada.id))
-            legacy = db.session.scalar(select(User).where(User.public_id == "usr_legacy"))
-            with pytest.raises(recovery.MailError):
-                recovery.send_link_to_user(legacy)
-    assert [envelope.rcpt_to for envelope in sink.received] == [["ada@example.test"]]
+        )
+        db.session.commit()
+        assert recovery.send_link_to_user(db.session.get(User, ada.id))
+        legacy = db.session.scalar(select(User).where(User.public_id == "usr_legacy"))
+        with pytest.raises(recovery.MailError):
+            recovery.send_link_to_user(legacy)
+    assert sink.recipients == [["ada@example.test"]]
 
 
 # -- confirming the address ----------------------------------------------------------------------
