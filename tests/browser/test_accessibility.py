@@ -24,7 +24,7 @@ def serious_violations(page: Page) -> list[str]:
 
 
 def test_public_pages(a11y_page: Page, live_server):
-    for path in ("/", "/login", "/signup", "/recovery/resend", "/r"):
+    for path in ("/", "/login", "/signup", "/recovery/resend", "/r", "/password/forgot", "/password/reset"):
         a11y_page.goto(live_server.url + path)
         assert serious_violations(a11y_page) == [], path
     a11y_page.goto(live_server.url + "/login")
@@ -53,6 +53,28 @@ def test_verification_pages(browser: Browser, app, live_server, email):
         flow = flow_is_open(page)
         flow.get_by_role("button", name="Exit").click()  # the "progress saved" panel
         expect(page.get_by_role("heading", name="Your progress is saved")).to_be_visible()
+    assert serious_violations(page) == []
+    context.close()
+
+
+def test_identity_pages(browser: Browser, app, live_server):
+    """Sign-up's "check your email", the unconfirmed account's page, and "Not you?"."""
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    page.goto(live_server.url + "/signup")
+    page.get_by_label("Email").fill("fresh@example.test")
+    page.get_by_label("Password", exact=True).fill("a long enough password")
+    page.get_by_label("Repeat password").fill("a long enough password")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    assert serious_violations(page) == []
+    sign_in_with_browser(
+        page, live_server.url, "fresh@example.test", "a long enough password", landing="**/confirm-email"
+    )
+    expect(page.get_by_role("heading", name="Confirm your email address")).to_be_visible()
+    assert serious_violations(page) == []
+    page.get_by_role("button", name="Not you?").click()
+    expect(page.get_by_role("heading", name="You're signed out")).to_be_visible()
     assert serious_violations(page) == []
     context.close()
 
