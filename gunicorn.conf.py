@@ -15,3 +15,11 @@ errorlog = "-"
 # Request lines can carry recovery-link tokens (/r/<token>): this logger redacts them.
 logger_class = "webapp.serving.RedactingLogger"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server):
+    """Check the configuration once, in the master, before any worker forks: a bad setting
+    stops gunicorn with one line naming the variable (a worker failing alone would respawn)."""
+    from webapp.config import CONFIGS
+
+    CONFIGS[os.environ.get("APP_ENV", "development")].check()

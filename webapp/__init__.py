@@ -70,8 +70,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
         instance_path=str(ROOT / "instance"),
     )
     app.config.from_object(config_class)
-    if hasattr(config_class, "check"):
-        config_class.check()
+    config_class.check()
     os.makedirs(app.instance_path, exist_ok=True)
     app.jinja_env.undefined = StrictUndefined
     if app.config["TRUSTED_PROXY_HOPS"]:

@@ -9,6 +9,13 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_API_KEY = "persona_sandbox_emulator_key"
+# Development only: production refuses it.
+DEVELOPMENT_SECRET_KEY = "dev-only-secret-key-change-me"  # nosec B105
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class ConfigError(SystemExit):
+    """The configuration cannot run: exits with one line that names the variable to set."""
 
 
 def _env(name: str, default: str = "") -> str:
@@ -30,7 +37,7 @@ class Config:
     """Settings for development (`make run`). Every name is listed in `.env.example`."""
 
     ENV_NAME = "development"
-    SECRET_KEY = _env("SECRET_KEY", "dev-only-secret-key-change-me")
+    SECRET_KEY = _env("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{ROOT / 'instance' / 'app.db'}")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://localhost:5000").rstrip("/")
@@ -119,8 +126,11 @@ class Config:
     WEBHOOK_EVENT_RETENTION_DAYS = int(_env("WEBHOOK_EVENT_RETENTION_DAYS", "30"))
     WEBHOOK_FUTURE_SKEW_SECONDS = int(_env("WEBHOOK_FUTURE_SKEW_SECONDS", "3600"))
 
+    # One Redis serves rate limits, the task broker and the Persona budget, unless the first two
+    # are named apart. Empty: no Redis (development): limits in memory, tasks run in-process.
+    REDIS_URL = _env("REDIS_URL")
     # Rate limits (Flask-Limiter): memory:// in one process, redis:// when several share them.
-    RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
 
@@ -130,6 +140,10 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     MAX_CONTENT_LENGTH = 1024 * 1024
 
+    @classmethod
+    def check(cls) -> None:
+        """Raise ConfigError when this configuration cannot run (development runs on defaults)."""
+
 
 class ProductionConfig(Config):
     ENV_NAME = "production"
@@ -138,6 +152,7 @@ class ProductionConfig(Config):
     PREFERRED_URL_SCHEME = "https"
     HSTS_ENABLED = True
     PERSONA_WEBHOOK_SECRETS = _csv("PERSONA_WEBHOOK_SECRETS")  # no default secret in production
+    SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")  # no default database in production
     # Only our own host name (and any the load balancer's checks use, e.g. an internal name):
     # other Host headers get a 400, so no redirect (Werkzeug's own included) echoes one.
     TRUSTED_HOSTS = [urlsplit(Config.PUBLIC_BASE_URL).hostname or "localhost", *_csv("TRUSTED_HOSTS_EXTRA")]
@@ -145,17 +160,36 @@ class ProductionConfig(Config):
 
     @classmethod
     def check(cls) -> None:
-        """Refuse to start production with development secrets."""
-        if cls.SECRET_KEY == Config.SECRET_KEY or len(cls.SECRET_KEY) < 32:
-            raise RuntimeError("Set SECRET_KEY (at least 32 characters) in production")
-        if cls.RATELIMIT_STORAGE_URI.startswith("memory://"):
-            # Each gunicorn worker would count on its own: limits multiplied, back-off bypassed.
-            raise RuntimeError("Set RATELIMIT_STORAGE_URI to a shared store (redis://…) in production")
+        """Refuse to start production with a setting that cannot be right.
+
+        Raises ConfigError (a SystemExit) whose one line names the variable to set."""
+        problem = cls.problem()
+        if problem:
+            raise ConfigError(f"Refusing to start in production: {problem}")
         if not cls.TRUSTED_PROXY_HOPS:
             logging.getLogger("webapp.config").warning(
                 "TRUSTED_PROXY_HOPS is 0: every client looks like the proxy's address to the rate limits; "
                 "set it to the number of proxies in front of the app"
             )
+
+    @classmethod
+    def problem(cls) -> str | None:
+        """What is wrong with this production configuration, naming the variable; None if nothing."""
+        key = cls.SECRET_KEY
+        if not key or key == DEVELOPMENT_SECRET_KEY:
+            return f"set SECRET_KEY to at least {MIN_SECRET_KEY_LENGTH} random characters"
+        if len(key) < MIN_SECRET_KEY_LENGTH or len(set(key)) < 10:
+            return f"SECRET_KEY is weak: use at least {MIN_SECRET_KEY_LENGTH} random characters"
+        if not cls.PERSONA_WEBHOOK_SECRETS:
+            return "set PERSONA_WEBHOOK_SECRETS (the secret of the webhook you created in Persona)"
+        if not cls.SQLALCHEMY_DATABASE_URI:
+            return "set DATABASE_URL (postgresql+psycopg://...)"
+        if not cls.REDIS_URL and cls.RATELIMIT_STORAGE_URI.startswith("memory"):
+            return "set REDIS_URL (rate limits and background tasks are shared through Redis)"
+        if cls.RATELIMIT_STORAGE_URI.startswith("memory"):
+            # Each worker would count on its own: limits multiplied, the sign-in back-off bypassed.
+            return "RATELIMIT_STORAGE_URI is memory://: leave it empty (REDIS_URL is used) or name a shared store"
+        return None
 
 
 class TestConfig(Config):
@@ -163,6 +197,7 @@ class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret-key-for-the-test-suite-only"  # nosec B105
     SQLALCHEMY_DATABASE_URI = "sqlite://"
+    REDIS_URL = ""
     RATELIMIT_STORAGE_URI = "memory://"
     PERSONA_CONNECT_TIMEOUT_SECONDS = 1.0
     PERSONA_READ_TIMEOUT_SECONDS = 2.0

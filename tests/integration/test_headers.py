@@ -142,7 +142,7 @@ def test_cross_site_writes_are_refused_but_webhooks_are_not(app, client):
 def test_production_cookies_are_host_prefixed_secure_httponly_lax(make_app):
     from webapp.config import ProductionConfig
 
-    settings = {k: v for k, v in vars(ProductionConfig).items() if k.isupper()}
+    settings = {k: v for k, v in vars(ProductionConfig).items() if k.isupper() and k != "SQLALCHEMY_DATABASE_URI"}
     settings.update(SECRET_KEY="x" * 40, TESTING=True)
     app = make_app(**settings)
     cookie = app.test_client().get("/login", base_url="https://localhost").headers["Set-Cookie"]
