@@ -80,9 +80,9 @@ reminders_cli = AppGroup("reminders", help="Reminder emails (run from cron).")
 def _user_or_fail(email: str):
     from .accounts import get_user_by_email
 
-    user = get_user_by_email(email)
+    user = get_user_by_email(email)  # the one address rule: an odd address finds nobody
     if user is None:
-        raise click.ClickException(f"no account for {email}")
+        raise click.ClickException(f"no account for {email!r}")
     return user
 
 
@@ -94,8 +94,10 @@ def recovery_link_command(email: str) -> None:
     from .verification import get_current_inquiry
 
     user = _user_or_fail(email)
+    if not user.email_confirmed:
+        raise click.ClickException(f"{email} is not confirmed yet: they confirm it by signing in, no link before")
     hours = current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
-    click.echo(f"Single use, valid {hours} h. Give it only to {email}:")
+    click.echo(f"Single use, valid {hours} h. Give it only to {user.email}:")
     click.echo(issue_link(user, get_current_inquiry(user)))
 
 
@@ -106,7 +108,9 @@ def recovery_send_command(email: str) -> None:
     from .recovery import send_link_to_user
 
     if not send_link_to_user(_user_or_fail(email)):
-        raise click.ClickException("not sent: account disabled, verification finished, or hourly limit reached")
+        raise click.ClickException(
+            "not sent: account disabled, address not confirmed, verification finished, or hourly limit reached"
+        )
     click.echo(f"sent to {email}")
 
 

@@ -25,7 +25,7 @@ SUBJECTS = {
     "reminder": "Your identity verification is waiting for you",
     "confirm_email": "Confirm your email address",
     "account_exists": "You already have an account",
-    "reset_password": "Reset your password",
+    "reset_link": "Reset your password",
 }
 
 

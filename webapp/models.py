@@ -133,7 +133,7 @@ class LinkPurpose:
 
     CONTINUE = "continue"  # continue the verification (the recovery link)
     CONFIRM_EMAIL = "confirm_email"  # prove the address of a new account
-    RESET_PASSWORD = "reset_password"  # choose a new password
+    RESET = "reset_password"  # choose a new password
 
 
 class RecoveryLink(Base):

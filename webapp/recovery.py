@@ -110,7 +110,7 @@ def background() -> Background:
 LINK_PATHS = {
     LinkPurpose.CONTINUE: "/r/",
     LinkPurpose.CONFIRM_EMAIL: "/confirm-email/",
-    LinkPurpose.RESET_PASSWORD: "/password/reset/",
+    LinkPurpose.RESET: "/password/reset/",
 }
 
 
@@ -119,7 +119,7 @@ def link_ttl_seconds(purpose: str) -> int:
     return {
         LinkPurpose.CONTINUE: config["RECOVERY_LINK_TTL_SECONDS"],
         LinkPurpose.CONFIRM_EMAIL: config["CONFIRM_EMAIL_LINK_TTL_SECONDS"],
-        LinkPurpose.RESET_PASSWORD: config["PASSWORD_RESET_LINK_TTL_SECONDS"],
+        LinkPurpose.RESET: config["PASSWORD_RESET_LINK_TTL_SECONDS"],
     }[purpose]
 
 
@@ -276,10 +276,10 @@ def send_password_reset(email: str) -> None:
     user = accounts.get_user_by_email(email)
     if user is None or not user.active or mail_cap_reached(user.email):
         return
-    url = issue_link(user, None, LinkPurpose.RESET_PASSWORD)
+    url = issue_link(user, None, LinkPurpose.RESET)
     minutes = current_app.config["PASSWORD_RESET_LINK_TTL_SECONDS"] // 60
     try:
-        send_capped(user.email, "reset_password", link=url, valid_minutes=minutes)
+        send_capped(user.email, "reset_link", link=url, valid_minutes=minutes)
     except MailError:
         pass  # logged in send_email; the person can ask again
 

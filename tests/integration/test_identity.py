@@ -163,6 +163,7 @@ def test_an_unconfirmed_account_sees_only_the_confirm_page_and_gets_no_mail(app,
         assert client.post(path, data={"csrf_token": token}).headers["Location"] == "/confirm-email"
     assert resend(app.test_client(), "ada@example.test").status_code == 200
     assert runner.invoke(args=["recovery", "send", "ada@example.test"]).exit_code != 0
+    assert "not confirmed" in runner.invoke(args=["recovery", "link", "ada@example.test"]).output
     with app.app_context():
         inquiry = db.session.get(User, user.id).inquiries[0]
         inquiry.expires_at = utcnow() + timedelta(hours=2)

@@ -138,14 +138,14 @@ def reset_with_token(token: str) -> Response:
 @limiter.limit(_attempt_limit, methods=["POST"])
 def reset_password() -> Response:
     """Choose a new password for the link's account; then every session of it ends."""
-    check = recovery.check_link(session.get(RESET_KEY), None, LinkPurpose.RESET_PASSWORD)
+    check = recovery.check_link(session.get(RESET_KEY), None, LinkPurpose.RESET)
     if check.problem or check.link is None:
         session.pop(RESET_KEY, None)
         return _html("identity/link_invalid.html", 404, what="reset")
     form = NewPasswordForm()
     masked = mask_address(check.link.user.email)
     if form.validate_on_submit():
-        used = recovery.redeem_link(session.pop(RESET_KEY, None), None, LinkPurpose.RESET_PASSWORD)
+        used = recovery.redeem_link(session.pop(RESET_KEY, None), None, LinkPurpose.RESET)
         if used.problem or used.link is None:
             return _html("identity/link_invalid.html", 404, what="reset")
         accounts.reset_password(used.link.user, form.password.data or "")
