@@ -153,9 +153,15 @@ class ProductionConfig(Config):
     HSTS_ENABLED = True
     PERSONA_WEBHOOK_SECRETS = _csv("PERSONA_WEBHOOK_SECRETS")  # no default secret in production
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")  # no default database in production
-    # Only our own host name (and any the load balancer's checks use, e.g. an internal name):
-    # other Host headers get a 400, so no redirect (Werkzeug's own included) echoes one.
-    TRUSTED_HOSTS = [urlsplit(Config.PUBLIC_BASE_URL).hostname or "localhost", *_csv("TRUSTED_HOSTS_EXTRA")]
+    # Only our own host name, loopback (probes on the machine itself) and any other the load
+    # balancer's checks use: other Host headers get a 400, so no redirect (Werkzeug's own
+    # included) echoes one.
+    TRUSTED_HOSTS = [
+        urlsplit(Config.PUBLIC_BASE_URL).hostname or "localhost",
+        "localhost",
+        "127.0.0.1",
+        *_csv("TRUSTED_HOSTS_EXTRA"),
+    ]
     EMAIL_ALLOW_TEST_DOMAINS = False
 
     @classmethod
