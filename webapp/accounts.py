@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import current_app
+from flask import current_app, session
+from flask_login import current_user, login_user
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .addresses import InvalidAddressError, normalize_address
-from .extensions import db, rowcount
+from .extensions import db, execute_for_rowcount
 from .models import Inquiry, LoginSession, RecoveryLink, User, utcnow
 from .security import hash_token, new_token
 
@@ -87,6 +88,24 @@ def start_login_session(user: User, scope: str = "full") -> LoginSession:
     return row
 
 
+# Flask session keys that survive signing in: a confirmation link waits for its owner to sign in.
+SIGN_IN_KEEPS = ("confirm_email_link",)
+
+
+def sign_in(user: User, scope: str = "full") -> LoginSession:
+    """Sign `user` in on this browser: whatever session the browser had ends on the server too,
+    a fresh Flask session (nothing planted before sign-in survives it but SIGN_IN_KEEPS), a new
+    server-side login session, and Flask-Login's cookie naming it."""
+    if current_user.is_authenticated:
+        end_login_session(current_user)
+    kept = {key: session[key] for key in SIGN_IN_KEEPS if key in session}
+    session.clear()
+    session.update(kept)
+    row = start_login_session(user, scope)
+    login_user(user)
+    return row
+
+
 def load_session_user(key: str) -> User | None:
     """The user whose live login session has this key (Flask-Login's user loader)."""
     if not key or len(key) > 200:
@@ -131,7 +150,7 @@ def revoke_recovery_links(user_id: int, now: datetime, purpose: str | None = Non
     """Kill every unused emailed link of a user (of one purpose, or all); the caller commits.
     Returns how many."""
     only = [RecoveryLink.purpose == purpose] if purpose is not None else []
-    return rowcount(
+    return execute_for_rowcount(
         update(RecoveryLink)
         .where(
             RecoveryLink.user_id == user_id, RecoveryLink.used_at.is_(None), RecoveryLink.revoked_at.is_(None), *only
@@ -146,7 +165,7 @@ def sign_out_everywhere(user: User, keep: LoginSession | None = None) -> tuple[i
     (sessions ended, links revoked)."""
     now = utcnow()
     others = [LoginSession.id != keep.id] if keep is not None else []
-    sessions = rowcount(
+    sessions = execute_for_rowcount(
         update(LoginSession)
         .where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None), *others)
         .values(revoked_at=now)

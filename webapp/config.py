@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-EMULATOR_API_KEY = "persona_sandbox_emulator_key"
+EMULATOR_API_KEY = "persona_sandbox_emulator_key"  # what the emulator accepts: used when no key is set
 # Development only: production refuses it.
 DEVELOPMENT_SECRET_KEY = "dev-only-secret-key-change-me"  # nosec B105
 MIN_SECRET_KEY_LENGTH = 32
@@ -36,7 +36,6 @@ def _bool(name: str, default: bool) -> bool:
 class Config:
     """Settings for development (`make run`). Every name is listed in `.env.example`."""
 
-    ENV_NAME = "development"
     SECRET_KEY = _env("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{ROOT / 'instance' / 'app.db'}")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
@@ -146,7 +145,6 @@ class Config:
 
 
 class ProductionConfig(Config):
-    ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
     SESSION_COOKIE_NAME = "__Host-session"
     PREFERRED_URL_SCHEME = "https"
@@ -199,7 +197,6 @@ class ProductionConfig(Config):
 
 
 class TestConfig(Config):
-    ENV_NAME = "testing"
     TESTING = True
     SECRET_KEY = "test-secret-key-for-the-test-suite-only"  # nosec B105
     SQLALCHEMY_DATABASE_URI = "sqlite://"

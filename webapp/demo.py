@@ -11,9 +11,9 @@ import requests
 from flask import current_app
 from sqlalchemy import delete
 
-from . import accounts, verification
+from . import accounts, services, verification
 from .extensions import db
-from .models import Inquiry, utcnow
+from .models import Inquiry
 from .persona import PersonaNotFoundError
 
 log = logging.getLogger(__name__)
@@ -64,17 +64,14 @@ def seed_demo_data() -> list[tuple[str, str]]:
                 timeout=5,
             )
             response.raise_for_status()
-        read_at = utcnow()
-        fresh = verification.persona().get_inquiry(inquiry.persona_id)
-        verification.store_persona_status(inquiry, fresh, read_at)
-        db.session.commit()
+        verification.read_from_persona(inquiry)
         report.append((email, f"created {inquiry.status}"))
     return report
 
 
 def _known_to_emulator(inquiry: Inquiry) -> bool:
     try:
-        verification.persona().get_inquiry(inquiry.persona_id)
+        services.persona().get_inquiry(inquiry.persona_id)
     except PersonaNotFoundError:
         return False
     return True

@@ -1,21 +1,24 @@
-"""One registry of error handlers: every error is a calm page (or JSON), never a traceback."""
+"""One registry of error handlers: every error is a calm page (or JSON), never a traceback.
+
+Every JSON error has one shape: `{"error": {"status": 503, "code": "unavailable", "message": "..."}}`
+(`code` is stable for programs, `message` is for people); `json_error` builds it."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, g, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, SecurityError
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response
 
-from .extensions import db
+from .extensions import db, login_manager
 from .persona import PersonaError
+from .route_policy import wants_json
 from .verification import VerifyPage
 
 log = logging.getLogger(__name__)
-
-JSON_PATHS = ("/verify/session-token", "/verify/complete", "/webhooks/", "/healthz", "/readyz")
 
 MESSAGES = {
     400: ("Something was wrong with that request", "Please go back, reload the page and try again."),
@@ -31,15 +34,17 @@ MESSAGES = {
 }
 
 
-def wants_json() -> bool:
-    return request.path.startswith(JSON_PATHS) or (request.accept_mimetypes.best == "application/json")
+def json_error(status: int, message: str, code: str | None = None) -> Response:
+    """The one JSON error shape. `code` defaults to the status's name (`not_found`)."""
+    code = code or HTTP_STATUS_CODES.get(status, "error").lower().replace(" ", "_").replace("-", "_")
+    response = jsonify({"error": {"status": status, "code": code, "message": message}})
+    response.status_code = status
+    return response
 
 
 def _error_response(status: int, title: str, text: str) -> Response:
     if wants_json():
-        response = jsonify({"error": {"status": status, "title": title, "message": text}})
-        response.status_code = status
-        return response
+        return json_error(status, text)
     html = render_template(
         "errors/error.html", status=status, title=title, text=text, request_id=g.get("request_id", "-")
     )
@@ -68,15 +73,19 @@ def handle_persona_unavailable(exc: PersonaError) -> Response:
     retry_after = getattr(exc, "retry_after_seconds", None) or 30
     response: Response
     if wants_json():
-        response = jsonify(
-            {"error": {"status": 503, "code": "unavailable", "message": "Verification is temporarily unavailable."}}
-        )
-        response.status_code = 503
+        response = json_error(503, "Verification is temporarily unavailable.", "unavailable")
     else:
         html = render_template("verify/status.html", page=VerifyPage("unavailable"))
         response = Response(html, 503, mimetype="text/html")
     response.headers["Retry-After"] = str(retry_after)
     return response
+
+
+def handle_unauthorized() -> Response:
+    """Flask-Login's answer to a signed-out visitor: JSON 401, or the sign-in page and back."""
+    if wants_json():
+        return json_error(401, "Please sign in.")
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
 def handle_unexpected(exc: Exception) -> Response:
@@ -89,3 +98,4 @@ def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(PersonaError, handle_persona_unavailable)
     app.register_error_handler(Exception, handle_unexpected)
+    login_manager.unauthorized_handler(handle_unauthorized)

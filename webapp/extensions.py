@@ -22,8 +22,8 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
-def rowcount(statement: Executable) -> int:
-    """Run an INSERT/UPDATE/DELETE in the current session; how many rows it touched."""
+def execute_for_rowcount(statement: Executable) -> int:
+    """Execute an INSERT/UPDATE/DELETE in the current session (no commit); how many rows it touched."""
     result = db.session.execute(statement)
     return cast(CursorResult, result).rowcount
 

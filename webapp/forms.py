@@ -67,7 +67,3 @@ class NewPasswordForm(FlaskForm):
 
 class EmailForm(FlaskForm):
     email = email_field()
-
-
-class ActionForm(FlaskForm):
-    """A button that changes state: only the CSRF token."""

@@ -11,9 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import Base
 
-RESUMABLE_STATUSES = frozenset({"created", "pending", "expired"})
-FINAL_STATUSES = frozenset({"completed", "failed", "approved", "declined", "needs_review"})
-
 
 def utcnow() -> datetime:
     """Now, as naive UTC: one function so tests can freeze the clock."""
@@ -89,7 +86,7 @@ class Inquiry(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     persona_id: Mapped[str] = mapped_column(String(80), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))  # an InquiryStatus (statuses.py), or one Persona added
     next_step_name: Mapped[str | None] = mapped_column(String(80))
     expires_at: Mapped[datetime | None]
     # Event time of the newest status we applied: an older webhook never moves it back.
@@ -102,10 +99,6 @@ class Inquiry(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     user: Mapped[User] = relationship(back_populates="inquiries")
-
-    @property
-    def is_resumable(self) -> bool:
-        return self.status in RESUMABLE_STATUSES
 
     def drop_session_token(self) -> None:
         self.session_token_ciphertext = None

@@ -13,12 +13,14 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
+
+from .config import EMULATOR_API_KEY
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +203,22 @@ class PersonaClient:
         self.unavailable_retry_after_seconds = unavailable_retry_after_seconds
         self._local = threading.local()  # requests.Session is not documented as thread-safe
         self.breaker = CircuitBreaker(breaker_threshold, breaker_cooldown_seconds)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> PersonaClient:
+        """A client with the app's PERSONA_* settings (no key set: the emulator's)."""
+        return cls(
+            config["PERSONA_API_BASE_URL"],
+            config["PERSONA_API_KEY"] or EMULATOR_API_KEY,
+            version=config["PERSONA_VERSION"],
+            connect_timeout_seconds=config["PERSONA_CONNECT_TIMEOUT_SECONDS"],
+            read_timeout_seconds=config["PERSONA_READ_TIMEOUT_SECONDS"],
+            max_retries=config["PERSONA_MAX_RETRIES"],
+            retry_after_cap_seconds=config["PERSONA_RETRY_AFTER_CAP_SECONDS"],
+            unavailable_retry_after_seconds=config["PERSONA_UNAVAILABLE_RETRY_AFTER_SECONDS"],
+            breaker_threshold=config["PERSONA_BREAKER_FAILURES"],
+            breaker_cooldown_seconds=config["PERSONA_BREAKER_COOLDOWN_SECONDS"],
+        )
 
     def __repr__(self) -> str:  # keeps the key out of any debug output
         return f"PersonaClient(base_url={self.base_url!r})"

@@ -20,22 +20,13 @@ from flask import Flask, current_app, g, has_app_context
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import accounts
+from . import accounts, services
 from .addresses import delivery_key
-from .extensions import db, rowcount
+from .extensions import db, execute_for_rowcount
 from .mail import MailError, mask_email, send_email
-from .models import (
-    FINAL_STATUSES,
-    RESUMABLE_STATUSES,
-    Inquiry,
-    LinkPurpose,
-    MailSent,
-    RecoveryLink,
-    ReminderSent,
-    User,
-    utcnow,
-)
+from .models import Inquiry, LinkPurpose, MailSent, RecoveryLink, ReminderSent, User, utcnow
 from .security import derived_fernet, hash_token, new_token
+from .statuses import LINKS_LEAD_NOWHERE, RESUMABLE
 from .verification import get_current_inquiry
 
 log = logging.getLogger(__name__)
@@ -101,10 +92,6 @@ class Background:
         self._pool.shutdown(wait=True)
 
 
-def background() -> Background:
-    return current_app.extensions["background"]
-
-
 # -- links -----------------------------------------------------------------------------------
 # Where each kind of link lands (the token is taken out of the address bar there).
 LINK_PATHS = {
@@ -168,7 +155,7 @@ def _is_usable(link: RecoveryLink) -> bool:
     current = get_current_inquiry(link.user)
     if link.inquiry_id is not None and (current is None or current.id != link.inquiry_id):
         return False  # a newer inquiry replaced the one this link was for
-    return current is None or current.status not in FINAL_STATUSES
+    return current is None or current.status not in LINKS_LEAD_NOWHERE
 
 
 def redeem_link(
@@ -180,7 +167,7 @@ def redeem_link(
         db.session.rollback()
         return check
     now = utcnow()
-    used = rowcount(
+    used = execute_for_rowcount(
         update(RecoveryLink)
         .where(
             RecoveryLink.token_hash == token_hash,
@@ -217,7 +204,7 @@ def send_link_to_user(user: User) -> bool:
     if not user.active or not user.email_confirmed:
         return False
     inquiry = get_current_inquiry(user)
-    if inquiry is not None and inquiry.status in FINAL_STATUSES:
+    if inquiry is not None and inquiry.status in LINKS_LEAD_NOWHERE:
         return False  # nothing left to continue
     if mail_cap_reached(user.email):
         return False
@@ -248,9 +235,21 @@ def send_link_to_address(email: str) -> None:
         pass  # logged in send_email; the person can ask again
 
 
+def _send_link_to_user_id(user_id: int) -> None:
+    """The "email me a link" job (background): the person is read again when it runs."""
+    user = db.session.get(User, user_id)
+    if user is not None:
+        send_link_to_user(user)
+
+
+def request_link_for_user(user: User) -> None:
+    """Queue a link for a signed-in person (the page answers before the mail is sent)."""
+    services.background().submit(_send_link_to_user_id, user.id)
+
+
 def request_link_for(email: str) -> None:
     """Queue a link for an address; the same (fast) path whether or not it has an account."""
-    background().submit(send_link_to_address, email)
+    services.background().submit(send_link_to_address, email)
 
 
 # -- confirming an address, resetting a password -----------------------------------------
@@ -304,7 +303,7 @@ def sign_up(email: str, password: str) -> User | None:
         user: User | None = accounts.create_user(email, password)
     except accounts.EmailTakenError:
         user = None
-    background().submit(_send_after_signup, user.id if user else None, email)
+    services.background().submit(_send_after_signup, user.id if user else None, email)
     return user
 
 
@@ -370,7 +369,7 @@ def due_reminders(now: datetime | None = None) -> list[Reminder]:
         select(Inquiry)
         .join(User)
         .where(
-            Inquiry.status.in_(RESUMABLE_STATUSES),
+            Inquiry.status.in_(RESUMABLE),
             User.active.is_(True),
             User.reminders_opt_out.is_(False),
             User.email_confirmed_at.is_not(None),

@@ -29,13 +29,8 @@ _DENIED_FEATURES = (
 )
 
 
-# Endpoints that other sites may POST to: Persona's webhook deliveries only.
-CROSS_SITE_WRITE_ENDPOINTS = frozenset({"webhooks.receive"})
-
-
 def init_app(app: Flask) -> None:
     app.before_request(_make_nonce)
-    app.before_request(_refuse_cross_site_writes)
     app.before_request(_refuse_nul_bytes)
     app.after_request(set_security_headers)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
@@ -43,15 +38,6 @@ def init_app(app: Flask) -> None:
 
 def _make_nonce() -> None:
     g.csp_nonce = secrets.token_urlsafe(18)
-
-
-def _refuse_cross_site_writes() -> None:
-    """Browsers say where a request came from; a write from another site is refused outright
-    (defence in depth behind the CSRF token and SameSite cookies)."""
-    if request.method in ("GET", "HEAD", "OPTIONS") or request.endpoint in CROSS_SITE_WRITE_ENDPOINTS:
-        return
-    if request.headers.get("Sec-Fetch-Site") == "cross-site":
-        abort(403)
 
 
 FORM_MIMETYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})

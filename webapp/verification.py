@@ -2,8 +2,8 @@
 
 The decision table (PRODUCT.md): no inquiry -> create one; `created` -> boot without a token;
 `pending`/`expired` -> reuse a stored live token or `resume` once; anything else -> its status
-page. Every function owns its transaction. Persona errors other than "not found" and
-"conflict" propagate (PersonaUnavailableError becomes the 503 page in one handler).
+page (what each status means is in statuses.py). Every function owns its transaction. Persona
+errors other than "not found" and "conflict" propagate (PersonaUnavailableError becomes the 503 page in one handler).
 """
 
 from __future__ import annotations
@@ -13,34 +13,33 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from . import services
 from .addresses import normalize_address
-from .extensions import db, rowcount
-from .models import FINAL_STATUSES, Inquiry, User, utcnow
+from .extensions import db
+from .models import Inquiry, User, utcnow
 from .persona import (
-    PersonaClient,
     PersonaConflictError,
     PersonaInquiry,
     PersonaNotFoundError,
     PersonaUnavailableError,
 )
-from .security import TokenCipher
+from .statuses import (
+    CLOSED_REASON_BY_STATUS,
+    CLOSED_TO_RESUMING,
+    PAGE_STATE_BY_STATUS,
+    PERSONA_MAY_STILL_CHANGE,
+    RESUMABLE,
+    ClosedReason,
+    InquiryStatus,
+    PageState,
+    apply_status_if_newer,
+)
 
 log = logging.getLogger(__name__)
 
-# The page (and `data-verification-state`) for each Persona status.
-STATE_BY_STATUS = {
-    "created": "continue",
-    "pending": "continue",
-    "expired": "continue",
-    "completed": "processing",
-    "needs_review": "review",
-    "approved": "approved",
-    "declined": "declined",
-    "failed": "failed",
-}
 STEP_LABELS = {
     "select_id_type": "Choose your ID type",
     "document_front": "Take a photo of your ID",
@@ -55,10 +54,10 @@ TOKEN_REUSE_MARGIN = timedelta(seconds=60)
 class VerifyPage:
     """What `/verify` shows: a `state` and, for `continue`, what the client boots with."""
 
-    state: str
+    state: PageState
     inquiry: Inquiry | None = None
     session_token: str | None = None
-    reason: str | None = None  # closed: missing | redacted | unknown_status | not_yours | session_limit
+    reason: ClosedReason | None = None  # why a `closed` page is closed
 
     @property
     def can_restart(self) -> bool:
@@ -77,29 +76,17 @@ class VerifyPage:
         return STEP_LABELS.get(step or "")
 
 
-def persona() -> PersonaClient:
-    return current_app.extensions["persona"]
-
-
-def cipher() -> TokenCipher:
-    return current_app.extensions["token_cipher"]
-
-
 def get_current_inquiry(user: User) -> Inquiry | None:
     return db.session.scalar(select(Inquiry).where(Inquiry.user_id == user.id).order_by(Inquiry.id.desc()).limit(1))
 
 
 def page_for_status(inquiry: Inquiry) -> VerifyPage:
-    """The page for an inquiry whose local status is final or unknown (0 Persona calls)."""
-    if inquiry.status == "missing":
-        return VerifyPage("closed", inquiry, reason="missing")
-    if inquiry.status == "redacted":
-        return VerifyPage("closed", inquiry, reason="redacted")
-    state = STATE_BY_STATUS.get(inquiry.status)
-    if state is None:
+    """The page for an inquiry's local status, without a session token (0 Persona calls)."""
+    if inquiry.status not in PAGE_STATE_BY_STATUS:
         log.warning("inquiry %s has a status we do not know: %r", inquiry.persona_id, inquiry.status)
         return VerifyPage("closed", inquiry, reason="unknown_status")
-    return VerifyPage(state, inquiry)
+    status = InquiryStatus(inquiry.status)
+    return VerifyPage(PAGE_STATE_BY_STATUS[status], inquiry, reason=CLOSED_REASON_BY_STATUS.get(status))
 
 
 class InquiryNotFoundError(Exception):
@@ -117,9 +104,9 @@ def show_verification(user: User, requested_inquiry: str | None = None) -> Verif
         raise InquiryNotFoundError(requested_inquiry[:80])
     if inquiry is None:
         inquiry = start_inquiry(user)
-    if inquiry.status == "created":
+    if inquiry.status == InquiryStatus.CREATED:
         return VerifyPage("continue", inquiry)
-    if inquiry.status in ("pending", "expired"):
+    if inquiry.status in (InquiryStatus.PENDING, InquiryStatus.EXPIRED):
         token = _stored_token(inquiry)
         if token is not None:
             return VerifyPage("continue", inquiry, session_token=token)
@@ -134,27 +121,26 @@ def refresh_session_token(user: User) -> VerifyPage:
         return VerifyPage("closed", reason="missing")
     inquiry.drop_session_token()
     db.session.commit()
-    if inquiry.status in FINAL_STATUSES:
+    if inquiry.status in CLOSED_TO_RESUMING:
         return page_for_status(inquiry)
     return _mint_token(user, inquiry)
 
 
-def record_completion(user: User) -> VerifyPage:
-    """The flow said it finished: read the real status from Persona (never the browser's)."""
+def check_completion(user: User) -> VerifyPage:
+    """The flow said it finished: read the real status from Persona (never the browser's) and
+    store it. Returns the page for it."""
     inquiry = get_current_inquiry(user)
     if inquiry is None:
         return VerifyPage("closed", reason="missing")
     if not read_from_persona(inquiry):
         return VerifyPage("closed", inquiry, reason="missing")
-    if inquiry.is_resumable:
-        return VerifyPage("continue", inquiry)
     return page_for_status(inquiry)
 
 
 def may_restart(inquiry: Inquiry) -> bool:
     """Policy: a new inquiry for these statuses, or when this one has used up its sessions."""
     return inquiry.status in current_app.config["VERIFY_RESTART_STATUSES"] or (
-        inquiry.is_resumable and _sessions_used_up(inquiry)
+        inquiry.status in RESUMABLE and _sessions_used_up(inquiry)
     )
 
 
@@ -182,13 +168,19 @@ def start_inquiry(user: User) -> Inquiry:
     """
     count = len(db.session.scalars(select(Inquiry.id).where(Inquiry.user_id == user.id)).all())
     read_at = utcnow()
-    created = persona().create_inquiry(
+    created = services.persona().create_inquiry(
         template_id=current_app.config["PERSONA_TEMPLATE_ID"],
         reference_id=user.public_id,
         idempotency_key=f"create-inquiry:{user.public_id}:{count + 1}",
     )
-    inquiry = Inquiry(persona_id=created.id, user_id=user.id, status=created.status)
-    store_persona_status(inquiry, created, read_at)
+    inquiry = Inquiry(
+        persona_id=created.id,
+        user_id=user.id,
+        status=created.effective_status,
+        status_event_at=read_at,  # a new row: no stored status can be newer
+        expires_at=created.expires_at,
+        next_step_name=created.next_step_name,
+    )
     db.session.add(inquiry)
     try:
         db.session.commit()
@@ -202,49 +194,9 @@ def start_inquiry(user: User) -> Inquiry:
     return inquiry
 
 
-def store_persona_status(inquiry: Inquiry, fresh: PersonaInquiry, read_at: datetime) -> None:
-    """Copy what Persona told us in a read that began at `read_at` onto our record.
-
-    Like a webhook event, the read counts as of its time: if a newer status was stored
-    meanwhile (a webhook applied while we waited for Persona), the newer one stays. The caller
-    commits; call this before changing anything else on `inquiry` (it reloads the row).
-    """
-    values = {
-        "status": fresh.effective_status,
-        "expires_at": fresh.expires_at,
-        "next_step_name": fresh.next_step_name,
-        "status_event_at": read_at,
-    }
-    if inquiry.id is None:  # not stored yet: nothing can be newer
-        for name, value in values.items():
-            setattr(inquiry, name, value)
-        return
-    before = inquiry.status
-    changed = rowcount(
-        update(Inquiry)
-        .where(
-            Inquiry.id == inquiry.id,
-            or_(Inquiry.status_event_at.is_(None), Inquiry.status_event_at <= read_at),
-        )
-        .values(**values)
-    )
-    db.session.refresh(inquiry)
-    if not changed:
-        log.info(
-            "inquiry %s: kept %s, newer than a read of %s", inquiry.persona_id, inquiry.status, fresh.effective_status
-        )
-    elif before != inquiry.status:
-        log.info("inquiry %s: %s -> %s", inquiry.persona_id, before, inquiry.status)
-
-
-# Statuses that Persona may still change without us hearing of it if a webhook was lost
-# (and `missing`, in case Persona's 404s were wrong after all).
-STALE_CANDIDATE_STATUSES = ("created", "pending", "expired", "completed", "needs_review", "missing")
-
-
 def inquiries_to_sync(email: str | None = None) -> list[Inquiry]:
     """Each person's current inquiry whose local status Persona may have moved on from."""
-    query = select(Inquiry).join(User).where(Inquiry.status.in_(STALE_CANDIDATE_STATUSES))
+    query = select(Inquiry).join(User).where(Inquiry.status.in_(PERSONA_MAY_STILL_CHANGE))
     if email:
         query = query.where(User.email == normalize_address(email))
     newest = {}
@@ -261,29 +213,39 @@ def sync_inquiry(inquiry: Inquiry) -> tuple[str, str]:
 
 
 def read_from_persona(inquiry: Inquiry) -> bool:
-    """GET the inquiry and store its status, as of the read (commits). Final statuses drop the
-    stored token. False when Persona doesn't know the inquiry: two reads in a row said 404 (one
-    404 can be a glitch); it is then marked missing, and the sync backstop looks again."""
+    """GET the inquiry and store its status as of the moment the read began (commits, then
+    reloads `inquiry`). False when Persona doesn't know the inquiry: two reads in a row said 404
+    (one 404 can be a glitch); it is then marked missing, and the sync backstop looks again."""
     read_at = utcnow()
     try:
         fresh = _get_confirming_404(inquiry.persona_id)
     except PersonaNotFoundError:
         _mark_missing(inquiry)
         return False
-    store_persona_status(inquiry, fresh, read_at)
-    if inquiry.status in FINAL_STATUSES:
-        inquiry.drop_session_token()
+    _store_read(inquiry, fresh, read_at)
     db.session.commit()
+    db.session.refresh(inquiry)
     return True
 
 
 def _get_confirming_404(persona_id: str) -> PersonaInquiry:
     """GET the inquiry; a 404 counts only when a second read says 404 too."""
     try:
-        return persona().get_inquiry(persona_id)
+        return services.persona().get_inquiry(persona_id)
     except PersonaNotFoundError:
         log.info("Persona said 404 for inquiry %s: reading it once more", persona_id)
-    return persona().get_inquiry(persona_id)
+    return services.persona().get_inquiry(persona_id)
+
+
+def _store_read(inquiry: Inquiry, fresh: PersonaInquiry, read_at: datetime) -> None:
+    apply_status_if_newer(
+        inquiry,
+        fresh.effective_status,
+        as_of=read_at,
+        source="read",
+        expires_at=fresh.expires_at,
+        next_step_name=fresh.next_step_name,
+    )
 
 
 def _stored_token(inquiry: Inquiry) -> str | None:
@@ -291,7 +253,7 @@ def _stored_token(inquiry: Inquiry) -> str | None:
         return None
     if inquiry.session_token_expires_at <= utcnow() + TOKEN_REUSE_MARGIN:
         return None
-    return cipher().decrypt(inquiry.session_token_ciphertext)
+    return services.token_cipher().decrypt(inquiry.session_token_ciphertext)
 
 
 def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
@@ -301,26 +263,25 @@ def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
         return VerifyPage("closed", inquiry, reason="session_limit")
     read_at = utcnow()
     try:
-        resumed = persona().resume_inquiry(inquiry.persona_id)
+        resumed = services.persona().resume_inquiry(inquiry.persona_id)
     except PersonaConflictError:
         # Our local status was stale: learn the real one and show its page.
         if not read_from_persona(inquiry):
             return VerifyPage("closed", inquiry, reason="missing")
-        if inquiry.status == "created":
-            return VerifyPage("continue", inquiry)
         return page_for_status(inquiry)
     except PersonaNotFoundError:
         # Only a read can tell a glitch from a deleted inquiry.
         if not read_from_persona(inquiry):
             return VerifyPage("closed", inquiry, reason="missing")
-        if inquiry.is_resumable:  # it exists: the resume's 404 was the glitch; try again later
+        if inquiry.status in RESUMABLE:  # it exists: the resume's 404 was the glitch; try again later
             raise PersonaUnavailableError("resume answered 404 for an inquiry that exists") from None
         return page_for_status(inquiry)
     if resumed.inquiry.reference_id not in (None, user.public_id):
         log.error("inquiry %s does not belong to user %s", inquiry.persona_id, user.public_id)
         return VerifyPage("closed", inquiry, reason="not_yours")
-    store_persona_status(inquiry, resumed.inquiry, read_at)
-    inquiry.session_token_ciphertext = cipher().encrypt(resumed.session_token)
+    _store_read(inquiry, resumed.inquiry, read_at)
+    db.session.refresh(inquiry)  # before changing it: what the read stored, or a newer status
+    inquiry.session_token_ciphertext = services.token_cipher().encrypt(resumed.session_token)
     # A session lives until the inquiry's expiry at the moment it was made (FACTS.md §1).
     inquiry.session_token_expires_at = resumed.inquiry.expires_at or _fallback_expiry()
     inquiry.tokens_minted += 1
@@ -332,7 +293,7 @@ def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
 
 def _mark_missing(inquiry: Inquiry) -> VerifyPage:
     log.warning("Persona does not know inquiry %s", inquiry.persona_id)
-    inquiry.status = "missing"
+    inquiry.status = InquiryStatus.MISSING
     inquiry.drop_session_token()
     db.session.commit()
     return VerifyPage("closed", inquiry, reason="missing")

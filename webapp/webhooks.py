@@ -2,8 +2,8 @@
 
 Persona delivers at least once, in no guaranteed order, for about two days (FACTS.md §5).
 So: an event row is committed before we answer 2xx; a unique event id makes duplicates
-one row; a conditional update applies a status only when its event is newer than the last
-one applied to that inquiry; and applying is claimed atomically, so it happens once.
+one row; a status is stored only when its event is newer than the last one applied to that
+inquiry (statuses.apply_status_if_newer); and applying is claimed atomically, so it happens once.
 """
 
 from __future__ import annotations
@@ -15,52 +15,79 @@ import logging
 import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import IO
 
 from flask import current_app
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .accounts import revoke_recovery_links
-from .extensions import db, rowcount
-from .models import FINAL_STATUSES, Inquiry, LinkPurpose, WebhookEvent, utcnow
+from .extensions import db, execute_for_rowcount
+from .models import Inquiry, WebhookEvent, utcnow
 from .persona import parse_time
+from .statuses import MAY_FOLLOW_A_DECISION, STANDING_DECISIONS, STATUS_BY_EVENT, apply_status_if_newer
 
 log = logging.getLogger(__name__)
 
 MAX_HEADER_LENGTH = 8192
 HEX = frozenset(string.hexdigits)
-STATUS_BY_EVENT = {
-    "inquiry.created": "created",
-    "inquiry.started": "pending",
-    "inquiry.completed": "completed",
-    "inquiry.failed": "failed",
-    "inquiry.expired": "expired",
-    "inquiry.approved": "approved",
-    "inquiry.declined": "declined",
-    "inquiry.marked-for-review": "needs_review",
-    "inquiry.redacted": "redacted",
-}
-# After these the stored session token is useless: drop it.
-TOKEN_ENDING_STATUSES = FINAL_STATUSES | {"expired", "redacted"}
-# A decision stands: later events may only reverse it (a manual review) or redact it.
-DECISIONS = frozenset({"approved", "declined"})
-AFTER_A_DECISION = DECISIONS | {"redacted"}
 # What we keep of a subject inquiry's attributes: what `_apply_status` reads, nothing personal
 # (real payloads carry names, birthdates, addresses in `fields`).
 KEPT_ATTRIBUTES = ("status", "expires-at", "next-step-name", "redacted-at")
 
 
-class InvalidSignatureError(Exception):
+class WebhookRefusedError(Exception):
+    """A delivery we do not store; `status` and `code` say how to answer it."""
+
+    status = 400
+    code = "refused"
+
+
+class BodyTooLargeError(WebhookRefusedError):
+    """The body is larger than PERSONA_WEBHOOK_MAX_BYTES."""
+
+    status, code = 413, "too_large"
+
+
+class NotJsonError(WebhookRefusedError):
+    """The body is not declared as JSON."""
+
+    status, code = 415, "not_json"
+
+
+class WebhookNotConfiguredError(WebhookRefusedError):
+    """No webhook secret is configured: nothing can be verified (an operator must set one)."""
+
+    status, code = 503, "not_configured"
+
+
+class InvalidSignatureError(WebhookRefusedError):
     """The request is not proven to come from Persona."""
+
+    code = "invalid_signature"
 
 
 class MalformedSignatureHeaderError(InvalidSignatureError):
     """`Persona-Signature` is not a list of `t=<unix>,v1=<hex>` sets."""
 
 
-class InvalidEventError(Exception):
+class InvalidEventError(WebhookRefusedError):
     """A signed body that is not a Persona event we can store."""
+
+    code = "invalid_event"
+
+
+def read_body(content_type: str, declared_length: int | None, stream: IO[bytes], limit: int) -> bytes:
+    """The raw body (the signature covers these exact bytes), at most `limit` bytes.
+    Raises NotJsonError or BodyTooLargeError."""
+    if declared_length is not None and declared_length > limit:
+        raise BodyTooLargeError(f"{declared_length} bytes declared")
+    if content_type != "application/json":
+        raise NotJsonError(content_type[:80])
+    body = stream.read(limit + 1)
+    if len(body) > limit:
+        raise BodyTooLargeError("more than the limit sent")
+    return body
 
 
 @dataclass(frozen=True)
@@ -146,9 +173,11 @@ def parse_event(body: bytes) -> ParsedEvent:
 def receive_event(header: str | None, body: bytes, *, secrets: list[str], now: float, tolerance_seconds: int) -> str:
     """Verify, store (committed) and apply one delivery. Returns what happened.
 
-    Raises InvalidSignatureError or InvalidEventError (nothing stored), and lets database
-    errors through so the caller answers 5xx and Persona retries.
+    Raises a WebhookRefusedError (nothing stored), and lets database errors through so the
+    caller answers 5xx and Persona retries.
     """
+    if not secrets:
+        raise WebhookNotConfiguredError("PERSONA_WEBHOOK_SECRETS is not configured")
     verify_signature(header, body, secrets, now=now, tolerance_seconds=tolerance_seconds)
     event = parse_event(body)
     row, is_new = store_event(event, body)
@@ -179,10 +208,55 @@ def store_event(event: ParsedEvent, body: bytes) -> tuple[WebhookEvent, bool]:
         )
         .on_conflict_do_nothing(index_elements=["event_id"])
     )
-    is_new = rowcount(statement) == 1
+    is_new = execute_for_rowcount(statement) == 1
     db.session.commit()
     row = db.session.execute(select(WebhookEvent).where(WebhookEvent.event_id == event.event_id)).scalar_one()
     return row, is_new
+
+
+def apply_event(row: WebhookEvent, *, force: bool = False) -> str:
+    """Apply a stored event once (or again with `force`); returns the outcome. Commits."""
+    now = utcnow()
+    if not force:
+        claimed = execute_for_rowcount(
+            update(WebhookEvent)
+            .where(WebhookEvent.id == row.id, WebhookEvent.applied_at.is_(None))
+            .values(applied_at=now)
+        )
+        if claimed == 0:
+            db.session.rollback()
+            return "already applied"
+    outcome = _apply_status(row)
+    db.session.execute(update(WebhookEvent).where(WebhookEvent.id == row.id).values(applied_at=now, outcome=outcome))
+    db.session.commit()
+    return outcome
+
+
+def _apply_status(row: WebhookEvent) -> str:
+    target = STATUS_BY_EVENT.get(row.name)
+    if target is None:
+        return "ignored: event not used"
+    inquiry = db.session.scalar(select(Inquiry).where(Inquiry.persona_id == row.inquiry_persona_id))
+    if inquiry is None:
+        return "ignored: unknown inquiry"
+    if row.event_created_at is None:
+        return "ignored: no event time"
+    if row.event_created_at > utcnow() + timedelta(seconds=current_app.config["WEBHOOK_FUTURE_SKEW_SECONDS"]):
+        # Applied, it would outrank every true event until that date: stored, never applied.
+        return "ignored: event time in the future"
+    if target == "redacted":
+        purge_payloads(inquiry.persona_id)
+    attrs = _subject_attributes(row)
+    fields: dict = {}
+    if "expires-at" in attrs:
+        fields["expires_at"] = parse_time(attrs["expires-at"])
+    if isinstance(attrs.get("next-step-name"), str | None):
+        fields["next_step_name"] = attrs.get("next-step-name")
+    if not apply_status_if_newer(inquiry, target, as_of=row.event_created_at, source="event", **fields):
+        if inquiry.status in STANDING_DECISIONS and target not in MAY_FOLLOW_A_DECISION:
+            return "ignored: the inquiry was decided"
+        return "ignored: older than the current status"
+    return f"status {target}"
 
 
 def kept_payload(event: ParsedEvent) -> str:
@@ -197,7 +271,7 @@ def kept_payload(event: ParsedEvent) -> str:
 
 def purge_payloads(inquiry_persona_id: str) -> int:
     """Persona redacted the inquiry: forget what its events said (the caller commits)."""
-    return rowcount(
+    return execute_for_rowcount(
         update(WebhookEvent).where(WebhookEvent.inquiry_persona_id == inquiry_persona_id).values(payload="{}")
     )
 
@@ -206,75 +280,9 @@ def prune_events(older_than_days: int) -> int:
     """Delete stored events received more than `older_than_days` ago (commits). Persona stops
     redelivering after about two days, so duplicates are still recognised within the period."""
     cutoff = utcnow() - timedelta(days=older_than_days)
-    deleted = rowcount(delete(WebhookEvent).where(WebhookEvent.received_at < cutoff))
+    deleted = execute_for_rowcount(delete(WebhookEvent).where(WebhookEvent.received_at < cutoff))
     db.session.commit()
     return deleted
-
-
-def apply_event(row: WebhookEvent, *, force: bool = False) -> str:
-    """Apply a stored event once (or again with `force`); returns the outcome. Commits."""
-    now = utcnow()
-    if not force:
-        claimed = rowcount(
-            update(WebhookEvent)
-            .where(WebhookEvent.id == row.id, WebhookEvent.applied_at.is_(None))
-            .values(applied_at=now)
-        )
-        if claimed == 0:
-            db.session.rollback()
-            return "already applied"
-    outcome = _apply_status(row, now)
-    db.session.execute(update(WebhookEvent).where(WebhookEvent.id == row.id).values(applied_at=now, outcome=outcome))
-    db.session.commit()
-    return outcome
-
-
-def _apply_status(row: WebhookEvent, now: datetime) -> str:
-    target = STATUS_BY_EVENT.get(row.name)
-    if target is None:
-        return "ignored: event not used"
-    inquiry = db.session.scalar(select(Inquiry).where(Inquiry.persona_id == row.inquiry_persona_id))
-    if inquiry is None:
-        return "ignored: unknown inquiry"
-    if row.event_created_at is None:
-        return "ignored: no event time"
-    if row.event_created_at > now + timedelta(seconds=current_app.config["WEBHOOK_FUTURE_SKEW_SECONDS"]):
-        # Applied, it would outrank every true event until that date: stored, never applied.
-        return "ignored: event time in the future"
-    after_decision = [] if target in AFTER_A_DECISION else [Inquiry.status.not_in(DECISIONS)]
-    values = _status_values(row, target, now)
-    # Newer than what we applied last, or nothing happens: a late event never moves us back.
-    changed = rowcount(
-        update(Inquiry)
-        .where(
-            Inquiry.id == inquiry.id,
-            or_(Inquiry.status_event_at.is_(None), Inquiry.status_event_at < row.event_created_at),
-            *after_decision,
-        )
-        .values(**values)
-    )
-    if target == "redacted":
-        purge_payloads(inquiry.persona_id)
-    if changed == 0:
-        if inquiry.status in DECISIONS and target not in AFTER_A_DECISION:
-            return "ignored: the inquiry was decided"
-        return "ignored: older than the current status"
-    if target in FINAL_STATUSES or target == "redacted":
-        revoke_recovery_links(inquiry.user_id, now, LinkPurpose.CONTINUE)
-    return f"status {target}"
-
-
-def _status_values(row: WebhookEvent, target: str, now: datetime) -> dict:
-    """The inquiry columns an applied event sets."""
-    values: dict = {"status": target, "status_event_at": row.event_created_at, "updated_at": now}
-    attrs = _subject_attributes(row)
-    if "expires-at" in attrs:
-        values["expires_at"] = parse_time(attrs["expires-at"])
-    if isinstance(attrs.get("next-step-name"), str | None):
-        values["next_step_name"] = attrs.get("next-step-name")
-    if target in TOKEN_ENDING_STATUSES:
-        values.update(session_token_ciphertext=None, session_token_expires_at=None)
-    return values
 
 
 def _subject_attributes(row: WebhookEvent) -> dict:

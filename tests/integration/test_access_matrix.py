@@ -1,4 +1,5 @@
-"""Route x actor matrix: every route and method, for every kind of visitor, matches this table."""
+"""Route x actor matrix: every route and method, for every kind of visitor, answers as this
+table says. A route the app has and the table lacks fails the test: decide who may reach it."""
 
 from __future__ import annotations
 
@@ -11,52 +12,88 @@ from webapp.models import Inquiry
 
 pytestmark = pytest.mark.postgres_too
 
-ROUTES = [
-    ("GET", "/"),
-    ("GET", "/verify"),
-    ("POST", "/verify/session-token"),
-    ("POST", "/verify/complete"),
-    ("POST", "/verify/restart"),
-    ("POST", "/verify/email-link"),
-    ("GET", "/recovery/resend"),
-    ("GET", "/login"),
-    ("GET", "/signup"),
-    ("GET", "/r"),
-    ("GET", "/confirm-email"),
-    ("POST", "/confirm-email"),
-    ("POST", "/resend-confirmation"),
-    ("GET", "/password/forgot"),
-    ("GET", "/password/reset"),
-    ("POST", "/logout"),
-]
-# The checked-in expectation: status code per actor, in ROUTES order.
-EXPECTED = {
-    "anonymous": [200, 302, 401, 401, 302, 302, 200, 200, 200, 404, 302, 303, 303, 200, 404, 302],
-    "alice": [200, 200, 200, 200, 409, 303, 200, 200, 200, 404, 302, 404, 303, 200, 404, 303],
-    "bob": [200, 200, 200, 200, 409, 303, 200, 200, 200, 404, 302, 404, 303, 200, 404, 303],
-    "alice_from_link": [302, 200, 200, 200, 409, 303, 302, 302, 302, 404, 302, 302, 302, 302, 302, 303],
-    # Signed in, address not confirmed: only the way to confirm it (every other page sends
-    # her to /confirm-email), no Persona call, nothing mailed but the confirmation link.
-    "carol_unconfirmed": [200, 302, 302, 302, 302, 302, 302, 200, 302, 302, 200, 404, 303, 302, 302, 303],
+ACTORS = ("anonymous", "alice", "bob", "alice_from_link", "carol_unconfirmed")
+# alice and bob: signed in with a password; alice_from_link: a session from alice's emailed link
+# (verification only); carol_unconfirmed: signed in, her address not confirmed yet (she reaches
+# only the way to confirm it). POSTs carry a valid CSRF token and nothing else.
+# fmt: off
+MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
+    # route                                    anonymous  alice  bob  alice_from_link  carol_unconfirmed
+    ("GET",  "/"):                               (200,      200,   200,  302,  200),
+    ("GET",  "/verify"):                         (302,      200,   200,  200,  302),
+    ("POST", "/verify/session-token"):           (401,      200,   200,  200,  302),
+    ("POST", "/verify/complete"):                (401,      200,   200,  200,  302),
+    ("POST", "/verify/restart"):                 (302,      409,   409,  409,  302),
+    ("POST", "/verify/email-link"):              (302,      303,   303,  303,  302),
+    ("GET",  "/verify/sdk/persona-<version>.js"): (200,     200,   200,  200,  302),
+    ("GET",  "/recovery/resend"):                (200,      200,   200,  302,  302),
+    ("POST", "/recovery/resend"):                (200,      200,   200,  302,  302),
+    ("GET",  "/login"):                          (200,      200,   200,  302,  200),
+    ("POST", "/login"):                          (200,      200,   200,  302,  200),
+    ("GET",  "/signup"):                         (200,      200,   200,  302,  302),
+    ("POST", "/signup"):                         (200,      200,   200,  302,  302),
+    ("GET",  "/account"):                        (302,      200,   200,  302,  302),
+    ("POST", "/account/password"):               (302,      200,   200,  302,  302),
+    ("GET",  "/r/<token>"):                      (303,      303,   303,  303,  302),
+    ("GET",  "/r"):                              (404,      404,   404,  404,  302),
+    ("POST", "/r"):                              (404,      404,   404,  404,  302),
+    ("GET",  "/confirm-email/<token>"):          (303,      303,   303,  302,  303),
+    ("GET",  "/confirm-email"):                  (404,      404,   404,  302,  404),
+    ("POST", "/confirm-email"):                  (303,      404,   404,  302,  404),
+    ("POST", "/resend-confirmation"):            (303,      303,   303,  302,  303),
+    ("GET",  "/password/forgot"):                (200,      200,   200,  302,  302),
+    ("POST", "/password/forgot"):                (200,      200,   200,  302,  302),
+    ("GET",  "/password/reset/<token>"):         (303,      303,   303,  302,  302),
+    ("GET",  "/password/reset"):                 (404,      404,   404,  302,  302),
+    ("POST", "/password/reset"):                 (404,      404,   404,  302,  302),
+    ("GET",  "/unsubscribe/<token>"):            (404,      404,   404,  302,  302),
+    ("POST", "/unsubscribe/<token>"):            (404,      404,   404,  302,  302),
+    ("POST", "/webhooks/persona"):               (415,      415,   415,  302,  302),
+    ("GET",  "/healthz"):                        (200,      200,   200,  200,  200),
+    ("GET",  "/readyz"):                         (200,      200,   200,  200,  200),
+    ("GET",  "/static/<path:filename>"):         (200,      200,   200,  200,  200),
+    ("POST", "/logout"):                         (302,      303,   303,  303,  303),
+    ("POST", "/account/sign-out-everywhere"):    (302,      303,   303,  302,  302),
+    ("POST", "/not-you"):                        (200,      200,   200,  200,  200),
 }
+# fmt: on
+# These end sessions beyond the caller's own: each actor tries them on a fresh set of actors.
+ENDS_OTHER_SESSIONS = {("POST", "/account/sign-out-everywhere"), ("POST", "/not-you")}
 TOKEN_PAGE = {"anonymous": "/login", "carol_unconfirmed": "/confirm-email"}
+SAMPLE_ARGUMENTS = {"<token>": "A" * 43, "<version>": "5.9.0", "<path:filename>": "css/app.css"}
+
+
+def path_for(rule: str) -> str:
+    for argument, value in SAMPLE_ARGUMENTS.items():
+        rule = rule.replace(argument, value)
+    return rule
+
+
+def answer(client, name: str, method: str, rule: str) -> int:
+    if method == "GET":
+        return client.get(path_for(rule)).status_code
+    token = csrf_from(client.get(TOKEN_PAGE.get(name, "/verify")).get_data(as_text=True))
+    return client.post(path_for(rule), headers={"X-CSRFToken": token}).status_code
+
+
+def test_every_route_has_a_row(app):
+    routes = {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+    }
+    assert routes == set(MATRIX)
 
 
 def test_route_actor_matrix(app, actors, emulator):
     with app.app_context():
         before = {i.persona_id: i.tokens_minted for i in db.session.scalars(select(Inquiry))}
-    outcome = {}
-    for name, client in actors.items():
-        token = csrf_from(client.get(TOKEN_PAGE.get(name, "/verify")).get_data(as_text=True))
-        row = []
-        for method, path in ROUTES:
-            if method == "GET":
-                response = client.get(path)
-            else:
-                response = client.post(path, headers={"X-CSRFToken": token})
-            row.append(response.status_code)
-        outcome[name] = row
-    assert outcome == EXPECTED
+    routes = [route for route in MATRIX if route not in ENDS_OTHER_SESSIONS]
+    outcome = {route: [0] * len(ACTORS) for route in routes}
+    for column, name in enumerate(ACTORS):  # one actor at a time: /logout, last, ends only their own session
+        for method, rule in routes:
+            outcome[(method, rule)][column] = answer(actors[name], name, method, rule)
+    assert {route: tuple(codes) for route, codes in outcome.items()} == {route: MATRIX[route] for route in routes}
     with app.app_context():
         after = {i.persona_id: i.tokens_minted for i in db.session.scalars(select(Inquiry))}
     # Each token refresh touched only the caller's own inquiry: one mint each for alice and bob
@@ -65,11 +102,8 @@ def test_route_actor_matrix(app, actors, emulator):
     assert sorted(after[k] - before[k] for k in after) == [0, 1, 2]
 
 
-@pytest.mark.parametrize("name", ["anonymous", "alice", "alice_from_link", "carol_unconfirmed"])
-def test_not_you_signs_every_actor_out_and_explains(actors, name):
-    client = actors[name]
-    token = csrf_from(client.get(TOKEN_PAGE.get(name, "/verify")).get_data(as_text=True))
-    answer = client.post("/not-you", headers={"X-CSRFToken": token})
-    assert answer.status_code == 200 and "You're signed out" in answer.get_data(as_text=True)
-    assert client.get("/verify").status_code == 302
-    assert client.post("/not-you").status_code == 400  # and it needs its CSRF token
+@pytest.mark.parametrize("route", sorted(ENDS_OTHER_SESSIONS))
+@pytest.mark.parametrize("column, name", list(enumerate(ACTORS)))
+def test_routes_that_end_other_sessions(actors, route, column, name):
+    method, rule = route
+    assert answer(actors[name], name, method, rule) == MATRIX[route][column]

@@ -93,15 +93,27 @@ def test_a_tampered_sdk_file_is_not_served(make_app, tmp_path):
     assert app.test_client().get(f"/verify/sdk/persona-{app.config['PERSONA_SDK_VERSION']}.js").status_code == 404
 
 
+def test_the_cdn_mode_loads_the_pinned_file_with_sri_and_allows_only_that_origin(make_app, emulator):
+    cdn = "https://cdn.withpersona.com/dist/persona-v5.9.0.js"
+    app = make_app(PERSONA_SDK_CDN_URL=cdn, PERSONA_SDK_CDN_INTEGRITY="sha384-pinned")
+    client = app.test_client()
+    make_user(app)
+    sign_in(client)
+    page = client.get("/verify")
+    html = page.get_data(as_text=True)
+    assert re.search(rf'<script[^>]+src="{re.escape(cdn)}"[^>]+integrity="sha384-pinned"', html), html[:2000]
+    script_src = next(d for d in page.headers["Content-Security-Policy"].split("; ") if d.startswith("script-src"))
+    assert script_src.endswith(" https://cdn.withpersona.com")
+    assert client.get(f"/verify/sdk/persona-{app.config['PERSONA_SDK_VERSION']}.js").status_code == 404
+
+
 def test_token_is_json_escaped_inside_the_data_block(app):
     from webapp.models import Inquiry
 
     evil = "</script><script>alert(1)</script>"
     with app.test_request_context("/verify"):
         page = VerifyPage("continue", Inquiry(persona_id="inq_abc", status="pending"), session_token=evil)
-        from webapp.forms import ActionForm
-
-        html = render_template("verify/continue.html", page=page, action_form=ActionForm())
+        html = render_template("verify/continue.html", page=page)
     assert evil not in html
     assert "\\u003c/script\\u003e\\u003cscript\\u003ealert(1)" in html
 

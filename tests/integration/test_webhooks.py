@@ -310,8 +310,7 @@ def test_reads_and_webhooks_in_any_order_end_in_the_newest_status(app, client, i
     from datetime import timedelta
 
     from webapp.models import utcnow
-    from webapp.persona import PersonaInquiry
-    from webapp.verification import store_persona_status
+    from webapp.statuses import apply_status_if_newer
 
     rng = random.Random(56)
     base = utcnow() - timedelta(hours=2)  # every round stays in the past (never "from the future")
@@ -328,7 +327,7 @@ def test_reads_and_webhooks_in_any_order_end_in_the_newest_status(app, client, i
         def apply_read(status=read_status, at=read_at):
             with app.app_context():
                 row = db.session.scalar(select(Inquiry).where(Inquiry.persona_id == inquiry_id))
-                store_persona_status(row, PersonaInquiry(inquiry_id, status, None, None, None, False), at)
+                apply_status_if_newer(row, status, as_of=at, source="read", expires_at=None, next_step_name=None)
                 db.session.commit()
 
         steps = [apply_read, lambda body=event: deliver(client, body)]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from webapp import _OneLineFilter
+from webapp.logs import OneLineFilter
 
 
 def test_log_lines_cannot_be_forged_with_newlines():
     record = logging.LogRecord("webapp", logging.INFO, __file__, 1, "user %s", ("a\nFAKE LINE\r",), None)
-    _OneLineFilter().filter(record)
+    OneLineFilter().filter(record)
     assert record.getMessage() == "user a\\nFAKE LINE\\r"
 
 

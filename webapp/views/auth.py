@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 from werkzeug.wrappers import Response
 
 from .. import accounts, recovery
 from ..addresses import InvalidAddressError, mask_address, normalize_address
 from ..extensions import limiter
-from ..forms import ActionForm, ChangePasswordForm, LoginForm, SignupForm
+from ..forms import ChangePasswordForm, LoginForm, SignupForm
+from ..route_policy import unconfirmed_allowed, verification_scope
 from ..security import is_safe_next
 
 bp = Blueprint("auth", __name__)
-
-
-def _sign_in(user, scope: str = "full") -> None:
-    """A fresh session for `user`: whatever session this browser had ends on the server too,
-    and nothing planted before sign-in survives (a confirmation link in progress is kept)."""
-    if current_user.is_authenticated:
-        accounts.end_login_session(current_user)
-    kept = {key: session[key] for key in SIGN_IN_KEEPS if key in session}
-    session.clear()
-    session.update(kept)
-    accounts.start_login_session(user, scope)
-    login_user(user)
-
-
-# Session keys that survive signing in: the confirmation link waits for its owner to sign in.
-SIGN_IN_KEEPS = ("confirm_email_link",)
 
 
 def _login_account_key() -> str:
@@ -45,6 +30,7 @@ def _login_failed(response: Response) -> bool:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@unconfirmed_allowed
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 @limiter.limit(
     lambda: current_app.config["LOGIN_ACCOUNT_FAILURE_LIMIT"],
@@ -60,7 +46,7 @@ def login() -> str | Response:
         user = accounts.authenticate(form.email.data or "", form.password.data or "")
         if user is not None:
             target = form.next.data if is_safe_next(form.next.data) else url_for("verify.show")
-            _sign_in(user)
+            accounts.sign_in(user)
             return redirect(target, code=303)
         form.password.errors.append("Email or password is incorrect.")
     return render_template("auth/login.html", form=form)
@@ -90,10 +76,10 @@ def _signed_out(message: str) -> Response:
 
 @bp.post("/logout")
 @login_required
+@verification_scope
+@unconfirmed_allowed
 def logout() -> Response:
     """Sign out everywhere this cookie was: the server-side session is revoked."""
-    if not ActionForm().validate_on_submit():
-        return redirect(url_for("main.index"))
     accounts.end_login_session(current_user)
     return _signed_out("You are signed out.")
 
@@ -101,7 +87,6 @@ def logout() -> Response:
 def _account_page(password_form: ChangePasswordForm) -> str:
     return render_template(
         "auth/account.html",
-        form=ActionForm(),
         password_form=password_form,
         sessions=accounts.live_login_sessions(current_user),
         this_session_id=current_user.login_session.id,
@@ -134,7 +119,5 @@ def change_password() -> str | Response:
 @login_required
 def sign_out_everywhere() -> Response:
     """Lost phone, shared computer: every session ends and every emailed link dies."""
-    if not ActionForm().validate_on_submit():
-        return redirect(url_for("auth.account"))
     accounts.sign_out_everywhere(current_user)
     return _signed_out("You are signed out on every device, and the links we emailed you no longer work.")

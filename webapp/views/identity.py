@@ -10,12 +10,13 @@ from flask import Blueprint, current_app, flash, redirect, render_template, sess
 from flask_login import current_user, logout_user
 from werkzeug.wrappers import Response
 
-from .. import accounts, recovery
+from .. import accounts, recovery, services
 from ..addresses import mask_address
 from ..extensions import limiter
-from ..forms import ActionForm, EmailForm, NewPasswordForm
+from ..forms import EmailForm, NewPasswordForm
 from ..mail import MailError
 from ..models import LinkPurpose
+from ..route_policy import unconfirmed_allowed, verification_scope
 from ..security import hash_token
 
 bp = Blueprint("identity", __name__)
@@ -45,6 +46,7 @@ def _signed_in_id() -> int | None:
 # -- confirming the address of a new account -----------------------------------------------
 @bp.get("/confirm-email/<token>")
 @limiter.limit(_attempt_limit)
+@unconfirmed_allowed
 def confirm_with_token(token: str) -> Response:
     """Takes the token out of the address bar (into the session); uses nothing."""
     session[CONFIRM_KEY] = hash_token(token) if recovery.looks_like_token(token) else None
@@ -52,6 +54,7 @@ def confirm_with_token(token: str) -> Response:
 
 
 @bp.get("/confirm-email")
+@unconfirmed_allowed
 def confirm_email() -> Response:
     """With a link: confirm it (signed in as its account: the mailbox and the password must
     meet in one person, so a victim clicking an attacker's link confirms nothing). Without
@@ -71,17 +74,18 @@ def confirm_email() -> Response:
         if current_user.id != owner.id:
             session.pop(CONFIRM_KEY, None)
             return _html("recovery/other_account.html", 403)
-        return _html("identity/confirm.html", form=ActionForm(), masked=mask_address(owner.email))
+        return _html("identity/confirm.html")
     if current_user.is_authenticated and not current_user.email_confirmed:
-        return _html("identity/confirm_needed.html", form=ActionForm(), masked=mask_address(current_user.email))
+        return _html("identity/confirm_needed.html")
     return redirect(url_for("verify.show") if current_user.is_authenticated else url_for("auth.login"))
 
 
 @bp.post("/confirm-email")
 @limiter.limit(_attempt_limit)
+@unconfirmed_allowed
 def confirm_email_redeem() -> Response:
     """Use the confirmation link, signed in as its account."""
-    if not ActionForm().validate_on_submit() or not current_user.is_authenticated:
+    if not current_user.is_authenticated:  # (the CSRF token is checked for every POST)
         return redirect(url_for("identity.confirm_email"), code=303)
     check = recovery.redeem_link(session.pop(CONFIRM_KEY, None), current_user.id, LinkPurpose.CONFIRM_EMAIL)
     if check.problem or check.link is None:
@@ -93,10 +97,11 @@ def confirm_email_redeem() -> Response:
 
 @bp.post("/resend-confirmation")
 @limiter.limit(lambda: current_app.config["RECOVERY_SEND_LIMIT_PER_CLIENT"])
+@unconfirmed_allowed
 def confirm_email_resend() -> Response:
     """Send the confirmation link again (to the account's own address, capped per mailbox)."""
-    if ActionForm().validate_on_submit() and current_user.is_authenticated and not current_user.email_confirmed:
-        recovery.background().submit(_send_confirmation_to, current_user.id)
+    if current_user.is_authenticated and not current_user.email_confirmed:
+        services.background().submit(_send_confirmation_to, current_user.id)
         flash(f"We've sent a new link to {mask_address(current_user.email)}.")
     return redirect(url_for("identity.confirm_email"), code=303)
 
@@ -120,7 +125,7 @@ def forgot_password() -> str:
     """Ask for a reset link: the same answer whether or not the address has an account."""
     form = EmailForm()
     if form.validate_on_submit():
-        recovery.background().submit(recovery.send_password_reset, form.email.data or "")
+        services.background().submit(recovery.send_password_reset, form.email.data or "")
         minutes = current_app.config["PASSWORD_RESET_LINK_TTL_SECONDS"] // 60
         return render_template("identity/forgot_sent.html", minutes=minutes)
     return render_template("identity/forgot.html", form=form)
@@ -158,10 +163,10 @@ def reset_password() -> Response:
 
 # -- not you? ----------------------------------------------------------------------------------
 @bp.post("/not-you")
+@verification_scope
+@unconfirmed_allowed
 def not_you() -> Response:
     """The page named someone else's account: sign out (and forget any link), then explain."""
-    if not ActionForm().validate_on_submit():
-        return redirect(url_for("main.index"))
     if current_user.is_authenticated:
         accounts.end_login_session(current_user)
     logout_user()

@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, jsonify, render_template
 from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
+from .. import services
 from ..extensions import db
+from ..route_policy import json_only, sessionless, unconfirmed_allowed
 
 bp = Blueprint("main", __name__)
 log = logging.getLogger(__name__)
 
 
 @bp.get("/")
+@unconfirmed_allowed
 def index() -> str:
     """What this is, with the way in: sign in, or continue verification when signed in."""
     return render_template("index.html", user=current_user)
 
 
 @bp.get("/healthz")
+@sessionless
+@json_only
 def health() -> Response:
     """Liveness: the process answers. Touches nothing else, so a database outage does not get
     every worker restarted."""
@@ -30,10 +35,12 @@ def health() -> Response:
 
 
 @bp.get("/readyz")
+@sessionless
+@json_only
 def ready() -> Response:
     """Readiness: send people here only if the database answers. Persona's state is reported,
     not required: with Persona down the app still shows every status page and a calm 503."""
-    persona = "failing" if current_app.extensions["persona"].breaker.is_open else "ok"
+    persona = "failing" if services.persona().breaker.is_open else "ok"
     try:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError:

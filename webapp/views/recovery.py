@@ -1,15 +1,15 @@
-"""Recovery links (`/r/...`), "send me a link", and unsubscribing from reminders."""
+"""Recovery links (`/r/...`), "send me a new link", and unsubscribing from reminders."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from .. import accounts, recovery
 from ..extensions import limiter
-from ..forms import ActionForm, EmailForm
-from ..mail import mask_email
+from ..forms import EmailForm
+from ..route_policy import verification_scope
 from ..security import hash_token
 
 bp = Blueprint("recovery", __name__)
@@ -40,6 +40,7 @@ def _attempt_limit() -> str:
 
 
 @bp.get("/r/<token>")
+@verification_scope
 @limiter.limit(_attempt_limit)
 def landing_with_token(token: str) -> Response:
     """Takes the token out of the address bar (into the session) and shows /r. Uses nothing."""
@@ -48,30 +49,27 @@ def landing_with_token(token: str) -> Response:
 
 
 @bp.get("/r")
+@verification_scope
 def landing() -> Response:
     """One button, "Continue verification": the link is used only when it is pressed."""
     check = recovery.check_link(session.get(SESSION_KEY), _signed_in_id())
     if check.problem or check.link is None:
         return _refusal(check)
-    html = render_template("recovery/landing.html", form=ActionForm(), account_email=check.link.user.email)
+    html = render_template("recovery/landing.html", account_email=check.link.user.email)
     return _no_referrer(Response(html, mimetype="text/html"))
 
 
 @bp.post("/r")
+@verification_scope
 @limiter.limit(_attempt_limit)
 def redeem() -> Response:
     """Use the link: a fresh session limited to verification, then /verify."""
-    if not ActionForm().validate_on_submit():
-        return _refusal(recovery.LinkCheck(None, recovery.LinkProblem.INVALID))
     signed_in = _signed_in_id()
     check = recovery.redeem_link(session.get(SESSION_KEY), signed_in)
     if check.problem or check.link is None:
         return _refusal(check)
     if signed_in is None:
-        user = check.link.user
-        session.clear()  # new session id: nothing from before survives
-        accounts.start_login_session(user, scope="verification")
-        login_user(user)
+        accounts.sign_in(check.link.user, scope="verification")
     else:
         session.pop(SESSION_KEY, None)
     return _no_referrer(redirect(url_for("verify.show"), code=303))
@@ -88,47 +86,14 @@ def resend() -> str:
     return render_template("recovery/resend.html", form=form)
 
 
-@bp.post("/verify/email-link")
-@login_required
-@limiter.limit(lambda: current_app.config["RECOVERY_SEND_LIMIT_PER_CLIENT"])
-def send_link_from_verify() -> Response:
-    """ "Email me a link to continue on another device" (JSON for the page script, or a redirect)."""
-    if not ActionForm().validate_on_submit():
-        return redirect(url_for("verify.show"))
-    recovery.background().submit(_send_to_user_id, current_user.id)
-    masked = mask_email(current_user.email)
-    if request.accept_mimetypes.best == "application/json":
-        return jsonify({"sent": True, "to": masked})
-    flash(f"We've sent a link to {masked}. It works once, for {_ttl_hours()} hours.")
-    return redirect(url_for("verify.show"), code=303)
-
-
-def _ttl_hours() -> int:
-    return current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
-
-
-def _send_to_user_id(user_id: int) -> None:
-    from ..extensions import db
-    from ..models import User
-
-    user = db.session.get(User, user_id)
-    if user is not None:
-        recovery.send_link_to_user(user)
-
-
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 def unsubscribe(token: str) -> str | Response:
     """Stop reminder emails, without signing in (POST only: link scanners change nothing)."""
     user = recovery.user_for_unsubscribe(token)
     if user is None:
-        return Response(
-            render_template("recovery/unsubscribe.html", valid=False, done=False, form=ActionForm()),
-            404,
-            mimetype="text/html",
-        )
-    form = ActionForm()
-    done = False
-    if form.validate_on_submit():
+        html = render_template("recovery/unsubscribe.html", valid=False, done=False)
+        return Response(html, 404, mimetype="text/html")
+    done = request.method == "POST"  # the global CSRF check has passed
+    if done:
         recovery.set_reminders(user, enabled=False)
-        done = True
-    return render_template("recovery/unsubscribe.html", valid=True, done=done, form=form)
+    return render_template("recovery/unsubscribe.html", valid=True, done=done)

@@ -1,4 +1,4 @@
-"""The continue-verification page, its JSON calls, and the Persona SDK file."""
+"""The continue-verification page, its JSON calls, "email me a link", and the Persona SDK file."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    flash,
     jsonify,
     redirect,
     render_template,
@@ -16,9 +17,10 @@ from flask import (
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from .. import verification
+from .. import recovery, services, verification
 from ..extensions import limiter
-from ..forms import ActionForm
+from ..mail import mask_email
+from ..route_policy import json_only, verification_scope, wants_json
 from ..verification import VerifyPage
 
 bp = Blueprint("verify", __name__, url_prefix="/verify")
@@ -30,7 +32,7 @@ def _per_user() -> str:
 
 def render_verify_page(page: VerifyPage, status: int = 200) -> tuple[str, int]:
     template = "verify/continue.html" if page.state == "continue" else "verify/status.html"
-    return render_template(template, page=page, action_form=ActionForm()), status
+    return render_template(template, page=page), status
 
 
 def _json_answer(page: VerifyPage) -> Response:
@@ -41,6 +43,7 @@ def _json_answer(page: VerifyPage) -> Response:
 
 @bp.get("")
 @login_required
+@verification_scope
 def show() -> tuple[str, int]:
     """Your verification: the Persona flow opens here, or the page for where you stand."""
     try:
@@ -52,6 +55,8 @@ def show() -> tuple[str, int]:
 
 @bp.post("/session-token")
 @login_required
+@verification_scope
+@json_only
 @limiter.limit(lambda: current_app.config["VERIFY_TOKEN_REFRESH_LIMIT"], key_func=_per_user)
 def session_token() -> Response:
     """JSON: a fresh session token after the flow said "Session expired", or where to go."""
@@ -60,27 +65,46 @@ def session_token() -> Response:
 
 @bp.post("/complete")
 @login_required
+@verification_scope
+@json_only
 def complete() -> Response:
     """JSON: the flow finished; the server asks Persona for the real status."""
-    verification.record_completion(current_user)
+    verification.check_completion(current_user)
     return jsonify({"redirect": url_for("verify.show")})
 
 
 @bp.post("/restart")
 @login_required
+@verification_scope
 def restart() -> Response:
     """Start a new verification, when the policy allows it for the current status."""
-    if ActionForm().validate_on_submit() and verification.restart_verification(current_user):
+    if verification.restart_verification(current_user):
         return redirect(url_for("verify.show"), code=303)
     abort(409)
 
 
+@bp.post("/email-link")
+@login_required
+@verification_scope
+@limiter.limit(lambda: current_app.config["RECOVERY_SEND_LIMIT_PER_CLIENT"])
+def email_link() -> Response:
+    """ "Email me a link to continue on another device" (JSON for the page script, or a redirect)."""
+    recovery.request_link_for_user(current_user)
+    masked = mask_email(current_user.email)
+    if wants_json():
+        return jsonify({"sent": True, "to": masked})
+    hours = current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
+    flash(f"We've sent a link to {masked}. It works once, for {hours} hours.")
+    return redirect(url_for("verify.show"), code=303)
+
+
 @bp.get("/sdk/persona-<version>.js")
+@verification_scope
 def sdk(version: str) -> Response:
     """The official Persona SDK from npm, served from our origin (checked against its hash)."""
     if version != current_app.config["PERSONA_SDK_VERSION"]:
         abort(404)
-    sdk_file = current_app.extensions.get("persona_sdk_file")
+    sdk_file = services.persona_sdk_file()
     if sdk_file is None:
         abort(404)
     response = send_file(sdk_file, mimetype="text/javascript", max_age=31536000)

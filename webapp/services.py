@@ -1,0 +1,32 @@
+"""One getter per service the factory builds and keeps in `app.extensions`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import current_app
+
+if TYPE_CHECKING:
+    from .persona import PersonaClient
+    from .recovery import Background
+    from .security import TokenCipher
+
+
+def persona() -> PersonaClient:
+    """The Persona client: the only way to talk to Persona."""
+    return current_app.extensions["persona"]
+
+
+def token_cipher() -> TokenCipher:
+    """Encrypts Persona session tokens at rest."""
+    return current_app.extensions["token_cipher"]
+
+
+def background() -> Background:
+    """Runs mail jobs outside the request."""
+    return current_app.extensions["background"]
+
+
+def persona_sdk_file() -> str | None:
+    """The checked, self-hosted SDK file (None when it is missing, tampered or the CDN serves it)."""
+    return current_app.extensions["persona_sdk_file"]
