@@ -124,6 +124,9 @@ def apply_status_if_newer(
     a replayed event changes nothing). A *read* is stamped with our clock when it began; a read
     begun in the same tick as the stored one knows at least as much, so it wins (`<=`).
 
+    An event never moves a STANDING_DECISION anywhere but MAY_FOLLOW_A_DECISION (a read may:
+    it is Persona's word now).
+
     When the new status is in DROPS_SESSION_TOKEN the stored token goes with it; when it is in
     LINKS_LEAD_NOWHERE the person's unused emailed links are revoked.
 

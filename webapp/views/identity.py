@@ -39,10 +39,6 @@ def _html(template: str, status: int = 200, **context) -> Response:
     return _no_referrer(Response(render_template(template, **context), status, mimetype="text/html"))
 
 
-def _signed_in_id() -> int | None:
-    return current_user.id if current_user.is_authenticated else None
-
-
 # -- confirming the address of a new account -----------------------------------------------
 @bp.get("/confirm-email/<token>")
 @limiter.limit(_attempt_limit)
