@@ -13,7 +13,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from .config import parse_latency
-from .state import IdempotencyRecord, Inquiry, StateError, Store, serialize_inquiry
+from .listing import filters, paginate, timestamp
+from .state import IdempotencyRecord, Inquiry, Session, StateError, Store, serialize_inquiry, serialize_session
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -176,31 +177,67 @@ def inquiry_document(inq: Inquiry, status: int = 200, meta: dict[str, Any] | Non
 @bp.post("/inquiries")
 @idempotent
 def create_inquiry() -> Response:
+    """Create; with `meta.auto-create-inquiry-session: true` the answer's `meta.session-token`
+    opens it (changelog 2026-01-18), a session counted like any other."""
     body = json_body()
     data = body.get("data") or {}
     attrs = data.get("attributes") if isinstance(data, dict) else None
     if not isinstance(attrs, dict):
         raise StateError(400, "Bad request", "data.attributes is required")
+    meta = body.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise StateError(400, "Bad request", "meta must be an object")
     st = store()
     with st.write():
-        inq = st.create_inquiry(attrs)
+        inq = st.create_inquiry(attrs, meta)
+        if meta.get("auto-create-inquiry-session") is True:
+            token = st.token(st.unused_or_new_session(inq))
+            return inquiry_document(inq, 201, meta={"session-token": token})
         return inquiry_document(inq, 201)
+
+
+INQUIRY_FILTERS = {
+    "reference-id",
+    "status",
+    "account-id",
+    "template-id",
+    "inquiry-template-id",
+    "inquiry-id",
+    "created-at-start",
+    "created-at-end",
+}
+
+
+def _matches(inq: Inquiry, wanted: dict[str, list[str]]) -> bool:
+    checks = {
+        "reference-id": inq.reference_id,
+        "status": inq.status,
+        "account-id": inq.account_id,
+        "template-id": inq.template_id,
+        "inquiry-template-id": inq.template_id,
+        "inquiry-id": inq.id,
+    }
+    for name, value in checks.items():
+        if name in wanted and value not in wanted[name]:
+            return False
+    if "created-at-start" in wanted and inq.created_at < timestamp(wanted["created-at-start"][0], "created-at-start"):
+        return False
+    if "created-at-end" in wanted and inq.created_at > timestamp(wanted["created-at-end"][0], "created-at-end"):
+        return False
+    return True
 
 
 @bp.get("/inquiries")
 def list_inquiries() -> Response:
-    reference_id = request.args.get("filter[reference-id]")
-    statuses = [s for s in request.args.get("filter[status]", "").split(",") if s]
-    try:
-        size = int(request.args.get("page[size]", 10))
-    except ValueError as exc:
-        raise StateError(400, "Bad request", "page[size] must be a number") from exc
-    if not 1 <= size <= 100:
-        raise StateError(400, "Bad request", "page[size] must be between 1 and 100")
+    """Newest first; the filters PRE/CHG/PAG document; cursor pages with `links`."""
+    wanted = filters(INQUIRY_FILTERS)
+    if len(wanted.get("inquiry-id", [])) > 100:
+        raise StateError(400, "Bad request", "filter[inquiry-id] takes at most 100 ids")
     st = store()
     with st.write():
-        found = st.list_inquiries(reference_id, statuses, size)
-        return jsonify({"data": [serialize_inquiry(i, st) for i in found], "links": {"prev": None, "next": None}})
+        found = [inq for inq in st.newest_inquiries(wanted.get("reference-id")) if _matches(inq, wanted)]
+        chunk, links = paginate(found, lambda inq: inq.id)
+        return jsonify({"data": [serialize_inquiry(i, st) for i in chunk], "links": links})
 
 
 @bp.get("/inquiries/<inquiry_id>")
@@ -231,6 +268,88 @@ def expire_inquiry(inquiry_id: str) -> Response:
             raise StateError(409, "Conflict", f"Inquiry cannot be expired while {inq.status}")
         st.set_status(inq, "expired")
         return inquiry_document(inq)
+
+
+@bp.delete("/inquiries/<inquiry_id>")
+def redact_inquiry(inquiry_id: str) -> Response:
+    """Redaction: PII removed, sessions canceled, `inquiry.redacted`; resume is then a 409."""
+    st = store()
+    with st.write():
+        inq = st.inquiry(inquiry_id)
+        st.redact(inq)
+        return inquiry_document(inq)
+
+
+@bp.post("/inquiries/<inquiry_id>/generate-one-time-link")
+@idempotent
+def generate_one_time_link(inquiry_id: str) -> Response:
+    json_body()
+    st = store()
+    with st.write():
+        inq = st.inquiry(inquiry_id)
+        return inquiry_document(inq, meta=st.one_time_link(inq, request.host_url.rstrip("/")))
+
+
+# -- inquiry sessions (APIR: /inquiry-sessions) ------------------------------------------------
+def session_document(session: Session) -> Response:
+    return jsonify({"data": serialize_session(session, store()), "included": []})
+
+
+@bp.get("/inquiry-sessions")
+def list_sessions() -> Response:
+    """Newest first, `filter[inquiry-id]` (comma list or array), cursor pages."""
+    wanted = filters({"inquiry-id"})
+    st = store()
+    with st.write():
+        ids = wanted.get("inquiry-id")
+        for inquiry_id in ids or []:
+            if inquiry_id in st.inquiries:
+                st.inquiry(inquiry_id)  # expires it (and its sessions) if due
+        found = [s for s in st.sessions.values() if ids is None or s.inquiry_id in ids]
+        found.sort(key=lambda s: s.created_at, reverse=True)
+        chunk, links = paginate(found, lambda s: s.id)
+        return jsonify({"data": [serialize_session(s, st) for s in chunk], "links": links})
+
+
+@bp.get("/inquiry-sessions/<session_id>")
+def retrieve_session(session_id: str) -> Response:
+    st = store()
+    with st.write():
+        return session_document(st.session(session_id))
+
+
+@bp.post("/inquiry-sessions/<session_id>/expire")
+@idempotent
+def expire_session(session_id: str) -> Response:
+    """Ends the session (its token no longer opens the flow), `inquiry-session.expired`."""
+    json_body()
+    st = store()
+    with st.write():
+        session = st.session(session_id)
+        st.expire_session(session)
+        return session_document(session)
+
+
+@bp.post("/inquiry-sessions/expire-all")
+@idempotent
+def expire_all_sessions() -> Response:
+    """Expires every live session of the given inquiries: `meta.inquiry-ids` (a list), or
+    `meta.inquiry-id` (the body's exact shape is UNCONFIRMED; see PERSONA-ASSUMPTIONS.md)."""
+    meta = json_body().get("meta") or {}
+    ids = (
+        meta.get("inquiry-ids", [meta["inquiry-id"]] if "inquiry-id" in meta else None)
+        if isinstance(meta, dict)
+        else None
+    )
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids) or len(ids) > 100:
+        raise StateError(400, "Bad request", "meta.inquiry-ids must list 1 to 100 inquiry ids")
+    st = store()
+    with st.write():
+        expired = []
+        for inquiry_id in ids:
+            st.inquiry(inquiry_id)
+            expired += [s for s in st.sessions_of(inquiry_id) if st.expire_session(s)]
+        return jsonify({"data": [serialize_session(s, st) for s in expired], "included": []})
 
 
 DECISIONS = {

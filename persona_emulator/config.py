@@ -70,7 +70,13 @@ class EmulatorConfig:
     token_secret: str = "persona-emulator-token-signing-secret-not-for-production"
     # Inquiry lifecycle
     expiry_after_create_seconds: int = 86_400
+    # "From Inquiry pending" (EXP): 0 means the creation interval, as Persona's default.
+    expiry_after_start_seconds: int = 0
     expiry_after_resume_seconds: int = 86_400
+    # EXP: the expiry restarts when an inquiry enters pending; False keeps creation + interval.
+    expiry_restarts_at_start: bool = True
+    # RES: a token nobody opened dies this long after it was minted (or with the inquiry).
+    unused_session_token_seconds: int = 86_400
     max_sessions_per_inquiry: int = 25
     # UNCONFIRMED in FACTS.md: older docs allow resume on `created`, the current reference does not.
     resume_allows_created: bool = True
@@ -86,6 +92,9 @@ class EmulatorConfig:
     webhook_success_statuses: list[int] = field(default_factory=lambda: [200, 201, 202, 204])
     # Widget behaviour for inquiries that can no longer be worked on (UNCONFIRMED).
     widget_final_error_code: str = "unknown"
+    # What the flow reports for an inquiry id Persona does not know (UNCONFIRMED): "unknown"
+    # (status 404) or "invalid_config" (status 400, the only status the SDK pairs it with).
+    widget_not_found_error_code: str = "unknown"
     # Idempotency keys are pruned after this long on the emulator clock (IDEM: "24 h or more"),
     # and beyond this many the oldest go first (memory bound for long benchmarks; Persona has none).
     idempotency_ttl_seconds: int = 86_400
@@ -106,9 +115,11 @@ class EmulatorConfig:
         cfg.expiry_after_create_seconds = int(
             env.get("PERSONA_EMULATOR_EXPIRY_SECONDS", cfg.expiry_after_create_seconds)
         )
+        cfg.expiry_after_start_seconds = int(env.get("PERSONA_EMULATOR_START_EXPIRY_SECONDS", 0))
         cfg.expiry_after_resume_seconds = int(
             env.get("PERSONA_EMULATOR_RESUME_EXPIRY_SECONDS", cfg.expiry_after_create_seconds)
         )
+        cfg.expiry_restarts_at_start = _bool(env.get("PERSONA_EMULATOR_EXPIRY_RESTARTS_AT_START"), True)
         cfg.max_sessions_per_inquiry = int(env.get("PERSONA_EMULATOR_MAX_SESSIONS", cfg.max_sessions_per_inquiry))
         cfg.resume_allows_created = _bool(env.get("PERSONA_EMULATOR_RESUME_CREATED"), True)
         cfg.rate_limit_per_minute = int(env.get("PERSONA_EMULATOR_RATE_LIMIT_PER_MINUTE", cfg.rate_limit_per_minute))
@@ -142,6 +153,8 @@ class EmulatorConfig:
             ok = isinstance(value, type(current))
         if isinstance(current, list) and ok:
             ok = all(isinstance(item, type(current[0]) if current else str | int) for item in value)
+        if ok and key == "widget_not_found_error_code":
+            ok = value in {"unknown", "invalid_config"}
         if ok and key == "latency":
             try:
                 parse_latency(value)

@@ -175,6 +175,14 @@ def clear_requests() -> Response:
     return jsonify({"cleared": True})
 
 
+@bp.get("/flows")
+def flows() -> Response:
+    """The last 200 /widget loads and the SDK parameters they carried (never a token)."""
+    st = store()
+    with st.lock:
+        return jsonify(list(st.flow_loads))
+
+
 @bp.get("/webhooks")
 def webhooks() -> Response:
     st = store()
@@ -187,7 +195,7 @@ def webhooks() -> Response:
                         "id": d.id,
                         "event_id": d.event_id,
                         "event": st.events[d.event_id].name,
-                        "inquiry_id": st.events[d.event_id].inquiry["id"],
+                        "inquiry_id": st.events[d.event_id].inquiry_id,
                         "url": d.url,
                         "state": d.state,
                         "attempts": d.attempts,
@@ -195,7 +203,7 @@ def webhooks() -> Response:
                     for d in st.deliveries.values()
                 ],
                 "events": [
-                    {"id": e.id, "name": e.name, "created_at": iso(e.created_at), "inquiry_id": e.inquiry["id"]}
+                    {"id": e.id, "name": e.name, "created_at": iso(e.created_at), "inquiry_id": e.inquiry_id}
                     for e in st.events.values()
                 ],
             }

@@ -94,6 +94,11 @@ class Inquiry:
     marked_for_review_at: float | None = None
     redacted_at: float | None = None
     step_index: int = 0
+    account_id: str | None = None
+    # Expiry intervals this inquiry was created with (settings, or the create-time overrides).
+    expiry_after_create_seconds: int = 86_400
+    expiry_after_start_seconds: int = 86_400
+    expiry_after_resume_seconds: int = 86_400
 
 
 @dataclass
@@ -104,8 +109,21 @@ class Session:
     created_at: float
     # A session dies when its inquiry did at the moment it was made (FACTS.md §1).
     expires_at: float
-    used_at: float | None = None
-    revoked_at: float | None = None
+    # Until first used, its token also dies at this time (24 h after minting, RES).
+    unused_until: float = float("inf")
+    used_at: float | None = None  # the `started-at` of Persona's inquiry-session
+    revoked_at: float | None = None  # expired early: by the API, the inquiry's expiry, or control
+    canceled_at: float | None = None
+
+    def status(self, now: float) -> str:
+        """`active`, `expired` or `canceled` at `now`."""
+        if self.canceled_at is not None:
+            return "canceled"
+        if self.revoked_at is not None or self.expires_at <= now:
+            return "expired"
+        if self.used_at is None and self.unused_until <= now:
+            return "expired"
+        return "active"
 
 
 @dataclass
@@ -114,7 +132,10 @@ class Event:
     id: str
     name: str
     created_at: float
-    inquiry: dict[str, Any]  # the inquiry as the API showed it when the event happened
+    inquiry_id: str = ""
+    # The event's subject as the API showed it when the event happened (an inquiry, or an
+    # inquiry-session for the inquiry-session.* events).
+    payload: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -171,6 +192,7 @@ class Store:
         self.changed = threading.Condition(self.lock)
         self.requests: deque[dict[str, Any]] = deque(maxlen=config.request_log_size)
         self.faults: list[dict[str, Any]] = []
+        self.flow_loads: deque[dict[str, Any]] = deque(maxlen=200)  # the SDK parameters each /widget had
         self.rate_window: tuple[int, int] = (0, 0)  # (minute, count)
         self._dirty: dict[tuple[str, str], Record | None] = {}
         self._wipe = False
@@ -184,6 +206,7 @@ class Store:
     def _empty(self) -> None:
         self.settings = Settings()
         self.inquiries: dict[str, Inquiry] = {}
+        self._by_reference: dict[str, list[Inquiry]] = {}  # reference id -> its inquiries, oldest first
         self.sessions: dict[str, Session] = {}
         self._sessions_of: dict[str, list[Session]] = {}
         self.events: dict[str, Event] = {}
@@ -222,7 +245,7 @@ class Store:
         if isinstance(record, Settings):
             self.settings = record
         elif isinstance(record, Inquiry):
-            self.inquiries[record.id] = record
+            self._add_inquiry(record)
         elif isinstance(record, Session):
             self._add_session(record)
         elif isinstance(record, Event):
@@ -276,6 +299,7 @@ class Store:
             self._dirty = {}
             self._wipe = True
             self.requests.clear()
+            self.flow_loads.clear()
             self.faults.clear()
         self.flush()
 
@@ -297,7 +321,10 @@ class Store:
         self._expire_if_due(inq)
         return inq
 
-    def create_inquiry(self, attrs: dict[str, Any]) -> Inquiry:
+    def create_inquiry(self, attrs: dict[str, Any], meta: dict[str, Any] | None = None) -> Inquiry:
+        """A new `created` inquiry (POST /inquiries): template, reference id, fields, note, and
+        the per-inquiry expiry overrides (attributes or meta, kebab or snake case)."""
+        meta = meta or {}
         now = self.now()
         template = (
             attrs.get("inquiry-template-id") or attrs.get("template-id") or attrs.get("inquiry-template-version-id")
@@ -307,38 +334,68 @@ class Store:
         fields = attrs.get("fields") or {}
         if not isinstance(fields, dict):
             raise StateError(400, "Bad request", "fields must be an object")
+        create = _interval(attrs, meta, "create") or self.config.expiry_after_create_seconds
+        start = _interval(attrs, meta, "start") or self.config.expiry_after_start_seconds or create
+        resume = _interval(attrs, meta, "resume") or self.config.expiry_after_resume_seconds
+        reference_id = attrs.get("reference-id") or meta.get("auto-create-account-reference-id")
         inq = Inquiry(
             id=new_id("inq_"),
             template_id=str(template),
-            reference_id=attrs.get("reference-id"),
+            reference_id=str(reference_id) if reference_id is not None else None,
             note=attrs.get("note"),
             fields={k: {"type": "string", "value": v} for k, v in fields.items()},
             created_at=now,
             updated_at=now,
-            expires_at=now + self.config.expiry_after_create_seconds,
+            expires_at=now + create,
+            account_id=str(attrs.get("account-id") or self._account_for(reference_id)),
+            expiry_after_create_seconds=create,
+            expiry_after_start_seconds=start,
+            expiry_after_resume_seconds=resume,
         )
-        self.inquiries[inq.id] = inq
+        self._add_inquiry(inq)
         self.touch(inq)
         self.emit(inq, "inquiry.created")
         return inq
 
+    def _add_inquiry(self, inq: Inquiry) -> None:
+        self.inquiries[inq.id] = inq
+        if inq.reference_id is not None:
+            self._by_reference.setdefault(inq.reference_id, []).append(inq)
+
+    def _account_for(self, reference_id: Any) -> str:
+        """The account an inquiry joins: one per reference id (DUP, REF), else a new one."""
+        for inq in self._by_reference.get(str(reference_id), []) if reference_id is not None else []:
+            if inq.account_id:
+                return inq.account_id
+        return new_id("act_")
+
     def set_status(self, inq: Inquiry, status: str) -> None:
-        """Move an inquiry to `status`, stamping its timestamps and emitting the webhook event."""
+        """Move an inquiry to `status`, stamping its timestamps and emitting the webhook event.
+        Entering `pending` from `created` (the start) restarts its expiry (EXP)."""
         now = self.now()
+        previous = inq.status
         inq.status = status
         inq.updated_at = now
         stamp = STATUS_TIMESTAMPS.get(status)
         if stamp and (stamp != "started_at" or inq.started_at is None):
             setattr(inq, stamp, now)
+        if status == "pending" and previous == "created" and self.config.expiry_restarts_at_start:
+            inq.expires_at = now + inq.expiry_after_start_seconds
         if status == "expired":
-            self._kill_sessions(inq.id)
+            self._end_sessions(inq.id, canceled=False)
         self.touch(inq)
         event = STATUS_EVENTS.get(status)
         if event:
             self.emit(inq, event)
 
     def redact(self, inq: Inquiry) -> None:
-        inq.redacted_at = self.now()
+        """Redaction (DELETE /inquiries/{id}): PII gone, live sessions canceled, inquiry.redacted."""
+        if inq.redacted_at is not None:
+            return
+        inq.redacted_at = inq.updated_at = self.now()
+        inq.fields = {}
+        inq.note = None
+        self._end_sessions(inq.id, canceled=True)
         self.touch(inq)
         self.emit(inq, "inquiry.redacted")
 
@@ -353,24 +410,33 @@ class Store:
                 self._expire_if_due(inq)
             self.prune_idempotency()
 
-    def list_inquiries(self, reference_id: str | None, statuses: list[str] | None, size: int) -> list[Inquiry]:
-        found = []
-        for inq in self.inquiries.values():
+    def newest_inquiries(self, reference_ids: list[str] | None = None) -> list[Inquiry]:
+        """Every inquiry (or those of these reference ids), newest first, expiring the due ones
+        on the way as a read does."""
+        if reference_ids is None:
+            found = list(self.inquiries.values())
+        else:
+            found = [inq for ref in dict.fromkeys(reference_ids) for inq in self._by_reference.get(ref, [])]
+        for inq in found:
             self._expire_if_due(inq)
-            if reference_id is not None and inq.reference_id != reference_id:
-                continue
-            if statuses and inq.status not in statuses:
-                continue
-            found.append(inq)
-        found.sort(key=lambda i: i.created_at, reverse=True)
-        return found[:size]
+        return sorted(found, key=lambda i: i.created_at, reverse=True)
 
     def advance_step(self, inq: Inquiry) -> None:
+        """The flow moves one step on: `pending` on the first, and `inquiry.transitioned`."""
         if inq.status == "created":
             self.set_status(inq, "pending")
         inq.step_index = min(inq.step_index + 1, len(STEPS) - 1)
         inq.updated_at = self.now()
         self.touch(inq)
+        self.emit(inq, "inquiry.transitioned")
+
+    def one_time_link(self, inq: Inquiry, origin: str) -> dict[str, str]:
+        """`meta` of generate-one-time-link; refused for an expired (until resumed) or finished
+        inquiry (OTL). Opening the link is not emulated."""
+        if inq.status not in {"created", "pending"} or inq.redacted_at:
+            raise StateError(409, "Conflict", f"Cannot generate a one-time link while the inquiry is {inq.status}")
+        code = secrets.token_urlsafe(24)
+        return {"one-time-link": f"{origin}/verify?code={code}", "one-time-link-short": f"{origin}/v/{code[:10]}"}
 
     # -- sessions ----------------------------------------------------------------------------
     def _add_session(self, session: Session) -> None:
@@ -380,6 +446,13 @@ class Store:
     def sessions_of(self, inquiry_id: str) -> list[Session]:
         return self._sessions_of.get(inquiry_id, [])
 
+    def session(self, session_id: str) -> Session:
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise StateError(404, "Record not found", f"Could not find inquiry session {session_id!r}")
+        self.inquiry(session.inquiry_id)  # its inquiry may be due to expire, and its sessions with it
+        return session
+
     def resume(self, inq: Inquiry) -> str:
         """Persona's resume: reuse a valid unused session, else open one. Returns its token."""
         allowed = {"pending", "expired"} | ({"created"} if self.config.resume_allows_created else set())
@@ -387,12 +460,16 @@ class Store:
             raise StateError(409, "Conflict", f"Inquiry cannot be resumed while it is {inq.status}")
         if inq.status == "expired":
             # Expired -> pending, with a new expiry; entering pending emits inquiry.started.
-            inq.expires_at = self.now() + self.config.expiry_after_resume_seconds
+            inq.expires_at = self.now() + inq.expiry_after_resume_seconds
             self.set_status(inq, "pending")
+        return self.token(self.unused_or_new_session(inq))
+
+    def unused_or_new_session(self, inq: Inquiry) -> Session:
+        """A live session nobody has used yet, else a new one (counted against the cap)."""
         for session in self.sessions_of(inq.id):
             if session.used_at is None and self._session_alive(session):
-                return self.token(session)
-        return self.token(self.open_session(inq))
+                return session
+        return self.open_session(inq)
 
     def open_session(self, inq: Inquiry) -> Session:
         count = len(self.sessions_of(inq.id))
@@ -400,19 +477,28 @@ class Store:
             raise StateError(
                 self.config.session_cap_status, "Session limit reached", f"Inquiry already has {count} sessions"
             )
-        session = Session(id=new_id("iqse_"), inquiry_id=inq.id, created_at=self.now(), expires_at=inq.expires_at)
+        now = self.now()
+        session = Session(
+            id=new_id("iqse_"),
+            inquiry_id=inq.id,
+            created_at=now,
+            expires_at=inq.expires_at,
+            unused_until=now + self.config.unused_session_token_seconds,
+        )
         self._add_session(session)
         self.touch(session)
         self.touch(inq)  # its `sessions` relationship changed
         return session
 
     def _session_alive(self, session: Session) -> bool:
-        return session.revoked_at is None and session.expires_at > self.now()
+        return session.status(self.now()) == "active"
 
     def mark_used(self, session: Session) -> None:
+        """A flow opened with this session: it is started (and lives on until its expiry)."""
         if session.used_at is None:
             session.used_at = self.now()
             self.touch(session)
+            self.emit_session(session, "inquiry-session.started")
 
     def token(self, session: Session) -> str:
         claims = {
@@ -446,19 +532,33 @@ class Store:
             return None
         return session
 
-    def _kill_sessions(self, inquiry_id: str) -> int:
-        killed = 0
+    def expire_session(self, session: Session) -> bool:
+        """End a live session now (inquiry-session.expired); False if it was no longer live."""
+        if not self._session_alive(session):
+            return False
+        session.revoked_at = self.now()
+        self.touch(session)
+        self.emit_session(session, "inquiry-session.expired")
+        return True
+
+    def _end_sessions(self, inquiry_id: str, *, canceled: bool) -> list[Session]:
+        ended = []
         for session in self.sessions_of(inquiry_id):
-            if session.revoked_at is None:
-                session.revoked_at = self.now()
+            if not self._session_alive(session):
+                continue
+            if canceled:
+                session.canceled_at = self.now()
                 self.touch(session)
-                killed += 1
-        return killed
+                self.emit_session(session, "inquiry-session.canceled")
+            else:
+                self.expire_session(session)
+            ended.append(session)
+        return ended
 
     def kill_sessions(self, inquiry_id: str) -> int:
         with self.write():
             self.inquiry(inquiry_id)
-            return self._kill_sessions(inquiry_id)
+            return len(self._end_sessions(inquiry_id, canceled=False))
 
     # -- idempotency -------------------------------------------------------------------------
     @staticmethod
@@ -490,7 +590,14 @@ class Store:
 
     # -- events and deliveries ---------------------------------------------------------------
     def emit(self, inq: Inquiry, name: str) -> Event:
-        event = Event(id=new_id("evt_"), name=name, created_at=self.now(), inquiry=serialize_inquiry(inq, self))
+        """Record an inquiry event and queue its deliveries to every webhook URL."""
+        return self._emit(name, inq.id, serialize_inquiry(inq, self))
+
+    def emit_session(self, session: Session, name: str) -> Event:
+        return self._emit(name, session.inquiry_id, serialize_session(session, self))
+
+    def _emit(self, name: str, inquiry_id: str, payload: dict[str, Any]) -> Event:
+        event = Event(id=new_id("evt_"), name=name, created_at=self.now(), inquiry_id=inquiry_id, payload=payload)
         self.events[event.id] = event
         self.touch(event)
         for url in self.config.webhook_urls:
@@ -532,6 +639,42 @@ class Store:
         self.touch(self.settings)
 
 
+def _interval(attrs: dict[str, Any], meta: dict[str, Any], which: str) -> int | None:
+    """A create-time expiry override (CHG 2024-08-26), in attributes or meta, kebab or snake case."""
+    for name in (f"expiration-after-{which}-interval-seconds", f"expiration_after_{which}_interval_seconds"):
+        for source in (attrs, meta):
+            value = source.get(name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise StateError(400, "Bad request", f"{name} must be a positive number of seconds")
+            return value
+    return None
+
+
+def serialize_session(session: Session, store: Store) -> dict[str, Any]:
+    """An inquiry session as Persona's JSON:API object (kebab-case attributes)."""
+    now = store.now()
+    ended = session.revoked_at if session.revoked_at is not None else None
+    if ended is None and session.status(now) == "expired":
+        ended = session.expires_at if session.used_at is not None else min(session.expires_at, session.unused_until)
+    return {
+        "type": "inquiry-session",
+        "id": session.id,
+        "attributes": {
+            "status": session.status(now),
+            "created-at": iso(session.created_at),
+            "started-at": iso(session.used_at),
+            "expired-at": iso(ended),
+            "canceled-at": iso(session.canceled_at),
+            "ip-address": None,
+            "user-agent": None,
+            "device-handoff-method": None,
+        },
+        "relationships": {"inquiry": {"data": {"type": "inquiry", "id": session.inquiry_id}}},
+    }
+
+
 def serialize_inquiry(inq: Inquiry, store: Store) -> dict[str, Any]:
     """The inquiry as Persona's JSON:API object (kebab-case attributes)."""
     step = STEPS[inq.step_index] if inq.status in RESUMABLE else None
@@ -562,6 +705,7 @@ def serialize_inquiry(inq: Inquiry, store: Store) -> dict[str, Any]:
             "fields": inq.fields,
         },
         "relationships": {
+            "account": {"data": {"type": "account", "id": inq.account_id} if inq.account_id else None},
             "inquiry-template": {"data": {"type": "inquiry-template", "id": inq.template_id}},
             "sessions": {"data": [{"type": "inquiry-session", "id": s.id} for s in store.sessions_of(inq.id)]},
         },

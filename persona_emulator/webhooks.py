@@ -28,7 +28,7 @@ def event_body(event: Event) -> bytes:
             "attributes": {
                 "name": event.name,
                 "created-at": iso(event.created_at),
-                "payload": {"data": event.inquiry, "included": []},
+                "payload": {"data": event.payload, "included": []},
             },
         }
     }

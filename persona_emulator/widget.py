@@ -2,23 +2,25 @@
 
 The page speaks the SDK's postMessage protocol; the JSON calls under `/widget/api` hold the
 rules: which inquiries open without a token, which need one, and when "Session expired" shows.
+Every refusal is one of the flow errors the SDK defines (`{status, code, message}`), never a
+bare HTTP error.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
 
 from .state import FINAL, STEPS, Inquiry, StateError, Store
+from .strings import RTL, STRINGS, language_for
 
 bp = Blueprint("widget", __name__)
-
-STEP_TITLES = {
-    "select_id_type": "Choose your ID type",
-    "document_front": "Take a photo of your ID",
-    "selfie": "Take a selfie",
-}
+log = logging.getLogger(__name__)
 
 
 def store() -> Store:
@@ -28,8 +30,31 @@ def store() -> Store:
 
 def _error(status: int, code: str, message: str, **extra: Any) -> Response:
     response = jsonify({"error": {"status": status, "code": code, "message": message}, **extra})
-    response.status_code = status
+    response.status_code = status if status >= 400 else 500
     return response
+
+
+@bp.errorhandler(StateError)
+def _state_error(exc: StateError) -> Response:
+    """A refusal from the emulated Persona inside the flow (the session cap, say): `unknown`."""
+    if not request.path.startswith("/widget/api"):
+        raise exc
+    return _error(exc.status, "unknown", exc.title)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    """Anything else is Persona's own failure: `application_error` (status 0), never a bare 500."""
+    if isinstance(exc, HTTPException) or not request.path.startswith("/widget/api"):
+        raise exc
+    log.exception("widget call failed")
+    return _error(0, "application_error", "Something went wrong")
+
+
+def _not_found(st: Store) -> Response:
+    if st.config.widget_not_found_error_code == "invalid_config":
+        return _error(400, "invalid_config", "Inquiry not found")
+    return _error(404, "unknown", "Inquiry not found")
 
 
 def _flow_state(inq: Inquiry, token: str) -> dict[str, Any]:
@@ -39,7 +64,6 @@ def _flow_state(inq: Inquiry, token: str) -> dict[str, Any]:
         "status": inq.status,
         "sessionToken": token,
         "step": step,
-        "stepTitle": STEP_TITLES[step],
         "stepNumber": inq.step_index + 1,
         "stepCount": len(STEPS),
         "isLastStep": inq.step_index == len(STEPS) - 1,
@@ -52,7 +76,7 @@ def _open(st: Store, inquiry_id: str, token: str | None) -> tuple[Inquiry, str] 
     try:
         inq = st.inquiry(inquiry_id)
     except StateError:
-        return _error(404, "invalid_config", "Inquiry not found")
+        return _not_found(st)
     if inq.status in FINAL or inq.redacted_at:
         return _error(
             409,
@@ -62,9 +86,11 @@ def _open(st: Store, inquiry_id: str, token: str | None) -> tuple[Inquiry, str] 
         )
     session = st.session_for_token(inquiry_id, token)
     if session is None and inq.status == "created":
-        # A new inquiry opens for anyone holding its id (FACTS.md §0); the flow gets a session.
-        token = st.resume(inq)
-        session = st.session_for_token(inquiry_id, token)
+        # A new inquiry opens for anyone holding its id (FACTS.md §0): the flow reuses an
+        # unused session or opens one itself. This is not the API's resume, so neither
+        # `resume_allows_created` nor a resume error applies; the session cap does.
+        session = st.unused_or_new_session(inq)
+        token = None
     if session is None:
         # pending without a valid token, or expired (its sessions died with it)
         return _error(409, "unauthenticated", "Session expired", inquiryStatus=inq.status)
@@ -72,16 +98,46 @@ def _open(st: Store, inquiry_id: str, token: str | None) -> tuple[Inquiry, str] 
     return inq, st.token(session) if token is None else token
 
 
+def _sdk_parameters() -> dict[str, Any]:
+    """What the SDK put in the query that the flow records: never the session token."""
+    fields = {
+        key[len("fields[") : -1]: value
+        for key, value in request.args.items()
+        if key.startswith("fields[") and key.endswith("]")
+    }
+    return {
+        "at": time.time(),
+        "inquiry_id": request.args.get("inquiry-id"),
+        "template_id": request.args.get("inquiry-template-id") or request.args.get("template-id"),
+        "environment_id": request.args.get("environment-id"),
+        "reference_id": request.args.get("reference-id"),
+        "account_id": request.args.get("account-id"),
+        "language": request.args.get("language"),
+        "fields": fields,
+        "client_version": request.args.get("client-version"),
+        "session_token_given": bool(request.args.get("session-token")),
+    }
+
+
 @bp.get("/widget")
 def widget_page() -> str:
     """The emulated flow page; all its data comes from the SDK's query string."""
+    st = store()
+    recorded = _sdk_parameters()
+    with st.lock:
+        st.flow_loads.append(recorded)
+    language = language_for(request.args.get("language"))
     return render_template(
         "widget.html",
         container_id=request.args.get("container-id", ""),
         iframe_origin=request.args.get("iframe-origin", ""),
         inquiry_id=request.args.get("inquiry-id", ""),
         session_token=request.args.get("session-token", ""),
-        template_id=request.args.get("inquiry-template-id") or request.args.get("template-id", ""),
+        template_id=recorded["template_id"] or "",
+        language=language,
+        direction="rtl" if language in RTL else "ltr",
+        t=STRINGS[language],
+        strings_json=json.dumps(STRINGS[language]),
     )
 
 
@@ -120,7 +176,7 @@ def take_step() -> Response:
         try:
             inq = st.inquiry(inquiry_id)
         except StateError:
-            return _error(404, "invalid_config", "Inquiry not found")
+            return _not_found(st)
         if inq.status in FINAL:
             return _error(409, st.config.widget_final_error_code, "Already finished")
         if st.session_for_token(inquiry_id, token) is None:

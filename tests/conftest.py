@@ -16,10 +16,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
+from tests.clock import MovableClock
 from tests.emulator_client import EmulatorClient
 from tests.servers import LiveServer, emulator_process, postgres_cluster
 from tests.webhook_signer import WEBHOOK_SECRET
-from webapp import create_app
+from webapp import accounts, create_app
 from webapp.config import TestConfig
 from webapp.extensions import db
 
@@ -137,6 +138,14 @@ def make_app(database_url: str, emulator: EmulatorClient, tmp_path):
 @pytest.fixture
 def app(make_app) -> Flask:
     return make_app()
+
+
+@pytest.fixture
+def server_clock(monkeypatch) -> MovableClock:
+    """The server's clock for sign-in sessions (`webapp.accounts.utcnow`), moved on demand."""
+    clock = MovableClock()
+    monkeypatch.setattr(accounts, "utcnow", clock)
+    return clock
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from flask import current_app, session
 from flask_login import current_user, login_user
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .addresses import InvalidAddressError, normalize_address
@@ -110,7 +111,10 @@ def load_session_user(key: str) -> User | None:
     """The user whose live login session has this key (Flask-Login's user loader)."""
     if not key or len(key) > 200:
         return None
-    row = db.session.scalar(select(LoginSession).where(LoginSession.key_hash == hash_token(key)))
+    # One query per request for the session and its user (a reload's biggest cost, see PERFORMANCE.md).
+    row = db.session.scalar(
+        select(LoginSession).options(joinedload(LoginSession.user)).where(LoginSession.key_hash == hash_token(key))
+    )
     now = utcnow()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
@@ -125,6 +129,17 @@ def load_session_user(key: str) -> User | None:
     row.key = key
     user.login_session = row
     return user
+
+
+def seconds_left(user: User) -> int:
+    """How long the user's current login session still signs this browser in if nothing else
+    happens: the sooner of its idle and its absolute end, in whole seconds (0 when none)."""
+    row = user.login_session
+    if row is None:
+        return 0
+    now = utcnow()
+    idle_end = row.last_seen_at + timedelta(seconds=row.idle_seconds)
+    return max(0, int((min(idle_end, row.expires_at) - now).total_seconds()))
 
 
 def end_login_session(user: User) -> None:

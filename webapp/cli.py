@@ -50,16 +50,20 @@ def prune_command() -> None:
 @inquiries_cli.command("sync")
 @click.argument("email", required=False)
 def sync_command(email: str | None) -> None:
-    """Fetch statuses from Persona where ours may be stale (a backstop for missed webhooks)."""
+    """Fetch statuses from Persona where ours may be stale (a backstop for missed webhooks).
+    Background calls: it stops once the budget's share for them is used (the rest next run)."""
     from .extensions import db
-    from .persona import PersonaError
+    from .persona import PersonaBusyError, PersonaError
     from .verification import inquiries_to_sync, sync_inquiry
 
     changed = failed = 0
     candidates = inquiries_to_sync(email)
-    for inquiry in candidates:
+    for index, inquiry in enumerate(candidates):
         try:
             old, new = sync_inquiry(inquiry)
+        except PersonaBusyError:
+            click.echo(f"Persona's budget is kept for people now: {len(candidates) - index} left for the next run")
+            break
         except PersonaError as exc:  # one inquiry's odd answer never stops the others
             db.session.rollback()
             failed += 1
@@ -150,28 +154,23 @@ def accounts_enable_command(email: str) -> None:
 @reminders_cli.command("send")
 @click.option("--dry-run", is_flag=True, help="List what would be sent; send nothing.")
 def reminders_send_command(dry_run: bool) -> None:
-    """Email people whose verification is unfinished and idle, timed around its expiry."""
-    from .extensions import db
+    """Email people whose verification is unfinished and idle, timed around its expiry, paced
+    so the clicks they cause fit Persona's budget (the rest wait for the next run)."""
     from .mail import mask_email
-    from .recovery import due_reminders, send_reminder
+    from .recovery import due_reminders, send_due_reminders
 
-    due = due_reminders()
-    sent = failed = 0
-    for reminder in due:
-        label = f"{reminder.inquiry.persona_id} {reminder.window} -> {mask_email(reminder.inquiry.user.email)}"
-        if dry_run:
-            click.echo(f"would send: {label}")
-            continue
-        try:
-            if send_reminder(reminder):
-                sent += 1
-                click.echo(f"sent: {label}")
-        except Exception:  # one person's bad data never stops everyone else's reminder
-            db.session.rollback()
-            failed += 1
-            log.exception("reminder %s failed", label)
-            click.echo(f"failed: {label}", err=True)
-    click.echo(f"{len(due)} due, {0 if dry_run else sent} sent{' (dry run)' if dry_run else ''}, {failed} failed")
+    def label(reminder) -> str:
+        return f"{reminder.inquiry.persona_id} {reminder.window} -> {mask_email(reminder.inquiry.user.email)}"
+
+    if dry_run:
+        due = due_reminders()
+        for reminder in due:
+            click.echo(f"would send: {label(reminder)}")
+        click.echo(f"{len(due)} due, 0 sent (dry run)")
+        return
+    run = send_due_reminders(on_sent=lambda reminder: click.echo(f"sent: {label(reminder)}"))
+    deferred = f", {run.deferred} left for the next run (paced to Persona's budget)" if run.deferred else ""
+    click.echo(f"{run.due} due, {run.sent} sent{deferred}")
 
 
 def register(app: Flask) -> None:

@@ -24,12 +24,12 @@ def not_common(form: FlaskForm, field: Field) -> None:
 
 
 def email_field() -> EmailField:
-    return EmailField("Email", validators=[DataRequired(), Length(max=254), strict_address])
+    return EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254), strict_address])
 
 
 class LoginForm(FlaskForm):
     email = email_field()
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=200)])
     next = HiddenField()
 
 
@@ -40,11 +40,14 @@ def new_password_fields(label: str = "Password") -> tuple[PasswordField, Passwor
         PasswordField(
             label,
             description="At least 10 characters, and not a common password.",
-            validators=[DataRequired(), length, not_common],
+            validators=[DataRequired(f"Enter a {label.lower()}."), length, not_common],
         ),
         PasswordField(
             f"Repeat {label.lower()}",
-            validators=[DataRequired(), EqualTo("password", message="The passwords do not match.")],
+            validators=[
+                DataRequired(f"Enter the {label.lower()} again."),
+                EqualTo("password", message="The passwords do not match."),
+            ],
         ),
     )
 
@@ -55,7 +58,9 @@ class SignupForm(FlaskForm):
 
 
 class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=200)])
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired("Enter your current password."), Length(max=200)]
+    )
     password, confirm = new_password_fields("New password")
 
 

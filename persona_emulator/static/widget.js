@@ -3,8 +3,12 @@
   "use strict";
   var root = document.getElementById("flow");
   var cfg = root.dataset;
+  var t = JSON.parse(cfg.strings);
   var storageKey = "persona-inquiry-session:" + cfg.inquiryId;
   var state = null;
+  var retry = null;
+  // Events the SDK passes to onEvent by default (its built-in allowlist), per step shown.
+  var CAMERA_EVENTS = { document_front: "document-camera", selfie: "selfie-camera" };
 
   function post(name, extra) {
     if (window.parent === window || !cfg.iframeOrigin) return;
@@ -13,7 +17,7 @@
   }
 
   function show(id) {
-    ["loading", "step", "confirm-exit", "expired", "finished", "failure"].forEach(function (s) {
+    ["loading", "step", "confirm-exit", "expired", "finished", "failure", "offline"].forEach(function (s) {
       document.getElementById(s).hidden = s !== id;
     });
     var heading = document.querySelector("#" + id + " h1");
@@ -30,6 +34,8 @@
     try { window.sessionStorage.removeItem(storageKey); } catch (e) { /* storage blocked */ }
   }
 
+  // A reply from our own API: {ok, data}. An answer that is not JSON is Persona's own failure
+  // (application_error); no answer at all is a network failure, which the caller handles.
   function call(path, body) {
     return fetch(path, {
       method: "POST",
@@ -37,62 +43,90 @@
       body: JSON.stringify(body),
       credentials: "omit"
     }).then(function (response) {
-      return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+      return response.json().then(
+        function (data) { return { ok: response.ok, data: data }; },
+        function () {
+          return { ok: false, data: { error: { status: 0, code: "application_error", message: "Unreadable answer" } } };
+        }
+      );
     });
   }
 
+  // The flow does not call onError for network failures (ECB): it offers to try again in the frame.
+  function offline(again) {
+    retry = again;
+    show("offline");
+  }
+
   function renderStep() {
+    var title = t["step." + state.step];
     document.getElementById("step-progress").textContent =
-      "Step " + state.stepNumber + " of " + state.stepCount;
-    document.getElementById("step-title").textContent = state.stepTitle;
+      t.progress.replace("{n}", state.stepNumber).replace("{count}", state.stepCount);
+    document.getElementById("step-title").textContent = title;
     document.querySelectorAll(".step-body").forEach(function (el) {
       el.hidden = el.id !== "step-" + state.step;
     });
     document.getElementById("continue").hidden = state.isLastStep;
     document.getElementById("submit").hidden = !state.isLastStep;
     show("step");
-    post("page-change", { metadata: { name: state.step, path: state.step } });
+    post("page-change", {
+      metadata: { name: state.step, nameDisplay: title, path: "/" + state.step,
+                  metadata: { pageHeight: document.documentElement.scrollHeight } }
+    });
+    if (CAMERA_EVENTS[state.step]) post(CAMERA_EVENTS[state.step] + "-select", { metadata: { inquiryId: state.inquiryId } });
   }
 
   function handleError(data) {
-    var error = (data && data.error) || { status: 0, code: "application_error", message: "Network error" };
+    var error = (data && data.error) || { status: 0, code: "application_error", message: "Unknown error" };
     if (error.code === "unauthenticated") {
       dropToken();
       show("expired");
     } else if (error.status === 409) {
-      document.getElementById("finished-title").textContent = "Verification already submitted";
-      document.getElementById("finished-text").textContent =
-        "This verification is " + (data.inquiryStatus || "finished") + " and can no longer be changed.";
+      document.getElementById("finished-title").textContent = t["final.title"];
+      document.getElementById("finished-text").textContent = t["final.text"];
       show("finished");
     } else {
-      document.getElementById("failure-text").textContent = error.message || "Please try again later.";
+      document.getElementById("failure-text").textContent = t["error.text"];
       show("failure");
     }
     post("error", { error: error });
   }
 
-  function networkFailure() { handleError(null); }
-
   function step(action) {
+    var from = state.step;
     call("/widget/api/step", { inquiryId: cfg.inquiryId, sessionToken: state.sessionToken, action: action })
       .then(function (result) {
         if (!result.ok) return handleError(result.data);
+        if (CAMERA_EVENTS[from] && action !== "fail") {
+          post(CAMERA_EVENTS[from] + "-capture", { metadata: { inquiryId: cfg.inquiryId } });
+        }
         state = result.data;
         if (action === "continue") return renderStep();
         var done = action === "submit";
-        document.getElementById("finished-title").textContent = done ? "Thank you" : "We could not verify you";
-        document.getElementById("finished-text").textContent = done
-          ? "Your information was submitted."
-          : "This verification did not succeed.";
+        document.getElementById("finished-title").textContent = done ? t["done.title"] : t["failed.title"];
+        document.getElementById("finished-text").textContent = done ? t["done.text"] : t["failed.text"];
         show("finished");
         post(done ? "complete" : "fail", {
           metadata: { inquiryId: state.inquiryId, status: state.status, fields: state.fields }
         });
-      }, networkFailure);
+      }, function () { offline(function () { show("step"); step(action); }); });
   }
 
   function exit() {
     post("exit", { metadata: { inquiryId: cfg.inquiryId, sessionToken: state ? state.sessionToken : undefined } });
+  }
+
+  function start() {
+    show("loading");
+    call("/widget/api/session", { inquiryId: cfg.inquiryId, sessionToken: cfg.sessionToken || storedToken() })
+      .then(function (result) {
+        if (!result.ok) return handleError(result.data);
+        state = result.data;
+        keepToken(state.sessionToken);
+        renderStep();
+        post("ready", { metadata: {} });
+        post("start", { metadata: { inquiryId: state.inquiryId } });
+      }, function () { offline(start); });
   }
 
   document.getElementById("continue").addEventListener("click", function () { step("continue"); });
@@ -101,6 +135,7 @@
   document.getElementById("exit").addEventListener("click", exit);
   document.getElementById("confirm-exit-button").addEventListener("click", exit);
   document.getElementById("stay").addEventListener("click", renderStep);
+  document.getElementById("retry").addEventListener("click", function () { if (retry) retry(); });
 
   window.addEventListener("message", function (event) {
     if (event.origin !== cfg.iframeOrigin || !event.data || typeof event.data !== "object") return;
@@ -116,13 +151,5 @@
     handleError({ error: { status: 400, code: "invalid_config", message: "The emulator only runs existing inquiries (inquiryId)." } });
     return;
   }
-  call("/widget/api/session", { inquiryId: cfg.inquiryId, sessionToken: cfg.sessionToken || storedToken() })
-    .then(function (result) {
-      if (!result.ok) return handleError(result.data);
-      state = result.data;
-      keepToken(state.sessionToken);
-      renderStep();
-      post("ready", { metadata: {} });
-      post("start", { metadata: { inquiryId: state.inquiryId } });
-    }, networkFailure);
+  start();
 })();

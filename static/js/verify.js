@@ -1,33 +1,86 @@
-// The continue page: boots the official Persona client and heals "Session expired" once.
+// The continue page: boots the official Persona client, heals "Session expired" once, keeps the
+// sign-in alive while the flow is open, and says plainly when this browser was signed out.
 // Settings come from the JSON block #verify-config; no inline script (CSP nonce only).
 (function () {
   "use strict";
   var cfg = JSON.parse(document.getElementById("verify-config").textContent);
-  var statusEl = document.getElementById("flow-status");
-  var savedPanel = document.getElementById("saved-panel");
-  var errorPanel = document.getElementById("error-panel");
+  var statusEl = byId("flow-status");
+  var announcer = byId("flow-announcer");
+  var warningEl = byId("sign-out-warning");
+  var panels = [byId("saved-panel"), byId("slow-panel"), byId("error-panel"), byId("signed-out-panel")];
   var client = null;
   var refreshed = false; // one automatic token refresh per page view
   var loadTimer = null;
   var ready = false;
+  var flowOpen = false;
+  var signedOut = false; // a page-script call was answered 401: this browser is signed out
+  var inertElements = [];
+  var keepAliveTimer = null;
+  var warningTimer = null;
+  var signOutTimer = null;
+  var focusBeforeWarning = null;
+  // When the sign-in ends if nothing else happens (this clock), from the server's last word.
+  var signedInUntil = Date.now() + cfg.signedInMs;
 
+  function byId(id) {
+    return document.getElementById(id);
+  }
+
+  // The live region stays in the DOM; only its text changes, so each message is heard.
   function setStatus(text) {
     statusEl.textContent = text;
-    statusEl.hidden = !text;
+  }
+
+  function announce(text) {
+    announcer.textContent = text;
   }
 
   function showPanel(panel) {
-    [savedPanel, errorPanel].forEach(function (p) { p.hidden = p !== panel; });
-    // Each panel has its own "Email me a link": one such button on screen is enough.
-    document.getElementById("summary-email-link").hidden = Boolean(panel);
+    panels.forEach(function (p) { p.hidden = p !== panel; });
+    // Each panel has its own way on: one "Email me a link" on screen is enough.
+    byId("summary-email-link").hidden = Boolean(panel);
     if (panel) {
       var heading = panel.querySelector("h2");
       if (heading) heading.focus();
     }
   }
 
+  // While the flow is open, everything behind it leaves the tab order and the accessibility
+  // tree; only the SDK's overlay and our announcer stay.
+  function setPageBehindInert(on) {
+    inertElements.forEach(function (el) { el.inert = false; });
+    inertElements = [];
+    if (!on) return;
+    Array.prototype.forEach.call(document.body.children, function (el) {
+      if (el === announcer || el.classList.contains("persona-widget__overlay") || el.inert) return;
+      el.inert = true;
+      inertElements.push(el);
+    });
+  }
+
+  function openFlow() {
+    showPanel(null);
+    hideWarning();
+    client.open();
+    flowOpen = true;
+    setPageBehindInert(true);
+    announce("The secure verification window is open.");
+    var frame = document.querySelector(".persona-widget__overlay iframe");
+    if (frame) frame.focus();
+    scheduleKeepAlive();
+  }
+
+  function flowClosed() {
+    if (flowOpen) announce("");
+    flowOpen = false;
+    setPageBehindInert(false);
+    window.clearTimeout(keepAliveTimer);
+    scheduleSignOutWarning();
+  }
+
   function destroyClient() {
     window.clearTimeout(loadTimer);
+    flowClosed();
     if (client) {
       try { client.destroy(); } catch (e) { /* already gone */ }
       client = null;
@@ -41,36 +94,134 @@
       headers: { "X-CSRFToken": cfg.csrfToken, "Accept": "application/json", "Content-Type": "application/json" },
       body: "{}"
     }).then(function (response) {
+      var requestId = response.headers.get("X-Request-Id");
       return response.json().then(function (data) {
-        return { ok: response.ok, status: response.status, data: data };
+        return { ok: response.ok, status: response.status, data: data, requestId: requestId };
       }, function () {
-        return { ok: false, status: response.status, data: {} };
+        return { ok: false, status: response.status, data: {}, requestId: requestId };
       });
     });
   }
 
-  function fail(title, text) {
+  function fail(title, text, requestId) {
     destroyClient();
     setStatus("");
-    document.getElementById("error-title").textContent = title;
-    document.getElementById("error-text").textContent = text;
-    showPanel(errorPanel);
+    byId("error-title").textContent = title;
+    byId("error-text").textContent = text;
+    if (requestId) byId("error-reference").textContent = requestId;
+    showPanel(byId("error-panel"));
   }
 
-  function failUnavailable() {
-    fail("We couldn't reconnect you", "Our identity partner isn't answering right now. Nothing is lost: please try again in a moment.");
+  function failUnavailable(result) {
+    fail("We couldn't reconnect you", "Our identity partner isn't answering right now. Please try again in a moment.",
+      result && result.requestId);
   }
 
+  // A 401 from any of our calls: the sign-in ended (idle, or signed out elsewhere). Said as
+  // such, never as a partner outage. A flow that is open stays open: Persona keeps the
+  // details, and a completion then lands on the "details received" page.
+  function onSignedOut() {
+    signedOut = true;
+    window.clearTimeout(keepAliveTimer);
+    window.clearTimeout(warningTimer);
+    window.clearTimeout(signOutTimer);
+    if (flowOpen) return;
+    destroyClient();
+    hideWarning();
+    setStatus("");
+    showPanel(byId("signed-out-panel"));
+  }
+
+  // -- keeping the sign-in alive ---------------------------------------------------------
+  function stayAlive() {
+    return postJSON(cfg.keepAliveUrl).then(function (result) {
+      if (result.status === 401) {
+        onSignedOut();
+        return false;
+      }
+      if (result.ok && typeof result.data.expiresInSeconds === "number") {
+        signedInUntil = Date.now() + result.data.expiresInSeconds * 1000;
+      }
+      return result.ok;
+    }, function () { return false; }); // offline for a moment: the next tick tries again
+  }
+
+  function scheduleKeepAlive() {
+    window.clearTimeout(keepAliveTimer);
+    window.clearTimeout(warningTimer);
+    window.clearTimeout(signOutTimer);
+    if (signedOut) return;
+    keepAliveTimer = window.setTimeout(function () {
+      stayAlive().then(function () {
+        if (flowOpen && !signedOut) scheduleKeepAlive();
+      });
+    }, cfg.keepAliveMs);
+  }
+
+  // With the flow closed, nothing counts as activity by itself: warn before the sign-in ends,
+  // with a way to stay (WCAG 2.2.1), and say so when it has ended.
+  function scheduleSignOutWarning() {
+    window.clearTimeout(warningTimer);
+    window.clearTimeout(signOutTimer);
+    if (signedOut) return;
+    var left = signedInUntil - Date.now();
+    warningTimer = window.setTimeout(showWarning, Math.max(0, left - cfg.warnBeforeMs));
+    signOutTimer = window.setTimeout(onSignedOut, Math.max(0, left));
+  }
+
+  function showWarning() {
+    if (flowOpen || signedOut || !warningEl.hidden) return;
+    focusBeforeWarning = document.activeElement;
+    warningEl.hidden = false;
+    byId("warning-title").focus();
+  }
+
+  function hideWarning() {
+    warningEl.hidden = true;
+  }
+
+  byId("stay-signed-in").addEventListener("click", function () {
+    stayAlive().then(function (ok) {
+      if (!ok) return;
+      hideWarning();
+      setStatus("You're still signed in.");
+      var back = focusBeforeWarning;
+      if (back && back !== document.body && document.contains(back) && back.offsetParent !== null) {
+        back.focus();
+      } else {
+        byId("content").focus();
+      }
+      scheduleSignOutWarning();
+    });
+  });
+
+  // -- the flow ----------------------------------------------------------------------------
   function onReady() {
     ready = true;
     window.clearTimeout(loadTimer);
     setStatus("");
-    client.open();
+    openFlow();
   }
 
   function onComplete() {
+    flowClosed();
+    saveResult();
+  }
+
+  function saveResult() {
     setStatus("Saving your result…");
     postJSON(cfg.completeUrl).then(function (result) {
+      var error = result.data && result.data.error;
+      if (result.status === 401) {
+        window.location.assign(cfg.receivedUrl);
+        return;
+      }
+      if (error && error.code === "busy") {
+        // Over the shared Persona budget: try again when our turn comes (the server says when).
+        setStatus("Saving your result… this takes a few seconds more.");
+        window.setTimeout(saveResult, Math.max(error.retryAfter || 1, 1) * 1000);
+        return;
+      }
       window.location.assign((result.data && result.data.redirect) || window.location.pathname);
     }, function () {
       window.location.assign(window.location.pathname);
@@ -78,14 +229,19 @@
   }
 
   function onCancel() {
+    flowClosed();
     setStatus("");
-    showPanel(savedPanel);
+    if (signedOut) {
+      onSignedOut();
+    } else {
+      showPanel(byId("saved-panel"));
+    }
   }
 
   function refreshToken() {
     refreshed = true;
     destroyClient();
-    setStatus("Your session expired. Reconnecting…");
+    setStatus("The verification window timed out. Reconnecting you…");
     postJSON(cfg.tokenUrl).then(function (result) {
       if (result.ok && result.data.redirect) {
         window.location.assign(result.data.redirect);
@@ -93,12 +249,14 @@
         cfg.inquiryId = result.data.inquiryId;
         cfg.sessionToken = result.data.sessionToken;
         boot();
+      } else if (result.status === 401) {
+        onSignedOut();
       } else if (result.status === 429) {
-        fail("Too many attempts", "Please wait a few minutes, then try again.");
+        fail("Too many attempts", "Please wait a few minutes, then try again.", result.requestId);
       } else {
-        failUnavailable();
+        failUnavailable(result);
       }
-    }, failUnavailable);
+    }, function () { failUnavailable(null); });
   }
 
   function onError(error) {
@@ -106,10 +264,18 @@
     if (sessionExpired && !refreshed) {
       refreshToken();
     } else if (sessionExpired) {
-      fail("Your session expired", "We couldn't reconnect you automatically. Please try again.");
+      fail("The verification window timed out", "We couldn't reconnect you automatically. Please try again.");
     } else {
       fail("We couldn't open the verification", "Something went wrong inside the verification window. Please try again.");
     }
+  }
+
+  function waitForReady() {
+    window.clearTimeout(loadTimer);
+    loadTimer = window.setTimeout(function () {
+      // A slow phone or connection: offer to keep waiting rather than give up.
+      if (!ready) showPanel(byId("slow-panel"));
+    }, cfg.loadTimeoutMs);
   }
 
   function boot() {
@@ -131,32 +297,48 @@
       fail("We couldn't open the verification", "Please reload the page and try again.");
       return;
     }
-    loadTimer = window.setTimeout(function () {
-      if (!ready) fail("This is taking too long", "The verification window didn't load. Check your connection and try again.");
-    }, cfg.loadTimeoutMs);
+    waitForReady();
   }
 
-  document.getElementById("continue-button").addEventListener("click", function () {
-    if (client) {
-      showPanel(null);
-      client.open();
+  byId("continue-button").addEventListener("click", function () {
+    if (client && ready) {
+      openFlow();
     } else {
       boot();
     }
   });
-  // "Email me a link": sent in place, so the flow and its progress stay where they are.
+
+  byId("keep-waiting-button").addEventListener("click", function () {
+    showPanel(null);
+    setStatus("Still opening the secure verification window…");
+    waitForReady();
+  });
+
+  document.querySelectorAll("[data-reload]").forEach(function (button) {
+    button.addEventListener("click", function () { window.location.reload(); });
+  });
+
+  // "Email me a link": sent in place, so the flow and its progress stay where they are. The
+  // button keeps focus (aria-disabled, not disabled, while sending) and the result is announced.
   document.querySelectorAll("form[data-email-link]").forEach(function (form) {
+    var status = form.nextElementSibling;
+    var button = form.querySelector("button");
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      var status = form.nextElementSibling;
-      var button = form.querySelector("button");
-      button.disabled = true;
+      if (button.getAttribute("aria-disabled") === "true") return;
+      button.setAttribute("aria-disabled", "true");
+      status.textContent = "Sending…";
       window.fetch(form.action, {
         method: "POST",
         credentials: "same-origin",
         headers: { "Accept": "application/json" },
         body: new FormData(form)
       }).then(function (response) {
+        if (response.status === 401) {
+          status.textContent = "";
+          onSignedOut();
+          return;
+        }
         return response.json().then(function (data) {
           status.textContent = response.ok && data.sent
             ? "We've sent a link to " + data.to + ". It works once, on any device."
@@ -164,12 +346,8 @@
         });
       }).catch(function () {
         status.textContent = "We couldn't send the link. Please check your connection and try again.";
-      }).then(function () { button.disabled = false; });
+      }).then(function () { button.removeAttribute("aria-disabled"); });
     });
-  });
-
-  document.getElementById("retry-button").addEventListener("click", function () {
-    window.location.reload();
   });
 
   boot();

@@ -45,6 +45,14 @@ def demo(app, live_server) -> LiveServer:
 
 
 @pytest.fixture
+def desktop_page(browser: Browser) -> Iterator[Page]:
+    """A page at desktop width (1280 x 800), where the flow is a modal over our page."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
 def a11y_page(browser: Browser) -> Iterator[Page]:
     """A page whose context bypasses CSP, so axe-core can be injected."""
     context = browser.new_context(bypass_csp=True)

@@ -24,7 +24,17 @@ def serious_violations(page: Page) -> list[str]:
 
 
 def test_public_pages(a11y_page: Page, live_server):
-    for path in ("/", "/login", "/signup", "/recovery/resend", "/r", "/password/forgot", "/password/reset"):
+    public = (
+        "/",
+        "/login",
+        "/signup",
+        "/recovery/resend",
+        "/r",
+        "/verify/received",
+        "/password/forgot",
+        "/password/reset",
+    )
+    for path in public:
         a11y_page.goto(live_server.url + path)
         assert serious_violations(a11y_page) == [], path
     a11y_page.goto(live_server.url + "/login")
@@ -77,6 +87,18 @@ def test_identity_pages(browser: Browser, app, live_server):
     expect(page.get_by_role("heading", name="You're signed out")).to_be_visible()
     assert serious_violations(page) == []
     context.close()
+
+
+def test_the_continue_pages_other_panels(a11y_page: Page, demo):
+    """The sign-out warning, "keep waiting", "signed out" and error panels, each shown as the page
+    script shows it (the hidden attribute off), with the saved panel behind them."""
+    page = a11y_page
+    sign_in_with_browser(page, demo.url, "created@demo.test")
+    flow_is_open(page).get_by_role("button", name="Exit").click()
+    expect(page.get_by_role("heading", name="Your progress is saved")).to_be_visible()
+    for panel in ("sign-out-warning", "slow-panel", "signed-out-panel", "error-panel"):
+        page.evaluate(f"document.getElementById('{panel}').hidden = false")
+        assert serious_violations(page) == [], panel
 
 
 def test_the_check_itself_catches_problems(a11y_page: Page):

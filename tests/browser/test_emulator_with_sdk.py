@@ -18,10 +18,14 @@ def wait_for_event(page: Page, name: str) -> dict:
     return next(e for e in events(page) if e["name"] == name)
 
 
-def boot(page: Page, harness: str, emulator: EmulatorClient, inquiry_id: str, token: str | None = None):
+def boot(
+    page: Page, harness: str, emulator: EmulatorClient, inquiry_id: str, token: str | None = None, language: str = ""
+):
     query = {"inquiryId": inquiry_id, "host": emulator.host}
     if token:
         query["sessionToken"] = token
+    if language:
+        query["language"] = language
     page.goto(f"{harness}/?{urlencode(query)}")
     return page.frame_locator("iframe.persona-widget__iframe")
 
@@ -91,3 +95,53 @@ def test_sessions_expired_mid_flow(page: Page, sdk_harness: str, emulator: Emula
     error = wait_for_event(page, "error")["data"]
     assert error["code"] == "unauthenticated"
     expect(flow.get_by_role("heading", name="Session expired")).to_be_visible()
+
+
+def sdk_events(page: Page, name: str) -> list[dict]:
+    return [e["metadata"] for e in page.evaluate("window.sdkEvents") if e["name"] == name]
+
+
+def test_on_event_gets_start_page_changes_and_camera_events(page: Page, sdk_harness: str, emulator: EmulatorClient):
+    inquiry = emulator.create_inquiry()
+    flow = boot(page, sdk_harness, emulator, inquiry["id"])
+    wait_for_event(page, "ready")
+    page.wait_for_function("window.sdkEvents.some(e => e.name === 'start')")
+    assert sdk_events(page, "start") == [{"inquiryId": inquiry["id"]}]
+    first = sdk_events(page, "page-change")[0]
+    assert first["name"] == "select_id_type" and first["nameDisplay"] == "Choose your ID type"
+    assert first["path"] and isinstance(first["metadata"]["pageHeight"], int)  # 0 while the SDK hides it
+    flow.get_by_role("button", name="Continue").click()
+    page.wait_for_function("window.sdkEvents.filter(e => e.name === 'page-change').length === 2")
+    second = sdk_events(page, "page-change")[1]
+    assert second["name"] == "document_front" and second["metadata"]["pageHeight"] > 0
+    assert sdk_events(page, "document-camera-select")
+    flow.get_by_role("button", name="Continue").click()
+    page.wait_for_function("window.sdkEvents.some(e => e.name === 'selfie-camera-select')")
+    assert sdk_events(page, "document-camera-capture")
+
+
+def test_a_network_failure_offers_a_retry_in_the_frame_not_on_error(
+    page: Page, sdk_harness: str, emulator: EmulatorClient
+):
+    inquiry = emulator.create_inquiry()
+    page.route("**/widget/api/session", lambda route: route.abort())
+    flow = boot(page, sdk_harness, emulator, inquiry["id"])
+    # The SDK keeps its overlay hidden until ready: the screen is there, not yet shown.
+    expect(flow.locator("#offline h1")).to_have_text("No connection")
+    assert flow.locator("#offline").evaluate("el => el.hidden") is False
+    assert "error" not in [e["name"] for e in events(page)]
+    page.evaluate("window.client.open()")
+    page.unroute("**/widget/api/session")
+    flow.get_by_role("button", name="Try again").click()
+    wait_for_event(page, "ready")
+    expect(flow.get_by_role("heading", name="Choose your ID type")).to_be_visible()
+    assert "error" not in [e["name"] for e in events(page)]
+
+
+def test_the_sdk_language_option_reaches_the_flow(page: Page, sdk_harness: str, emulator: EmulatorClient):
+    inquiry = emulator.create_inquiry()
+    flow = boot(page, sdk_harness, emulator, inquiry["id"], language="ar")
+    wait_for_event(page, "ready")
+    expect(flow.get_by_role("button", name="متابعة")).to_be_visible()
+    assert flow.locator("html").get_attribute("dir") == "rtl"
+    assert emulator.control("GET", "/flows").json()[-1]["language"] == "ar"

@@ -24,6 +24,8 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/verify/session-token"):           (401,      200,   200,  200,  302),
     ("POST", "/verify/complete"):                (401,      200,   200,  200,  302),
     ("POST", "/verify/restart"):                 (302,      409,   409,  409,  302),
+    ("POST", "/verify/keep-alive"):              (401,      200,   200,  200,  302),
+    ("GET",  "/verify/received"):                (200,      200,   200,  200,  302),
     ("POST", "/verify/email-link"):              (302,      303,   303,  303,  302),
     ("GET",  "/verify/sdk/persona-<version>.js"): (200,     200,   200,  200,  302),
     ("GET",  "/recovery/resend"):                (200,      200,   200,  302,  302),

@@ -39,7 +39,7 @@ def test_continue_page_csp_and_nonces(app, client, emulator):
     assert nonce != re.search(r"'nonce-([^']+)'", second.headers["Content-Security-Policy"]).group(1)
     html = first.get_data(as_text=True)
     scripts = re.findall(r"<script[^>]*>", html)
-    assert len(scripts) == 3 and all(f'nonce="{nonce}"' in tag for tag in scripts)
+    assert len(scripts) == 4 and all(f'nonce="{nonce}"' in tag for tag in scripts)
 
 
 def test_headers_on_every_kind_of_response(make_app, emulator):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
 from flask import (
     Blueprint,
     abort,
@@ -17,9 +21,11 @@ from flask import (
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from .. import recovery, services, verification
+from .. import accounts, recovery, services, verification
+from ..budget import Priority
 from ..extensions import limiter
 from ..mail import mask_email
+from ..persona import calls_for
 from ..route_policy import json_only, verification_scope, wants_json
 from ..verification import VerifyPage
 
@@ -30,9 +36,35 @@ def _per_user() -> str:
     return f"user:{current_user.public_id}" if current_user.is_authenticated else "anonymous"
 
 
+def person_waiting(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The view's Persona calls are a signed-in person's: interactive priority in the shared
+    budget, their own per-person limit, and the page's deadline across all of them."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with calls_for(
+            Priority.INTERACTIVE,
+            person=f"user:{current_user.public_id}",
+            deadline_seconds=current_app.config["PERSONA_PAGE_DEADLINE_SECONDS"],
+        ):
+            return view(*args, **kwargs)
+
+    return wrapper
+
+
 def render_verify_page(page: VerifyPage, status: int = 200) -> tuple[str, int]:
     template = "verify/continue.html" if page.state == "continue" else "verify/status.html"
     return render_template(template, page=page), status
+
+
+@bp.context_processor
+def sign_in_clock() -> dict[str, int]:
+    """For the page script's warning before an idle sign-in ends: how long this one has left,
+    and after how many idle minutes it ends (0 and 0 when nobody is signed in)."""
+    row = current_user.login_session if current_user.is_authenticated else None
+    if row is None:
+        return {"signed_in_seconds_left": 0, "idle_minutes": 0}
+    return {"signed_in_seconds_left": accounts.seconds_left(current_user), "idle_minutes": row.idle_seconds // 60}
 
 
 def _json_answer(page: VerifyPage) -> Response:
@@ -44,6 +76,7 @@ def _json_answer(page: VerifyPage) -> Response:
 @bp.get("")
 @login_required
 @verification_scope
+@person_waiting
 def show() -> tuple[str, int]:
     """Your verification: the Persona flow opens here, or the page for where you stand."""
     try:
@@ -58,6 +91,7 @@ def show() -> tuple[str, int]:
 @verification_scope
 @json_only
 @limiter.limit(lambda: current_app.config["VERIFY_TOKEN_REFRESH_LIMIT"], key_func=_per_user)
+@person_waiting
 def session_token() -> Response:
     """JSON: a fresh session token after the flow said "Session expired", or where to go."""
     return _json_answer(verification.refresh_session_token(current_user))
@@ -67,15 +101,37 @@ def session_token() -> Response:
 @login_required
 @verification_scope
 @json_only
+@limiter.limit(lambda: current_app.config["VERIFY_COMPLETE_LIMIT"], key_func=_per_user)
+@person_waiting
 def complete() -> Response:
     """JSON: the flow finished; the server asks Persona for the real status."""
     verification.check_completion(current_user)
     return jsonify({"redirect": url_for("verify.show")})
 
 
+@bp.post("/keep-alive")
+@login_required
+@verification_scope
+@json_only
+def keep_alive() -> Response:
+    """JSON: the page script says the person is still here (the flow is open, or they chose to
+    stay signed in). Loading the user counted as activity; the answer says how long the sign-in
+    now lasts."""
+    return jsonify({"expiresInSeconds": accounts.seconds_left(current_user)})
+
+
+@bp.get("/received")
+@verification_scope
+def received() -> str:
+    """The flow finished but this browser was no longer signed in: the details arrived anyway."""
+    return render_template("verify/received.html")
+
+
 @bp.post("/restart")
 @login_required
 @verification_scope
+@limiter.limit(lambda: current_app.config["VERIFY_RESTART_LIMIT"], key_func=_per_user)
+@person_waiting
 def restart() -> Response:
     """Start a new verification, when the policy allows it for the current status."""
     if verification.restart_verification(current_user):
