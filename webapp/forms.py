@@ -1,13 +1,19 @@
-"""Forms (Flask-WTF): every form carries the CSRF token."""
+"""Forms (Flask-WTF): every form carries the CSRF token. Every label and message is translated
+(lazily: the form class is built once, its words in each request's language)."""
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, Field, HiddenField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from .addresses import InvalidAddressError, normalize_address
 from .passwords import is_common_password
+
+# WTForms' own messages are English only: every validator here says its own, translated.
+TOO_LONG = _l("That is longer than we accept.")
+EMAIL_MISSING = DataRequired(_l("Enter your email address."))
 
 
 def strict_address(form: FlaskForm, field: Field) -> None:
@@ -20,33 +26,39 @@ def strict_address(form: FlaskForm, field: Field) -> None:
 
 def not_common(form: FlaskForm, field: Field) -> None:
     if is_common_password(field.data or ""):
-        raise ValidationError("This password is one of the most common ones, so it is easy to guess. Choose another.")
+        raise ValidationError(
+            _l("This password is one of the most common ones, so it is easy to guess. Choose another.")
+        )
 
 
 def email_field() -> EmailField:
-    return EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254), strict_address])
+    return EmailField(_l("Email"), validators=[EMAIL_MISSING, Length(max=254, message=TOO_LONG), strict_address])
 
 
 class LoginForm(FlaskForm):
     email = email_field()
-    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=200)])
+    password = PasswordField(
+        _l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=200, message=TOO_LONG)]
+    )
     next = HiddenField()
 
 
-def new_password_fields(label: str = "Password") -> tuple[PasswordField, PasswordField]:
+def new_password_fields(
+    label: str, repeat_label: str, missing: str, missing_again: str
+) -> tuple[PasswordField, PasswordField]:
     """A new password and its repetition (fields named `password` and `confirm`)."""
-    length = Length(min=10, max=200, message="Use at least 10 characters (200 at most).")
+    length = Length(min=10, max=200, message=_l("Use at least 10 characters (200 at most)."))
     return (
         PasswordField(
             label,
-            description="At least 10 characters, and not a common password.",
-            validators=[DataRequired(f"Enter a {label.lower()}."), length, not_common],
+            description=_l("At least 10 characters, and not a common password."),
+            validators=[DataRequired(missing), length, not_common],
         ),
         PasswordField(
-            f"Repeat {label.lower()}",
+            repeat_label,
             validators=[
-                DataRequired(f"Enter the {label.lower()} again."),
-                EqualTo("password", message="The passwords do not match."),
+                DataRequired(missing_again),
+                EqualTo("password", message=_l("The passwords do not match.")),
             ],
         ),
     )
@@ -54,20 +66,27 @@ def new_password_fields(label: str = "Password") -> tuple[PasswordField, Passwor
 
 class SignupForm(FlaskForm):
     email = email_field()
-    password, confirm = new_password_fields()
+    password, confirm = new_password_fields(
+        _l("Password"), _l("Repeat password"), _l("Enter a password."), _l("Enter the password again.")
+    )
 
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(
-        "Current password", validators=[DataRequired("Enter your current password."), Length(max=200)]
+        _l("Current password"),
+        validators=[DataRequired(_l("Enter your current password.")), Length(max=200, message=TOO_LONG)],
     )
-    password, confirm = new_password_fields("New password")
+    password, confirm = new_password_fields(
+        _l("New password"), _l("Repeat new password"), _l("Enter a new password."), _l("Enter the new password again.")
+    )
 
 
 class NewPasswordForm(FlaskForm):
     """The last step of "Forgot password": the link proved the inbox, this sets the password."""
 
-    password, confirm = new_password_fields("New password")
+    password, confirm = new_password_fields(
+        _l("New password"), _l("Repeat new password"), _l("Enter a new password."), _l("Enter the new password again.")
+    )
 
 
 class EmailForm(FlaskForm):

@@ -1,4 +1,7 @@
-"""Email: `send_email(to, template, **context)` is the only place that sends mail.
+"""Email: `send_email(to, template, locale=..., **context)` is the only place that sends mail.
+
+Each message is written in the recipient's language (subject, text and HTML parts), says so
+in `Content-Language` and `<html lang dir>`, and formats its times for that language.
 
 With MAIL_SMTP_HOST set, messages go over SMTP (STARTTLS and login as configured). Without
 it (development, `make run`) each message is written as an `.eml` file to MAIL_OUTBOX_DIR.
@@ -15,17 +18,19 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from flask import current_app, render_template
+from flask_babel import force_locale, lazy_gettext
 
 from .addresses import is_valid_address, normalize_address
+from .i18n import DEFAULT_LOCALE, html_lang, normalize_locale
 
 log = logging.getLogger(__name__)
 
 SUBJECTS = {
-    "recovery": "Continue your identity verification",
-    "reminder": "Your identity verification is waiting for you",
-    "confirm_email": "Confirm your email address",
-    "account_exists": "You already have an account",
-    "reset_link": "Reset your password",
+    "recovery": lazy_gettext("Continue your identity verification"),
+    "reminder": lazy_gettext("Your identity verification is waiting for you"),
+    "confirm_email": lazy_gettext("Confirm your email address"),
+    "account_exists": lazy_gettext("You already have an account"),
+    "reset_link": lazy_gettext("Reset your password"),
 }
 
 
@@ -38,11 +43,18 @@ def mask_email(address: str) -> str:
     return f"{name[:1]}***@{domain}" if domain else "***"
 
 
-def build_message(to: str, template: str, **context) -> EmailMessage:
+def build_message(to: str, template: str, locale: str | None = None, **context) -> EmailMessage:
+    """The message for `email/<template>.txt` + `.html`, in `locale` (English if unknown)."""
+    locale = normalize_locale(locale) or DEFAULT_LOCALE
+    with force_locale(locale):
+        return _build_message(to, template, locale, **context)
+
+
+def _build_message(to: str, template: str, locale: str, **context) -> EmailMessage:
     context.setdefault("product_name", current_app.config["PRODUCT_NAME"])
     context.setdefault("support_email", current_app.config["SUPPORT_EMAIL"])
     message = EmailMessage()
-    message["Subject"] = SUBJECTS[template]
+    message["Subject"] = str(SUBJECTS[template])
     message["From"] = current_app.config["MAIL_FROM"]
     message["To"] = to
     message["Date"] = formatdate(localtime=False)
@@ -52,6 +64,7 @@ def build_message(to: str, template: str, **context) -> EmailMessage:
         message["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>"
     message.set_content(render_template(f"email/{template}.txt", **context))
     message.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
+    message["Content-Language"] = html_lang(locale)  # after the parts: set_content() clears Content-*
     return message
 
 
@@ -59,13 +72,14 @@ class UndeliverableAddressError(MailError):
     """The stored address is not one we accept (a row from before the strict rule)."""
 
 
-def send_email(to: str, template: str, **context) -> None:
-    """Render `email/<template>.txt` + `.html` and send it to exactly `to`, a stored (normalised)
-    address: anything else is refused, never parsed for another recipient. Raises MailError."""
+def send_email(to: str, template: str, locale: str | None = None, **context) -> None:
+    """Render `email/<template>.txt` + `.html` in `locale` and send it to exactly `to`, a stored
+    (normalised) address: anything else is refused, never parsed for another recipient.
+    Raises MailError."""
     if not is_valid_address(to) or normalize_address(to) != to:
         log.error("email %r not sent: %s is not an address we accept", template, mask_email(to))
         raise UndeliverableAddressError(template)
-    message = build_message(to, template, **context)
+    message = build_message(to, template, locale, **context)
     config = current_app.config
     try:
         if config["MAIL_SMTP_HOST"]:

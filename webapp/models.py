@@ -1,20 +1,16 @@
-"""Database models (SQLAlchemy 2.0, typed). Times are naive UTC from `utcnow()`."""
+"""Database models (SQLAlchemy 2.0, typed). Times are naive UTC from `clock.utcnow()`."""
 
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from .clock import utcnow
 from .extensions import Base
-
-
-def utcnow() -> datetime:
-    """Now, as naive UTC: one function so tests can freeze the clock."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def new_public_id() -> str:
@@ -30,6 +26,8 @@ class User(UserMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     reminders_opt_out: Mapped[bool] = mapped_column(default=False)
+    # The language pages, emails and reminders use (webapp/i18n.py); None until first sign-in.
+    locale: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Set when the person used the confirmation (or a password reset) link we mailed to
     # `email`: until then nothing is sent there on their behalf.
@@ -140,6 +138,7 @@ class RecoveryLink(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     inquiry_id: Mapped[int | None] = mapped_column(ForeignKey("inquiries.id"))
     purpose: Mapped[str] = mapped_column(String(20), default=LinkPurpose.CONTINUE)
+    locale: Mapped[str | None] = mapped_column(String(10))  # the email's language: the link opens in it
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

@@ -24,9 +24,11 @@ from sqlalchemy.exc import IntegrityError
 
 from . import accounts, services
 from .addresses import delivery_key
+from .clock import utcnow
 from .extensions import db, execute_for_rowcount
+from .i18n import account_locale
 from .mail import MailError, mask_email, send_email
-from .models import Inquiry, LinkPurpose, MailSent, RecoveryLink, ReminderSent, User, utcnow
+from .models import Inquiry, LinkPurpose, MailSent, RecoveryLink, ReminderSent, User
 from .security import derived_fernet, hash_token, new_token
 from .statuses import LINKS_LEAD_NOWHERE, RESUMABLE
 from .verification import get_current_inquiry
@@ -112,8 +114,11 @@ def link_ttl_seconds(purpose: str) -> int:
     }[purpose]
 
 
-def issue_link(user: User, inquiry: Inquiry | None, purpose: str = LinkPurpose.CONTINUE) -> str:
-    """A new link URL for `user` (commits). The raw token exists only in the returned URL."""
+def issue_link(
+    user: User, inquiry: Inquiry | None, purpose: str = LinkPurpose.CONTINUE, locale: str | None = None
+) -> str:
+    """A new link URL for `user` (commits), for an email in `locale`. The raw token exists only
+    in the returned URL."""
     token = new_token()
     db.session.add(
         RecoveryLink(
@@ -121,11 +126,19 @@ def issue_link(user: User, inquiry: Inquiry | None, purpose: str = LinkPurpose.C
             user_id=user.id,
             inquiry_id=inquiry.id if inquiry else None,
             purpose=purpose,
+            locale=locale,
             expires_at=utcnow() + timedelta(seconds=link_ttl_seconds(purpose)),
         )
     )
     db.session.commit()
     return f"{current_app.config['PUBLIC_BASE_URL']}{LINK_PATHS[purpose]}{token}"
+
+
+def link_locale(token_hash: str | None) -> str | None:
+    """The language of the email a link was sent in (reads only; uses nothing)."""
+    if not token_hash:
+        return None
+    return db.session.scalar(select(RecoveryLink.locale).where(RecoveryLink.token_hash == token_hash))
 
 
 def looks_like_token(token: str) -> bool:
@@ -173,6 +186,7 @@ def redeem_link(
         update(RecoveryLink)
         .where(
             RecoveryLink.token_hash == token_hash,
+            RecoveryLink.purpose == purpose,
             RecoveryLink.used_at.is_(None),
             RecoveryLink.revoked_at.is_(None),
             RecoveryLink.expires_at > now,
@@ -210,9 +224,10 @@ def send_link_to_user(user: User) -> bool:
         return False  # nothing left to continue
     if mail_cap_reached(user.email):
         return False
-    url = issue_link(user, inquiry)
+    locale = account_locale(user)
+    url = issue_link(user, inquiry, locale=locale)
     hours = current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
-    return send_capped(user.email, "recovery", link=url, valid_hours=hours)
+    return send_capped(user.email, "recovery", locale=locale, link=url, valid_hours=hours)
 
 
 def mail_cap_reached(address: str) -> bool:
@@ -259,9 +274,10 @@ def send_confirmation(user: User) -> bool:
     """Email a new account's address the link that proves it is theirs (capped per mailbox)."""
     if user.email_confirmed or not user.active or mail_cap_reached(user.email):
         return False
-    url = issue_link(user, None, LinkPurpose.CONFIRM_EMAIL)
+    locale = account_locale(user)
+    url = issue_link(user, None, LinkPurpose.CONFIRM_EMAIL, locale=locale)
     hours = current_app.config["CONFIRM_EMAIL_LINK_TTL_SECONDS"] // 3600
-    return send_capped(user.email, "confirm_email", link=url, valid_hours=hours)
+    return send_capped(user.email, "confirm_email", locale=locale, link=url, valid_hours=hours)
 
 
 def send_account_exists_notice(email: str) -> bool:
@@ -277,10 +293,11 @@ def send_password_reset(email: str) -> None:
     user = accounts.get_user_by_email(email)
     if user is None or not user.active or mail_cap_reached(user.email):
         return
-    url = issue_link(user, None, LinkPurpose.RESET)
+    locale = account_locale(user)
+    url = issue_link(user, None, LinkPurpose.RESET, locale=locale)
     minutes = current_app.config["PASSWORD_RESET_LINK_TTL_SECONDS"] // 60
     try:
-        send_capped(user.email, "reset_link", link=url, valid_minutes=minutes)
+        send_capped(user.email, "reset_link", locale=locale, link=url, valid_minutes=minutes)
     except MailError:
         pass  # logged in send_email; the person can ask again
 
@@ -402,11 +419,13 @@ def send_reminder(reminder: Reminder) -> bool:
         db.session.rollback()
         return False  # another run has it
     user = inquiry.user
+    locale = account_locale(user)
     try:
         send_email(
             user.email,
             "reminder",
-            link=issue_link(user, inquiry),
+            locale=locale,
+            link=issue_link(user, inquiry, locale=locale),
             unsubscribe_url=unsubscribe_url(user),
             expired=reminder.window.startswith("after"),
             expires_at=inquiry.expires_at,

@@ -4,7 +4,7 @@ Existing accounts start unconfirmed: nothing proved that their address is theirs
 verification email goes to it until they confirm (they are asked at their next sign-in).
 
 Revision ID: c4e1a7d9b2f3
-Revises: bdc3c6ed2f0a
+Revises: 7c1e5a9d3b20
 Create Date: 2026-11-27 18:00:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = 'c4e1a7d9b2f3'
-down_revision = 'bdc3c6ed2f0a'
+down_revision = '7c1e5a9d3b20'
 branch_labels = None
 depends_on = None
 

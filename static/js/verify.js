@@ -1,9 +1,11 @@
 // The continue page: boots the official Persona client, heals "Session expired" once, keeps the
 // sign-in alive while the flow is open, and says plainly when this browser was signed out.
 // Settings come from the JSON block #verify-config; no inline script (CSP nonce only).
+// Every sentence shown comes translated in cfg.messages; the flow is told cfg.language.
 (function () {
   "use strict";
   var cfg = JSON.parse(document.getElementById("verify-config").textContent);
+  var t = cfg.messages;
   var statusEl = byId("flow-status");
   var announcer = byId("flow-announcer");
   var warningEl = byId("sign-out-warning");
@@ -64,7 +66,7 @@
     client.open();
     flowOpen = true;
     setPageBehindInert(true);
-    announce("The secure verification window is open.");
+    announce(t.flowOpen);
     var frame = document.querySelector(".persona-widget__overlay iframe");
     if (frame) frame.focus();
     scheduleKeepAlive();
@@ -113,8 +115,7 @@
   }
 
   function failUnavailable(result) {
-    fail("We couldn't reconnect you", "Our identity partner isn't answering right now. Please try again in a moment.",
-      result && result.requestId);
+    fail(t.unavailableTitle, t.unavailableText, result && result.requestId);
   }
 
   // A 401 from any of our calls: the sign-in ended (idle, or signed out elsewhere). Said as
@@ -184,7 +185,7 @@
     stayAlive().then(function (ok) {
       if (!ok) return;
       hideWarning();
-      setStatus("You're still signed in.");
+      setStatus(t.stillSignedIn);
       var back = focusBeforeWarning;
       if (back && back !== document.body && document.contains(back) && back.offsetParent !== null) {
         back.focus();
@@ -209,7 +210,7 @@
   }
 
   function saveResult() {
-    setStatus("Saving your result…");
+    setStatus(t.saving);
     postJSON(cfg.completeUrl).then(function (result) {
       var error = result.data && result.data.error;
       if (result.status === 401) {
@@ -218,7 +219,7 @@
       }
       if (error && error.code === "busy") {
         // Over the shared Persona budget: try again when our turn comes (the server says when).
-        setStatus("Saving your result… this takes a few seconds more.");
+        setStatus(t.savingSlowly);
         window.setTimeout(saveResult, Math.max(error.retryAfter || 1, 1) * 1000);
         return;
       }
@@ -241,7 +242,7 @@
   function refreshToken() {
     refreshed = true;
     destroyClient();
-    setStatus("The verification window timed out. Reconnecting you…");
+    setStatus(t.reconnecting);
     postJSON(cfg.tokenUrl).then(function (result) {
       if (result.ok && result.data.redirect) {
         window.location.assign(result.data.redirect);
@@ -252,7 +253,7 @@
       } else if (result.status === 401) {
         onSignedOut();
       } else if (result.status === 429) {
-        fail("Too many attempts", "Please wait a few minutes, then try again.", result.requestId);
+        fail(t.tooManyTitle, t.tooManyText, result.requestId);
       } else {
         failUnavailable(result);
       }
@@ -264,9 +265,9 @@
     if (sessionExpired && !refreshed) {
       refreshToken();
     } else if (sessionExpired) {
-      fail("The verification window timed out", "We couldn't reconnect you automatically. Please try again.");
+      fail(t.expiredTitle, t.expiredText);
     } else {
-      fail("We couldn't open the verification", "Something went wrong inside the verification window. Please try again.");
+      fail(t.openFailedTitle, t.flowErrorText);
     }
   }
 
@@ -282,19 +283,19 @@
     destroyClient();
     showPanel(null);
     ready = false;
-    setStatus("Opening the secure verification window…");
+    setStatus(t.opening);
     if (!window.Persona || !window.Persona.Client) {
-      fail("The verification window couldn't load",
-        "Your connection dropped, or a browser extension blocked it. Check your connection or allow this page, then try again.");
+      fail(t.sdkMissingTitle, t.sdkMissingText);
       return;
     }
-    var options = { inquiryId: cfg.inquiryId, onReady: onReady, onComplete: onComplete, onCancel: onCancel, onError: onError };
+    var options = { inquiryId: cfg.inquiryId, language: cfg.language, iframeTitle: t.iframeTitle,
+      onReady: onReady, onComplete: onComplete, onCancel: onCancel, onError: onError };
     if (cfg.host) options.host = cfg.host;
     if (cfg.sessionToken) options.sessionToken = cfg.sessionToken;
     try {
       client = new window.Persona.Client(options);
     } catch (e) {
-      fail("We couldn't open the verification", "Please reload the page and try again.");
+      fail(t.openFailedTitle, t.bootFailedText);
       return;
     }
     waitForReady();
@@ -310,7 +311,7 @@
 
   byId("keep-waiting-button").addEventListener("click", function () {
     showPanel(null);
-    setStatus("Still opening the secure verification window…");
+    setStatus(t.stillOpening);
     waitForReady();
   });
 
@@ -327,7 +328,7 @@
       event.preventDefault();
       if (button.getAttribute("aria-disabled") === "true") return;
       button.setAttribute("aria-disabled", "true");
-      status.textContent = "Sending…";
+      status.textContent = t.sending;
       window.fetch(form.action, {
         method: "POST",
         credentials: "same-origin",
@@ -341,11 +342,11 @@
         }
         return response.json().then(function (data) {
           status.textContent = response.ok && data.sent
-            ? "We've sent a link to " + data.to + ". It works once, on any device."
-            : "We couldn't send the link. Please try again in a few minutes.";
+            ? t.linkSent.replace("{address}", data.to)
+            : t.linkFailed;
         });
       }).catch(function () {
-        status.textContent = "We couldn't send the link. Please check your connection and try again.";
+        status.textContent = t.linkOffline;
       }).then(function () { button.removeAttribute("aria-disabled"); });
     });
   });

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from .. import accounts, recovery
+from .. import accounts, i18n, recovery
 from ..extensions import limiter
 from ..forms import EmailForm
 from ..route_policy import verification_scope
@@ -45,6 +45,7 @@ def _attempt_limit() -> str:
 def landing_with_token(token: str) -> Response:
     """Takes the token out of the address bar (into the session) and shows /r. Uses nothing."""
     session[SESSION_KEY] = hash_token(token) if recovery.looks_like_token(token) else None
+    i18n.open_in_link_language(recovery.link_locale(session[SESSION_KEY]))
     return _no_referrer(redirect(url_for("recovery.landing"), code=303))
 
 
