@@ -37,13 +37,14 @@ def get_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == address))
 
 
-def create_user(email: str, password: str, *, confirmed: bool = False) -> User:
-    """Create an account, its address unconfirmed unless `confirmed` (demo data, tests).
-    Raises InvalidAddressError or EmailTakenError."""
+def create_user(email: str, password: str, *, confirmed: bool = False, locale: str | None = None) -> User:
+    """Create an account, its address unconfirmed unless `confirmed` (demo data, tests), in
+    `locale` (its pages and emails). Raises InvalidAddressError or EmailTakenError."""
     user = User(
         email=normalize_address(email),
         password_hash=generate_password_hash(password),
         email_confirmed_at=utcnow() if confirmed else None,
+        locale=locale,
     )
     db.session.add(user)
     try:

@@ -20,8 +20,8 @@ def strict_address(form: FlaskForm, field: Field) -> None:
     """The one address rule (addresses.py); the field then holds the normalised address."""
     try:
         field.data = normalize_address(field.data or "")
-    except InvalidAddressError as exc:
-        raise ValidationError(str(exc)) from exc
+    except InvalidAddressError as exc:  # (its English detail is for logs and the CLI)
+        raise ValidationError(_l("Enter an email address like name@example.com.")) from exc
 
 
 def not_common(form: FlaskForm, field: Field) -> None:

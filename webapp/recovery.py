@@ -22,7 +22,7 @@ from flask import Flask, current_app, g, has_app_context
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import accounts, services
+from . import accounts, i18n, services
 from .addresses import delivery_key
 from .clock import utcnow
 from .extensions import db, execute_for_rowcount
@@ -319,7 +319,8 @@ def sign_up(email: str, password: str) -> User | None:
     account already, mail that mailbox a notice instead. The same answer and about the same
     time either way (no enumeration). Returns the new user, or None."""
     try:
-        user: User | None = accounts.create_user(email, password)
+        # The browser's language: the confirmation email is written in it.
+        user: User | None = accounts.create_user(email, password, locale=i18n.locale_for_new_sign_in(None))
     except accounts.EmailTakenError:
         user = None
     services.background().submit(_send_after_signup, user.id if user else None, email)
