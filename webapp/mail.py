@@ -23,6 +23,7 @@ from email.utils import formatdate, make_msgid
 from flask import current_app, render_template
 from flask_babel import force_locale, lazy_gettext
 
+from .addresses import is_valid_address, normalize_address
 from .i18n import DEFAULT_LOCALE, html_lang, normalize_locale
 
 log = logging.getLogger(__name__)
@@ -30,14 +31,18 @@ log = logging.getLogger(__name__)
 SUBJECTS = {
     "recovery": lazy_gettext("Continue your identity verification"),
     "reminder": lazy_gettext("Your identity verification is waiting for you"),
+    "confirm_email": lazy_gettext("Confirm your email address"),
+    "account_exists": lazy_gettext("You already have an account"),
+    "reset_link": lazy_gettext("Reset your password"),
 }
 
 
 class MailError(Exception):
     """The message could not be handed to the mail server. `permanent`: the server refused it
-    (5xx) and trying again will not help; otherwise (4xx, timeouts, no connection) it may."""
+    (5xx) or it can never go; trying again will not help. Otherwise (4xx, timeouts, no
+    connection) it may."""
 
-    def __init__(self, reason: str, *, permanent: bool) -> None:
+    def __init__(self, reason: str, *, permanent: bool = True) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
@@ -73,20 +78,35 @@ def _build_message(to: str, template: str, locale: str, **context) -> EmailMessa
     return message
 
 
+class UndeliverableAddressError(MailError):
+    """The stored address is not one we accept (a row from before the strict rule)."""
+
+
+def check_deliverable(to: str, template: str) -> None:
+    """Mail goes to exactly `to`, a stored (normalised) address: anything else is refused,
+    never parsed for another recipient. Raises UndeliverableAddressError."""
+    if not is_valid_address(to) or normalize_address(to) != to:
+        log.error("email %r not sent: %s is not an address we accept", template, mask_email(to))
+        raise UndeliverableAddressError(template)
+
+
 def send_email(to: str, template: str, locale: str | None = None, **context) -> None:
-    """Render `email/<template>.txt` + `.html` in `locale` and queue it in the outbox, in the
-    current transaction: it goes out after the caller commits, and not at all if it rolls back."""
+    """Render `email/<template>.txt` + `.html` in `locale` and queue it in the outbox for exactly
+    `to` (check_deliverable), in the current transaction: it goes out after the caller commits,
+    and not at all if it rolls back. Raises MailError for an address we do not accept."""
     from .outbox import add_email
 
+    check_deliverable(to, template)
     add_email(to, template, build_message(to, template, locale, **context))
 
 
-def deliver_message(message: EmailMessage) -> None:
-    """Hand one message to the mail server (or the .eml outbox). Raises MailError."""
+def deliver_message(message: EmailMessage, to: str) -> None:
+    """Hand one message for `to` (the envelope recipient) to the mail server, or write it to
+    the .eml outbox. Raises MailError, `permanent` or not."""
     config = current_app.config
     try:
         if config["MAIL_SMTP_HOST"]:
-            _send_smtp(message)
+            _send_smtp(message, to)
         else:
             _write_outbox(message)
     except smtplib.SMTPRecipientsRefused as exc:
@@ -100,7 +120,7 @@ def deliver_message(message: EmailMessage) -> None:
         raise MailError(type(exc).__name__, permanent=True) from exc
 
 
-def _send_smtp(message: EmailMessage) -> None:
+def _send_smtp(message: EmailMessage, to: str) -> None:
     config = current_app.config
     with smtplib.SMTP(
         config["MAIL_SMTP_HOST"], config["MAIL_SMTP_PORT"], timeout=config["MAIL_SMTP_TIMEOUT_SECONDS"]
@@ -109,7 +129,7 @@ def _send_smtp(message: EmailMessage) -> None:
             smtp.starttls()
         if config["MAIL_SMTP_USERNAME"]:
             smtp.login(config["MAIL_SMTP_USERNAME"], config["MAIL_SMTP_PASSWORD"])
-        smtp.send_message(message)
+        smtp.send_message(message, to_addrs=[to])  # the envelope names `to`, not a parsed header
 
 
 def _write_outbox(message: EmailMessage) -> None:

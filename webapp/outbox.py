@@ -132,14 +132,20 @@ def deliver(outbox_id: int) -> Outcome | None:
     if row is None:
         return None
     g.request_id = row.request_id
-    if row.message_ciphertext is None and not _prepare(row):
-        return Outcome(OutboxStatus.DROPPED)
+    if row.message_ciphertext is None:
+        try:
+            if not _prepare(row):
+                return Outcome(OutboxStatus.DROPPED)
+        except MailError as exc:  # an address we do not accept: nothing to try again
+            db.session.rollback()
+            row = db.session.get(OutboxEmail, outbox_id)
+            return _record_failure(row, exc) if row is not None else None
     plain = _cipher().decrypt(row.message_ciphertext or "")
     if plain is None:
         return _record_failure(row, MailError("message does not decrypt (key changed?)", permanent=True))
     message = email.message_from_string(plain, policy=email.policy.default)
     try:
-        deliver_message(message)  # type: ignore[arg-type]
+        deliver_message(message, row.to_address or "")  # type: ignore[arg-type]
     except MailError as exc:
         return _record_failure(row, exc)
     execute_for_rowcount(
@@ -175,9 +181,19 @@ def _claim(outbox_id: int) -> bool:
 
 def _prepare(row: OutboxEmail) -> bool:
     """Turn a request row into a message (commits with whatever it made). False: no email."""
-    from .recovery import prepare_link_request
+    from .recovery import (
+        prepare_account_exists_notice,
+        prepare_confirmation,
+        prepare_link_request,
+        prepare_password_reset,
+    )
 
-    preparers = {"recovery-request": prepare_link_request}
+    preparers = {
+        "recovery-request": prepare_link_request,
+        "reset-request": prepare_password_reset,
+        "confirm-request": prepare_confirmation,
+        "exists-request": prepare_account_exists_notice,
+    }
     prepared = preparers[row.template](row.to_address or "")
     if prepared is None:
         row.status, row.to_address, row.claimed_at = OutboxStatus.DROPPED, None, None

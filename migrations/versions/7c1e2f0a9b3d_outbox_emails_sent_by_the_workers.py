@@ -1,7 +1,7 @@
 """Outbox: emails written with the link they carry, sent by the Celery workers
 
 Revision ID: 7c1e2f0a9b3d
-Revises: 7c1e5a9d3b20
+Revises: c4e1a7d9b2f3
 Create Date: 2026-11-27 18:05:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '7c1e2f0a9b3d'
-down_revision = '7c1e5a9d3b20'
+down_revision = 'c4e1a7d9b2f3'
 branch_labels = None
 depends_on = None
 

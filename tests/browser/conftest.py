@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, Page
 from werkzeug.wrappers import Request, Response
 
@@ -90,30 +88,6 @@ def desktop_page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     yield context.new_page()
     context.close()
-
-
-class SmtpSink:
-    """Keeps every message an SMTP client delivers to it."""
-
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append(envelope.content)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_sink() -> Iterator[tuple[int, SmtpSink]]:
-    """A real SMTP server on a free port: (port, sink)."""
-    with socket.socket() as s:  # aiosmtpd's readiness check cannot use port 0
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    sink = SmtpSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield port, sink
-    controller.stop()
 
 
 # -- sites for the engine tests ----------------------------------------------------------------

@@ -9,7 +9,16 @@ from tests.browser import journeys
 from tests.pages import serious_violations, sign_in_with_browser
 from webapp.demo import seed_demo_data
 
-PUBLIC_PAGES = ("/", "/login", "/signup", "/recovery/resend", "/r", "/verify/received")
+PUBLIC_PAGES = (
+    "/",
+    "/login",
+    "/signup",
+    "/recovery/resend",
+    "/r",
+    "/verify/received",
+    "/password/forgot",
+    "/password/reset",
+)
 STATUS_PAGE_USERS = ("completed", "review", "approved", "declined", "failed")
 
 
@@ -22,6 +31,28 @@ def test_public_pages(open_browser, live_server):
     driver.click("button", "Sign in")  # the page with field errors
     driver.wait_for("document.querySelector('[aria-invalid=true]')", message="the field errors")
     assert driver.axe_serious_violations() == []
+
+
+def test_identity_pages(browser: Browser, app, live_server):
+    """Sign-up's "check your email", the unconfirmed account's page, and "Not you?"."""
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    page.goto(live_server.url + "/signup")
+    page.get_by_label("Email").fill("fresh@example.test")
+    page.get_by_label("Password", exact=True).fill("a long enough password")
+    page.get_by_label("Repeat password").fill("a long enough password")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    assert serious_violations(page) == []
+    sign_in_with_browser(
+        page, live_server.url, "fresh@example.test", "a long enough password", landing="**/confirm-email"
+    )
+    expect(page.get_by_role("heading", name="Confirm your email address")).to_be_visible()
+    assert serious_violations(page) == []
+    page.get_by_role("button", name="Not you?").click()
+    expect(page.get_by_role("heading", name="You're signed out")).to_be_visible()
+    assert serious_violations(page) == []
+    context.close()
 
 
 def test_status_pages(open_browser, demo):

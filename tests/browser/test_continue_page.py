@@ -5,9 +5,13 @@ journeys that also run in WebKit are in test_journeys.py."""
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from tests.mailbox import outbox, text_of
 from tests.pages import flow_is_open, sign_in_with_browser
 from webapp.extensions import db
 from webapp.models import Inquiry
@@ -83,12 +87,22 @@ def test_back_after_sign_out_does_not_show_the_token(page: Page, app, demo):
     assert "sessionToken" not in page.content() or '"sessionToken": null' in page.content()
 
 
-def test_new_account_signs_up_and_reaches_the_flow(page: Page, app, live_server):
+def test_new_account_signs_up_confirms_its_address_and_reaches_the_flow(page: Page, app, live_server):
     page.goto(live_server.url + "/signup")
     page.get_by_label("Email").fill("fresh@example.test")
     page.get_by_label("Password", exact=True).fill("a long enough password")
     page.get_by_label("Repeat password").fill("a long enough password")
     page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    [message] = outbox(app.config["MAIL_OUTBOX_DIR"])
+    link = re.search(r"https?://\S+/confirm-email/[A-Za-z0-9_-]{43}", text_of(message)).group(0)
+    page.goto(live_server.url + urlsplit(link).path)
+    expect(page.get_by_text("f•••@example.test")).to_be_visible()
+    page.get_by_role("link", name="Sign in").last.click()
+    page.get_by_label("Email").fill("fresh@example.test")
+    page.get_by_label("Password").fill("a long enough password")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Confirm my email").click()
     flow_is_open(page)
     with app.app_context():
         assert db.session.scalar(select(Inquiry)).status == "created"
