@@ -1,5 +1,6 @@
 // The continue page: boots the official Persona client, heals "Session expired" once, keeps the
-// sign-in alive while the flow is open, and says plainly when this browser was signed out.
+// sign-in alive while the flow is open, says plainly when this browser was signed out, and
+// runs the flow in one tab of this browser at a time (the newest tab takes over).
 // Settings come from the JSON block #verify-config; no inline script (CSP nonce only).
 (function () {
   "use strict";
@@ -7,7 +8,8 @@
   var statusEl = byId("flow-status");
   var announcer = byId("flow-announcer");
   var warningEl = byId("sign-out-warning");
-  var panels = [byId("saved-panel"), byId("slow-panel"), byId("error-panel"), byId("signed-out-panel")];
+  var elsewherePanel = byId("elsewhere-panel");
+  var panels = [byId("saved-panel"), byId("slow-panel"), byId("error-panel"), byId("signed-out-panel"), elsewherePanel];
   var client = null;
   var refreshed = false; // one automatic token refresh per page view
   var loadTimer = null;
@@ -19,6 +21,11 @@
   var warningTimer = null;
   var signOutTimer = null;
   var focusBeforeWarning = null;
+  var elsewhere = false; // another tab of this browser took the flow over
+  // One tab at a time: every tab that boots the flow says so on this channel, and the others
+  // close theirs. Without BroadcastChannel each tab runs on its own, as before.
+  var tabs = "BroadcastChannel" in window ? new window.BroadcastChannel("continue-verification") : null;
+  var tabId = String(Math.random()).slice(2) + String(Date.now());
   // When the sign-in ends if nothing else happens (this clock), from the server's last word.
   var signedInUntil = Date.now() + cfg.signedInMs;
 
@@ -163,7 +170,9 @@
   function scheduleSignOutWarning() {
     window.clearTimeout(warningTimer);
     window.clearTimeout(signOutTimer);
-    if (signedOut) return;
+    // While another tab has the flow, that tab keeps the sign-in alive and warns; this one
+    // checks again when the person comes back to it ("Use this tab").
+    if (signedOut || elsewhere) return;
     var left = signedInUntil - Date.now();
     warningTimer = window.setTimeout(showWarning, Math.max(0, left - cfg.warnBeforeMs));
     signOutTimer = window.setTimeout(onSignedOut, Math.max(0, left));
@@ -267,8 +276,38 @@
     }, cfg.loadTimeoutMs);
   }
 
+  // -- one tab at a time --------------------------------------------------------------------
+  function claimTheFlow() {
+    elsewhere = false;
+    if (tabs) tabs.postMessage({ type: "flow-opened", tab: tabId });
+  }
+
+  function onFlowOpenedElsewhere() {
+    elsewhere = true;
+    destroyClient();
+    hideWarning();
+    setStatus("");
+    showPanel(elsewherePanel);
+  }
+
+  if (tabs) {
+    tabs.addEventListener("message", function (event) {
+      var message = event.data || {};
+      if (message.type === "flow-opened" && message.tab !== tabId && !signedOut) onFlowOpenedElsewhere();
+    });
+  }
+
+  byId("use-this-tab").addEventListener("click", function () {
+    claimTheFlow();
+    // The other tab kept the sign-in alive; learn how long it has before opening the flow here.
+    stayAlive().then(function () {
+      if (!signedOut && !elsewhere) boot();
+    });
+  });
+
   function boot() {
     destroyClient();
+    claimTheFlow();
     showPanel(null);
     ready = false;
     setStatus("Opening the secure verification window…");

@@ -58,13 +58,13 @@ def test_verification_pages(browser: Browser, app, live_server, email):
 
 
 def test_the_continue_pages_other_panels(a11y_page: Page, demo):
-    """The sign-out warning, "keep waiting", "signed out" and error panels, each shown as the page
+    """The sign-out warning, "keep waiting", "signed out", error and "another tab" panels, each shown as the page
     script shows it (the hidden attribute off), with the saved panel behind them."""
     page = a11y_page
     sign_in_with_browser(page, demo.url, "created@demo.test")
     flow_is_open(page).get_by_role("button", name="Exit").click()
     expect(page.get_by_role("heading", name="Your progress is saved")).to_be_visible()
-    for panel in ("sign-out-warning", "slow-panel", "signed-out-panel", "error-panel"):
+    for panel in ("sign-out-warning", "slow-panel", "signed-out-panel", "error-panel", "elsewhere-panel"):
         page.evaluate(f"document.getElementById('{panel}').hidden = false")
         assert serious_violations(page) == [], panel
 
