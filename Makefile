@@ -64,8 +64,10 @@ lint: deps ## ruff, mypy and bandit
 	$(BIN)/mypy webapp persona_emulator
 	$(BIN)/bandit -q -r webapp persona_emulator
 
-bench: deps ## Benchmarks: prints numbers, asserts nothing
+bench: system-deps deps ## Benchmarks with their baselines (docs/PERFORMANCE.md): prints numbers, asserts nothing
+	@command -v wrk >/dev/null || { $(call apt_install,wrk); }
 	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/load_bench.py
 
 clean: ## Remove the local database, emulator state and outbox
 	rm -rf instance/app.db instance/persona-emulator.db instance/persona-emulator.db-wal instance/persona-emulator.db-shm instance/outbox

@@ -9,10 +9,11 @@ from jinja2 import StrictUndefined
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import accounts, cli, errors, logs, route_policy, sdk, security
+from .budget import Coalescer, Pace, PersonaBudget, shared_state
 from .config import CONFIGS, ROOT, Config
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .persona import PersonaClient
-from .recovery import Background
+from .recovery import Background, reminders_per_hour
 from .statuses import InquiryStatus
 
 
@@ -46,8 +47,14 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     login_manager.login_message = "Please sign in to continue your verification."
     login_manager.user_loader(accounts.load_session_user)
 
-    # Services (read through webapp.services)
-    app.extensions["persona"] = PersonaClient.from_config(app.config)
+    # Services (read through webapp.services). Persona's budget, coalescing and the reminder
+    # pace share one store: Redis at REDIS_URL, or this process without it.
+    state, storage_uri = shared_state(app.config["REDIS_URL"])
+    app.extensions["persona"] = PersonaClient.from_config(
+        app.config, budget=PersonaBudget.from_config(app.config, state, storage_uri)
+    )
+    app.extensions["coalescer"] = Coalescer(state)
+    app.extensions["reminder_pace"] = Pace(storage_uri, "reminders", reminders_per_hour(app.config) // 60)
     app.extensions["token_cipher"] = security.TokenCipher(app.config["TOKEN_ENCRYPTION_KEY"], app.config["SECRET_KEY"])
     app.extensions["background"] = Background(app)
     sdk.init_app(app)

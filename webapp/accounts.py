@@ -8,6 +8,7 @@ from flask import current_app, session
 from flask_login import login_user
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db, execute_for_rowcount
@@ -94,7 +95,10 @@ def load_session_user(key: str) -> User | None:
     """The user whose live login session has this key (Flask-Login's user loader)."""
     if not key or len(key) > 200:
         return None
-    row = db.session.scalar(select(LoginSession).where(LoginSession.key_hash == hash_token(key)))
+    # One query per request for the session and its user (a reload's biggest cost, see PERFORMANCE.md).
+    row = db.session.scalar(
+        select(LoginSession).options(joinedload(LoginSession.user)).where(LoginSession.key_hash == hash_token(key))
+    )
     now = utcnow()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None

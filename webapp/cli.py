@@ -38,15 +38,19 @@ def replay_command(event_id: str) -> None:
 @inquiries_cli.command("sync")
 @click.argument("email", required=False)
 def sync_command(email: str | None) -> None:
-    """Fetch statuses from Persona where ours may be stale (a backstop for missed webhooks)."""
-    from .persona import PersonaUnavailableError
+    """Fetch statuses from Persona where ours may be stale (a backstop for missed webhooks).
+    Background calls: it stops once the budget's share for them is used (the rest next run)."""
+    from .persona import PersonaBusyError, PersonaUnavailableError
     from .verification import inquiries_to_sync, sync_inquiry
 
     changed = failed = 0
     candidates = inquiries_to_sync(email)
-    for inquiry in candidates:
+    for index, inquiry in enumerate(candidates):
         try:
             old, new = sync_inquiry(inquiry)
+        except PersonaBusyError:
+            click.echo(f"Persona's budget is kept for people now: {len(candidates) - index} left for the next run")
+            break
         except PersonaUnavailableError as exc:
             failed += 1
             click.echo(f"{inquiry.persona_id}: Persona unavailable ({type(exc).__name__})", err=True)
@@ -132,19 +136,22 @@ def accounts_enable_command(email: str) -> None:
 @reminders_cli.command("send")
 @click.option("--dry-run", is_flag=True, help="List what would be sent; send nothing.")
 def reminders_send_command(dry_run: bool) -> None:
-    """Email people whose verification is unfinished and idle, timed around its expiry."""
-    from .recovery import due_reminders, send_reminder
+    """Email people whose verification is unfinished and idle, timed around its expiry, paced
+    so the clicks they cause fit Persona's budget (the rest wait for the next run)."""
+    from .recovery import due_reminders, send_due_reminders
 
-    due = due_reminders()
-    sent = 0
-    for reminder in due:
-        label = f"{reminder.inquiry.persona_id} {reminder.window} -> {reminder.inquiry.user.email}"
-        if dry_run:
-            click.echo(f"would send: {label}")
-        elif send_reminder(reminder):
-            sent += 1
-            click.echo(f"sent: {label}")
-    click.echo(f"{len(due)} due, {0 if dry_run else sent} sent{' (dry run)' if dry_run else ''}")
+    def label(reminder) -> str:
+        return f"{reminder.inquiry.persona_id} {reminder.window} -> {reminder.inquiry.user.email}"
+
+    if dry_run:
+        due = due_reminders()
+        for reminder in due:
+            click.echo(f"would send: {label(reminder)}")
+        click.echo(f"{len(due)} due, 0 sent (dry run)")
+        return
+    run = send_due_reminders(on_sent=lambda reminder: click.echo(f"sent: {label(reminder)}"))
+    deferred = f", {run.deferred} left for the next run (paced to Persona's budget)" if run.deferred else ""
+    click.echo(f"{run.due} due, {run.sent} sent{deferred}")
 
 
 def register(app: Flask) -> None:

@@ -61,6 +61,13 @@ class Config:
     PERSONA_UNAVAILABLE_RETRY_AFTER_SECONDS = int(_env("PERSONA_UNAVAILABLE_RETRY_AFTER_SECONDS", "30"))
     PERSONA_BREAKER_FAILURES = int(_env("PERSONA_BREAKER_FAILURES", "5"))  # failed calls in a row
     PERSONA_BREAKER_COOLDOWN_SECONDS = float(_env("PERSONA_BREAKER_COOLDOWN_SECONDS", "30"))
+    # The shared budget every Persona call spends (budget.py), below Persona's 300 a minute.
+    PERSONA_BUDGET_CALLS = int(_env("PERSONA_BUDGET_CALLS", "270"))
+    PERSONA_BUDGET_WINDOW_SECONDS = int(_env("PERSONA_BUDGET_WINDOW_SECONDS", "60"))
+    PERSONA_BUDGET_BACKGROUND_SHARE = float(_env("PERSONA_BUDGET_BACKGROUND_SHARE", "0.5"))
+    PERSONA_CALLS_PER_PERSON = int(_env("PERSONA_CALLS_PER_PERSON", "10"))  # per budget window
+    PERSONA_PAGE_DEADLINE_SECONDS = float(_env("PERSONA_PAGE_DEADLINE_SECONDS", "6"))
+    PERSONA_COALESCE_SECONDS = float(_env("PERSONA_COALESCE_SECONDS", "3"))
     # The SDK: self-hosted from npm (default) or Persona's CDN with an SRI hash.
     PERSONA_SDK_PATH = _env("PERSONA_SDK_PATH", str(ROOT / "node_modules/persona/dist/persona.js"))
     PERSONA_SDK_VERSION = "5.9.0"
@@ -78,6 +85,8 @@ class Config:
     SIGN_OUT_WARNING_SECONDS = int(_env("SIGN_OUT_WARNING_SECONDS", "120"))
     VERIFY_RESTART_STATUSES = set(_csv("VERIFY_RESTART_STATUSES", "failed,missing"))
     VERIFY_TOKEN_REFRESH_LIMIT = _env("VERIFY_TOKEN_REFRESH_LIMIT", "10 per hour")
+    VERIFY_COMPLETE_LIMIT = _env("VERIFY_COMPLETE_LIMIT", "10 per minute")  # per person
+    VERIFY_RESTART_LIMIT = _env("VERIFY_RESTART_LIMIT", "10 per hour")  # per person
     PERSONA_SESSIONS_PER_INQUIRY = int(_env("PERSONA_SESSIONS_PER_INQUIRY", "25"))  # Persona's cap
     PRODUCT_URL = _env("PRODUCT_URL", "/")
     PRODUCT_NAME = _env("PRODUCT_NAME", "Acme")
@@ -102,6 +111,11 @@ class Config:
     REMINDER_MAX_PER_INQUIRY = int(_env("REMINDER_MAX_PER_INQUIRY", "2"))
     REMINDER_BEFORE_EXPIRY_SECONDS = int(_env("REMINDER_BEFORE_EXPIRY_SECONDS", str(6 * 3600)))
     REMINDER_IDLE_SECONDS = int(_env("REMINDER_IDLE_SECONDS", str(2 * 3600)))
+    # Pacing (recovery.reminders_per_hour): reminded people's clicks use at most this share of
+    # Persona's budget, counting this many calls a click; a run waits for the pace this long.
+    REMINDER_BUDGET_SHARE = float(_env("REMINDER_BUDGET_SHARE", "0.25"))
+    REMINDER_CALLS_PER_CLICK = int(_env("REMINDER_CALLS_PER_CLICK", "3"))
+    REMINDER_RUN_SECONDS = float(_env("REMINDER_RUN_SECONDS", "240"))
     MAIL_FROM = _env("MAIL_FROM", "Acme verification <no-reply@example.com>")
     MAIL_SMTP_HOST = _env("MAIL_SMTP_HOST")  # empty: write .eml files to MAIL_OUTBOX_DIR
     MAIL_SMTP_PORT = int(_env("MAIL_SMTP_PORT", "587"))
@@ -178,6 +192,8 @@ class TestConfig(Config):
     PERSONA_CONNECT_TIMEOUT_SECONDS = 1.0
     PERSONA_READ_TIMEOUT_SECONDS = 2.0
     PERSONA_RETRY_AFTER_CAP_SECONDS = 0.2
+    # Two reads in a row in a test mean two reads; the coalescing tests turn it on.
+    PERSONA_COALESCE_SECONDS = 0.0
     PERSONA_WEBHOOK_SECRETS = ["wbhsec_test_secret"]
 
 

@@ -6,6 +6,7 @@ Every JSON error has one shape: `{"error": {"status": 503, "code": "unavailable"
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, g, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
@@ -14,7 +15,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response
 
 from .extensions import db, login_manager
-from .persona import PersonaUnavailableError
+from .persona import PersonaBusyError, PersonaUnavailableError
 from .route_policy import wants_json
 from .verification import VerifyPage
 
@@ -34,10 +35,11 @@ MESSAGES = {
 }
 
 
-def json_error(status: int, message: str, code: str | None = None) -> Response:
-    """The one JSON error shape. `code` defaults to the status's name (`not_found`)."""
+def json_error(status: int, message: str, code: str | None = None, **details: Any) -> Response:
+    """The one JSON error shape. `code` defaults to the status's name (`not_found`); `details`
+    add fields a client acts on (e.g. `retryAfter`)."""
     code = code or HTTP_STATUS_CODES.get(status, "error").lower().replace(" ", "_").replace("-", "_")
-    response = jsonify({"error": {"status": status, "code": code, "message": message}})
+    response = jsonify({"error": {"status": status, "code": code, "message": message, **details}})
     response.status_code = status
     return response
 
@@ -63,8 +65,29 @@ def handle_http_error(exc: HTTPException) -> Response:
     return response
 
 
+# The waiting page reloads itself within this many seconds at most, to give a fresh estimate.
+LONGEST_WAIT_SHOWN_SECONDS = 120
+
+
+def handle_persona_busy(exc: PersonaBusyError) -> Response:
+    """Over Persona's budget (ours, or its 429): not an outage. A person sees the waiting page,
+    which counts down and continues by itself; the page script gets a JSON 503 "busy"."""
+    wait = min(exc.retry_after_seconds or 1, LONGEST_WAIT_SHOWN_SECONDS)
+    log.info("Persona budget spent: %s waits %d s", request.endpoint, wait)
+    response: Response
+    if wants_json():
+        response = json_error(503, "Please wait a moment.", "busy", retryAfter=wait)
+    else:
+        html = render_template("verify/status.html", page=VerifyPage("waiting", wait_seconds=wait))
+        response = Response(html, 200, mimetype="text/html")
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 def handle_persona_unavailable(exc: PersonaUnavailableError) -> Response:
-    """Persona is down, slow, rate limiting us or refusing our key: a fast, honest 503."""
+    """Persona is down, slow or refusing our key: a fast, honest 503."""
+    if isinstance(exc, PersonaBusyError):
+        return handle_persona_busy(exc)
     log.warning("Persona unavailable (%s): %s", type(exc).__name__, exc)
     retry_after = exc.retry_after_seconds or 30
     response: Response

@@ -1,24 +1,30 @@
 """The Persona client: the only module that talks to Persona (or to the local emulator).
 
 Timeouts on every call, a bounded retry policy (GETs; POSTs only with an Idempotency-Key),
-429 honoured up to a small cap, no redirects, typed errors. Never logs a token or the key.
+no redirects, typed errors. Never logs a token or the key. Every HTTP request first spends
+one call of the shared budget (budget.py); a 429 is back-pressure fed into that budget, never
+a breaker failure. A person's page spends at most its deadline on Persona (`calls_for`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
+from .budget import PersonaBudget, Priority, ceil_seconds
 from .config import EMULATOR_API_KEY
 
 log = logging.getLogger(__name__)
@@ -52,6 +58,15 @@ class PersonaUnavailableError(PersonaError):
     def __init__(self, reason: str, retry_after_seconds: int | None = None) -> None:
         super().__init__(reason)
         self.retry_after_seconds = retry_after_seconds
+
+
+class PersonaBusyError(PersonaUnavailableError):
+    """Over the shared budget, or Persona said 429: wait `retry_after_seconds`, then go on.
+    Not an outage: the breaker ignores it and a person sees the waiting page."""
+
+
+class PersonaDeadlineError(PersonaUnavailableError):
+    """The page's time for Persona calls ran out before this call could be made."""
 
 
 class PersonaCredentialsError(PersonaUnavailableError):
@@ -148,8 +163,13 @@ class CircuitBreaker:
                 raise PersonaUnavailableError("circuit open", remaining)
             self._probing = True  # half-open: this call is the probe
 
-    def record(self, ok: bool) -> None:
+    def record(self, ok: bool | None) -> None:
+        """A call's verdict: True (Persona answered), False (it failed), None (no verdict, e.g.
+        no call was made: a probe's turn passes to the next call)."""
         with self._lock:
+            if ok is None:
+                self._probing = False
+                return
             if ok:
                 self._failures, self._opened_at, self._probing = 0, None, False
                 return
@@ -160,7 +180,8 @@ class CircuitBreaker:
                 self._opened_at, self._probing = self.clock(), False
 
 
-def _retry_after(response: requests.Response) -> float | None:
+def _persona_wait(response: requests.Response) -> float | None:
+    """Seconds Persona asks us to wait (Retry-After, else RateLimit-Reset), if it says."""
     for header in ("Retry-After", "RateLimit-Reset"):
         value = response.headers.get(header)
         if value is not None:
@@ -169,6 +190,42 @@ def _retry_after(response: requests.Response) -> float | None:
             except ValueError:
                 continue
     return None
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who the current Persona calls are for: their priority in the budget, the person (their
+    own limit and place in the queue), and the time.monotonic() by which they must be done."""
+
+    priority: Priority = Priority.BACKGROUND
+    person: str | None = None
+    deadline: float | None = None
+
+    def seconds_left(self) -> float:
+        return math.inf if self.deadline is None else self.deadline - time.monotonic()
+
+
+# Without `calls_for`, calls are background calls: only a page says a person is waiting.
+_call_context: ContextVar[CallContext | None] = ContextVar("persona_call_context", default=None)
+
+
+@contextmanager
+def calls_for(
+    priority: Priority, person: str | None = None, deadline_seconds: float | None = None
+) -> Iterator[CallContext]:
+    """Persona calls made inside this block are for `person` at `priority`, and give up (the
+    waiting or unavailable page) once `deadline_seconds` have passed, retries included."""
+    deadline = None if deadline_seconds is None else time.monotonic() + deadline_seconds
+    context = CallContext(priority, person, deadline)
+    token = _call_context.set(context)
+    try:
+        yield context
+    finally:
+        _call_context.reset(token)
+
+
+def current_calls() -> CallContext:
+    return _call_context.get() or CallContext()
 
 
 class PersonaClient:
@@ -185,6 +242,7 @@ class PersonaClient:
         unavailable_retry_after_seconds: int = 30,
         breaker_threshold: int = 5,
         breaker_cooldown_seconds: float = 30.0,
+        budget: PersonaBudget | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
@@ -195,10 +253,12 @@ class PersonaClient:
         self.unavailable_retry_after_seconds = unavailable_retry_after_seconds
         self._local = threading.local()  # requests.Session is not documented as thread-safe
         self.breaker = CircuitBreaker(breaker_threshold, breaker_cooldown_seconds)
+        self.budget = budget or PersonaBudget.in_process()
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> PersonaClient:
-        """A client with the app's PERSONA_* settings (no key set: the emulator's)."""
+    def from_config(cls, config: Mapping[str, Any], budget: PersonaBudget | None = None) -> PersonaClient:
+        """A client with the app's PERSONA_* settings (no key set: the emulator's), spending
+        `budget` (default: one of its own in this process)."""
         return cls(
             config["PERSONA_API_BASE_URL"],
             config["PERSONA_API_KEY"] or EMULATOR_API_KEY,
@@ -210,6 +270,7 @@ class PersonaClient:
             unavailable_retry_after_seconds=config["PERSONA_UNAVAILABLE_RETRY_AFTER_SECONDS"],
             breaker_threshold=config["PERSONA_BREAKER_FAILURES"],
             breaker_cooldown_seconds=config["PERSONA_BREAKER_COOLDOWN_SECONDS"],
+            budget=budget,
         )
 
     def __repr__(self) -> str:  # keeps the key out of any debug output
@@ -273,41 +334,95 @@ class PersonaClient:
         json: dict | None = None,
         idempotency_key: str | None = None,
     ) -> dict:
-        """One logical call (with its retries) through the circuit breaker."""
+        """One logical call through the breaker: its verdict is recorded once."""
         self.breaker.before_call()
         try:
-            body = self._call(method, path, json, idempotency_key)
+            body = self._attempts(method, path, json, idempotency_key)
+        except PersonaBusyError:
+            self.breaker.record(None)  # back-pressure, not failure
+            raise
+        except PersonaDeadlineError:
+            self.breaker.record(None)  # the page ran out of time before calling
+            raise
         except PersonaUnavailableError:
-            self.breaker.record(ok=False)
+            self.breaker.record(False)
             raise
         except PersonaError:
-            self.breaker.record(ok=True)  # Persona answered (404, 409, 4xx): it is up
+            self.breaker.record(True)  # Persona answered (404, 409, 4xx): it is up
             raise
-        self.breaker.record(ok=True)
+        self.breaker.record(True)
         return body
 
-    def _call(self, method: str, path: str, json: dict | None, idempotency_key: str | None) -> dict:
-        retryable = method == "GET" or idempotency_key is not None
+    def _attempts(self, method: str, path: str, json: dict | None, idempotency_key: str | None) -> dict:
+        """The retry loop. Retries GETs, and POSTs with an Idempotency-Key, at most
+        `max_retries` times: after a refused or reset connection (same key: Persona replays
+        its first answer), a 5xx (new key: Persona replays a stored 5xx for the same one), or
+        a 429 whose wait fits the cap. A timeout is not retried: it already spent what a person
+        waits for. Every attempt spends budget and stays within the caller's deadline."""
+        context = current_calls()
+        retries_left = self.max_retries if (method == "GET" or idempotency_key is not None) else 0
         key = idempotency_key
         attempt = 0
         while True:
             attempt += 1
-            can_retry = retryable and attempt <= self.max_retries
-            response = self._send(method, path, json, key, can_retry)
-            if response is None:
-                continue  # refused or reset: retried with the same key
-            wait = self._retry_wait(response, can_retry)
-            if wait is None:
-                return self._document(response)
-            if response.status_code >= 500 and idempotency_key:
-                # Persona replays a stored 5xx for the same key: retry under a new one.
-                key = f"{idempotency_key}-retry{attempt}"
+            self._spend_budget(context)
+            try:
+                response = self._send(method, path, json, key, self._timeout_within(context))
+            except requests.ConnectionError as exc:
+                if retries_left and not isinstance(exc, requests.Timeout):
+                    retries_left -= 1
+                    self._sleep_within(context, self._jitter())
+                    continue
+                raise PersonaUnavailableError(type(exc).__name__, self.unavailable_retry_after_seconds) from exc
+            except requests.RequestException as exc:
+                raise PersonaUnavailableError(type(exc).__name__, self.unavailable_retry_after_seconds) from exc
+            status = response.status_code
+            if status == 429:
+                wait = _persona_wait(response)
+                self.budget.back_off(wait if wait is not None else self.budget.seconds_per_call)
+                if retries_left and wait is not None and wait <= self.retry_after_cap_seconds:
+                    retries_left -= 1
+                    self._sleep_within(context, wait)
+                    continue
+                raise PersonaBusyError("rate limited", ceil_seconds(wait if wait is not None else 1.0))
+            if status >= 500:
+                if retries_left:
+                    retries_left -= 1
+                    if idempotency_key:
+                        key = f"{idempotency_key}-retry{attempt}"
+                    self._sleep_within(context, self._jitter())
+                    continue
+                raise PersonaUnavailableError(f"HTTP {status}", self.unavailable_retry_after_seconds)
+            return self._document(response)
+
+    def _spend_budget(self, context: CallContext) -> None:
+        """One call from the shared budget. A person's call waits for it briefly (within the
+        retry cap and the deadline); otherwise PersonaBusyError with the estimated wait."""
+        while True:
+            wait = self.budget.acquire(context.priority, context.person)
+            if wait <= 0:
+                return
+            brief = context.priority == Priority.INTERACTIVE and wait <= self.retry_after_cap_seconds
+            if not brief or wait >= context.seconds_left():
+                raise PersonaBusyError("over the Persona budget", ceil_seconds(wait))
             time.sleep(wait)
 
+    def _timeout_within(self, context: CallContext) -> tuple[float, float]:
+        """The configured timeouts, shortened to what is left of the deadline."""
+        left = context.seconds_left()
+        if left <= 0.05:
+            raise PersonaDeadlineError("deadline passed", self.unavailable_retry_after_seconds)
+        connect, read = self.timeout
+        return min(connect, left), min(read, left)
+
+    def _sleep_within(self, context: CallContext, seconds: float) -> None:
+        if seconds >= context.seconds_left():
+            raise PersonaDeadlineError("deadline passed", self.unavailable_retry_after_seconds)
+        time.sleep(seconds)
+
     def _send(
-        self, method: str, path: str, json: dict | None, key: str | None, can_retry: bool
-    ) -> requests.Response | None:
-        """The response; None when a connection error is worth one more try."""
+        self, method: str, path: str, json: dict | None, key: str | None, timeout: tuple[float, float]
+    ) -> requests.Response:
         headers = {"Idempotency-Key": key} if key else {}
         started = time.monotonic()
         try:
@@ -316,17 +431,12 @@ class PersonaClient:
                 self.base_url + path,
                 json=json,
                 headers=headers,
-                timeout=self.timeout,
+                timeout=timeout,
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
             log.warning("persona %s %s failed: %s", method, path, type(exc).__name__)
-            # Refused or reset: retry once, with the same key (Persona replays its first
-            # answer for it). A timeout already spent the budget a person waits for: no retry.
-            if can_retry and isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout):
-                self._pause()
-                return None
-            raise PersonaUnavailableError(type(exc).__name__, self._retry_after()) from exc
+            raise
         log.info(
             "persona %s %s -> %s in %.0f ms (request id %s)",
             method,
@@ -337,27 +447,12 @@ class PersonaClient:
         )
         return response
 
-    def _retry_wait(self, response: requests.Response, can_retry: bool) -> float | None:
-        """Seconds to wait before retrying a 429/5xx; None for other answers. Raises when spent."""
-        status = response.status_code
-        if status == 429:
-            wait = _retry_after(response)
-            if can_retry and wait is not None and wait <= self.retry_after_cap_seconds:
-                return wait
-            retry_after = int(wait) + 1 if wait is not None else self._retry_after()
-            raise PersonaUnavailableError("rate limited", retry_after)
-        if status >= 500:
-            if can_retry:
-                return random.uniform(0.05, 0.2)  # jitter, no secret; short: a person waits  # nosec B311
-            raise PersonaUnavailableError(f"HTTP {status}", self._retry_after())
-        return None
-
     def _document(self, response: requests.Response) -> dict:
         """The JSON body of a 2xx answer; typed errors for everything else."""
         status = response.status_code
         if status in (401, 403):
             log.error("persona rejected our API key (HTTP %s): check PERSONA_API_KEY", status)
-            raise PersonaCredentialsError(f"HTTP {status}", self._retry_after())
+            raise PersonaCredentialsError(f"HTTP {status}", self.unavailable_retry_after_seconds)
         if status == 404:
             raise PersonaNotFoundError(response.request.path_url if response.request else "")
         if status == 409:
@@ -374,12 +469,9 @@ class PersonaClient:
             raise PersonaBadResponseError("JSON body is not an object")
         return body
 
-    def _retry_after(self) -> int:
-        return self.unavailable_retry_after_seconds
-
     @staticmethod
-    def _pause() -> None:
-        time.sleep(random.uniform(0.05, 0.2))  # jitter, no secret  # nosec B311
+    def _jitter() -> float:
+        return random.uniform(0.05, 0.2)  # jitter, no secret; short: a person waits  # nosec B311
 
     @staticmethod
     def _error_title(response: requests.Response) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -308,3 +310,46 @@ def send_reminder(reminder: Reminder) -> bool:
         db.session.commit()  # free the window: the next run tries again
         return False
     return True
+
+
+# -- pacing reminders to Persona's budget -----------------------------------------------------
+def reminders_per_hour(config: dict) -> int:
+    """How many reminders an hour the Persona budget supports: if every reminded person clicks
+    within the hour and each click costs REMINDER_CALLS_PER_CLICK calls, their calls stay within
+    REMINDER_BUDGET_SHARE of the budget (the rest is for everyone else)."""
+    calls_per_hour = config["PERSONA_BUDGET_CALLS"] * 3600 / config["PERSONA_BUDGET_WINDOW_SECONDS"]
+    return int(calls_per_hour * config["REMINDER_BUDGET_SHARE"] / config["REMINDER_CALLS_PER_CLICK"])
+
+
+@dataclass
+class ReminderRun:
+    due: int
+    sent: int
+    deferred: int  # left for the next run: the pace did not allow them within this one
+
+
+def send_due_reminders(
+    *,
+    run_seconds: float | None = None,
+    now: datetime | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    on_sent: Callable[[Reminder], None] | None = None,
+) -> ReminderRun:
+    """Send what is due, paced: at most reminders_per_hour() / 60 a minute across every process
+    (a shared moving window), so the clicks they cause fit Persona's budget. Waits for the
+    pace up to `run_seconds` (REMINDER_RUN_SECONDS), then stops: the rest go next run."""
+    due = due_reminders(now)
+    budget_seconds = current_app.config["REMINDER_RUN_SECONDS"] if run_seconds is None else run_seconds
+    ends = time.monotonic() + budget_seconds
+    sent = 0
+    for index, reminder in enumerate(due):
+        while (wait := services.reminder_pace().take()) > 0:
+            if time.monotonic() + wait > ends:
+                log.info("reminders paced: %d sent, %d left for the next run", sent, len(due) - index)
+                return ReminderRun(len(due), sent, len(due) - index)
+            sleep(wait)
+        if send_reminder(reminder):
+            sent += 1
+            if on_sent is not None:
+                on_sent(reminder)
+    return ReminderRun(len(due), sent, 0)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from flask import current_app
 
 if TYPE_CHECKING:
+    from .budget import Coalescer, Pace
     from .persona import PersonaClient
     from .recovery import Background
     from .security import TokenCipher
@@ -15,6 +16,16 @@ if TYPE_CHECKING:
 def persona() -> PersonaClient:
     """The Persona client: the only way to talk to Persona."""
     return current_app.extensions["persona"]
+
+
+def coalescer() -> Coalescer:
+    """At most one Persona read (or resume) per inquiry at a time, across every instance."""
+    return current_app.extensions["coalescer"]
+
+
+def reminder_pace() -> Pace:
+    """Reminder emails a minute, across every process, so their clicks fit Persona's budget."""
+    return current_app.extensions["reminder_pace"]
 
 
 def token_cipher() -> TokenCipher:

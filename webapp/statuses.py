@@ -77,7 +77,9 @@ STATUS_BY_EVENT: dict[str, InquiryStatus] = {
 }
 
 # What `/verify` shows (its `data-verification-state`), and why a `closed` page is closed.
-PageState = Literal["continue", "processing", "review", "approved", "declined", "failed", "closed", "unavailable"]
+PageState = Literal[
+    "continue", "processing", "review", "approved", "declined", "failed", "closed", "unavailable", "waiting"
+]
 ClosedReason = Literal["missing", "redacted", "unknown_status", "not_yours", "session_limit"]
 
 PAGE_STATE_BY_STATUS: dict[InquiryStatus, PageState] = {

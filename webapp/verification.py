@@ -56,6 +56,7 @@ class VerifyPage:
     inquiry: Inquiry | None = None
     session_token: str | None = None
     reason: ClosedReason | None = None  # why a `closed` page is closed
+    wait_seconds: int | None = None  # waiting: the estimate shown, after which the page goes on
 
     @property
     def can_restart(self) -> bool:
@@ -212,17 +213,25 @@ def sync_inquiry(inquiry: Inquiry) -> tuple[str, str]:
 
 def read_from_persona(inquiry: Inquiry) -> bool:
     """GET the inquiry and store its status as of the moment the read began (commits, then
-    reloads `inquiry`). False when Persona doesn't know the inquiry (it is then marked missing)."""
-    read_at = utcnow()
-    try:
-        fresh = services.persona().get_inquiry(inquiry.persona_id)
-    except PersonaNotFoundError:
-        _mark_missing(inquiry)
-        return False
-    _store_read(inquiry, fresh, read_at)
-    db.session.commit()
-    db.session.refresh(inquiry)
-    return True
+    reloads `inquiry`). False when Persona doesn't know the inquiry (it is then marked missing).
+
+    At most one read per inquiry per PERSONA_COALESCE_SECONDS, shared by concurrent requests
+    in every instance (two tabs, a double click, a script): the others use its stored result."""
+    hold = current_app.config["PERSONA_COALESCE_SECONDS"]
+    with services.coalescer().turn(f"persona-read:{inquiry.persona_id}", hold) as ours:
+        if not ours:
+            db.session.refresh(inquiry)
+            return inquiry.status != InquiryStatus.MISSING
+        read_at = utcnow()
+        try:
+            fresh = services.persona().get_inquiry(inquiry.persona_id)
+        except PersonaNotFoundError:
+            _mark_missing(inquiry)
+            return False
+        _store_read(inquiry, fresh, read_at)
+        db.session.commit()
+        db.session.refresh(inquiry)
+        return True
 
 
 def _store_read(inquiry: Inquiry, fresh: PersonaInquiry, read_at: datetime) -> None:
@@ -249,6 +258,18 @@ def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
         # Persona caps sessions per inquiry (25): past our own count, don't ask for more.
         log.warning("inquiry %s has used %d sessions: offering a new start", inquiry.persona_id, inquiry.tokens_minted)
         return VerifyPage("closed", inquiry, reason="session_limit")
+    # Two tabs or a double click at once: one resume, the other uses the token it stored.
+    hold = current_app.config["PERSONA_PAGE_DEADLINE_SECONDS"]
+    with services.coalescer().turn(f"persona-resume:{inquiry.persona_id}", hold, keep_seconds=0) as ours:
+        if not ours:
+            db.session.refresh(inquiry)
+            token = _stored_token(inquiry)
+            if token is not None:
+                return VerifyPage("continue", inquiry, session_token=token)
+        return _resume_at_persona(user, inquiry)
+
+
+def _resume_at_persona(user: User, inquiry: Inquiry) -> VerifyPage:
     read_at = utcnow()
     try:
         resumed = services.persona().resume_inquiry(inquiry.persona_id)

@@ -214,10 +214,21 @@
 
   function onComplete() {
     flowClosed();
+    saveResult();
+  }
+
+  function saveResult() {
     setStatus("Saving your result…");
     postJSON(cfg.completeUrl).then(function (result) {
+      var error = result.data && result.data.error;
       if (result.status === 401) {
         window.location.assign(cfg.receivedUrl);
+        return;
+      }
+      if (error && error.code === "busy") {
+        // Over the shared Persona budget: try again when our turn comes (the server says when).
+        setStatus("Saving your result… this takes a few seconds more.");
+        window.setTimeout(saveResult, Math.max(error.retryAfter || 1, 1) * 1000);
         return;
       }
       window.location.assign((result.data && result.data.redirect) || window.location.pathname);

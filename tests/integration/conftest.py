@@ -98,3 +98,12 @@ def redis_url() -> Iterator[str]:
     """A Redis of its own for the tests of one module."""
     with redis_server() as url:
         yield url
+
+
+@pytest.fixture
+def shared_redis(redis_url: str) -> str:
+    """The module's Redis, emptied for this test (app instances given it share one budget)."""
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    return redis_url

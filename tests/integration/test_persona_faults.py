@@ -122,7 +122,7 @@ def test_429_beyond_the_cap_never_sleeps_long(emulator):
     with pytest.raises(PersonaUnavailableError) as caught:
         persona.get_inquiry("inq_abc")
     assert time.monotonic() - started < 0.9  # below even the 1 s cap: no sleep at all
-    assert caught.value.retry_after_seconds == 21601
+    assert caught.value.retry_after_seconds == 21600
 
 
 def test_bad_credentials_are_not_retried_and_logged_without_the_key(emulator, caplog):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
 from flask import (
     Blueprint,
     abort,
@@ -18,8 +22,10 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from .. import accounts, recovery, services, verification
+from ..budget import Priority
 from ..extensions import limiter
 from ..mail import mask_email
+from ..persona import calls_for
 from ..route_policy import json_only, verification_scope, wants_json
 from ..verification import VerifyPage
 
@@ -28,6 +34,22 @@ bp = Blueprint("verify", __name__, url_prefix="/verify")
 
 def _per_user() -> str:
     return f"user:{current_user.public_id}" if current_user.is_authenticated else "anonymous"
+
+
+def person_waiting(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The view's Persona calls are a signed-in person's: interactive priority in the shared
+    budget, their own per-person limit, and the page's deadline across all of them."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with calls_for(
+            Priority.INTERACTIVE,
+            person=f"user:{current_user.public_id}",
+            deadline_seconds=current_app.config["PERSONA_PAGE_DEADLINE_SECONDS"],
+        ):
+            return view(*args, **kwargs)
+
+    return wrapper
 
 
 def render_verify_page(page: VerifyPage, status: int = 200) -> tuple[str, int]:
@@ -54,6 +76,7 @@ def _json_answer(page: VerifyPage) -> Response:
 @bp.get("")
 @login_required
 @verification_scope
+@person_waiting
 def show() -> tuple[str, int]:
     """Your verification: the Persona flow opens here, or the page for where you stand."""
     try:
@@ -68,6 +91,7 @@ def show() -> tuple[str, int]:
 @verification_scope
 @json_only
 @limiter.limit(lambda: current_app.config["VERIFY_TOKEN_REFRESH_LIMIT"], key_func=_per_user)
+@person_waiting
 def session_token() -> Response:
     """JSON: a fresh session token after the flow said "Session expired", or where to go."""
     return _json_answer(verification.refresh_session_token(current_user))
@@ -77,6 +101,8 @@ def session_token() -> Response:
 @login_required
 @verification_scope
 @json_only
+@limiter.limit(lambda: current_app.config["VERIFY_COMPLETE_LIMIT"], key_func=_per_user)
+@person_waiting
 def complete() -> Response:
     """JSON: the flow finished; the server asks Persona for the real status."""
     verification.check_completion(current_user)
@@ -104,6 +130,8 @@ def received() -> str:
 @bp.post("/restart")
 @login_required
 @verification_scope
+@limiter.limit(lambda: current_app.config["VERIFY_RESTART_LIMIT"], key_func=_per_user)
+@person_waiting
 def restart() -> Response:
     """Start a new verification, when the policy allows it for the current status."""
     if verification.restart_verification(current_user):

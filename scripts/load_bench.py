@@ -1,0 +1,350 @@
+"""Load benchmark, each scenario side by side with its baseline in the same run. Prints numbers,
+asserts nothing; how to read them: docs/PERFORMANCE.md.
+
+    make bench          (or: .venv/bin/python scripts/load_bench.py [--blast-people N])
+
+The app runs as in production: APP_ENV=production, gunicorn gthread (WEB_CONCURRENCY workers x
+GUNICORN_THREADS threads, default 2 x 8), PostgreSQL, Redis (the shared Persona budget). The
+floor and Persona's tutorial pattern run on the same stack (scripts/floor_app.py). Persona is
+the emulator (rate limit and latency set per scenario). Load comes from wrk (Debian package).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.emulator_client import EmulatorClient  # noqa: E402
+from tests.servers import emulator_process, free_port, postgres_cluster, redis_server, wait_for_port  # noqa: E402
+
+BIN = Path(sys.executable).parent
+WORKERS = int(os.environ.get("WEB_CONCURRENCY", "2"))
+THREADS = int(os.environ.get("GUNICORN_THREADS", "8"))
+CONNECTIONS = WORKERS * THREADS
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+LATENCY = "150ms"
+WEBHOOK_SECRET = "wbhsec_bench_" + secrets.token_hex(8)
+
+
+# -- processes -------------------------------------------------------------------------------
+@contextmanager
+def gunicorn(app_spec: str, env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`app_spec` under gunicorn with the production settings; its log lines go to `log`."""
+    port = free_port()
+    log_file = log.open("ab")
+    proc = subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "-c",
+            "gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--access-logfile",
+            "/dev/null",
+        ]
+        + ["--error-logfile", "/dev/null", app_spec],
+        cwd=ROOT,
+        env=env,
+        stdout=log_file,
+        stderr=log_file,
+    )
+    try:
+        wait_for_port(port, timeout=30)
+        time.sleep(1.0)  # every worker booted
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log_file.close()
+
+
+def worker_peak_rss_mib(master: subprocess.Popen) -> list[float]:
+    """VmHWM (peak resident memory) of each gunicorn worker of `master`."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        if re.search(rf"^PPid:\s+{master.pid}$", text, re.M):
+            match = re.search(r"^VmHWM:\s+(\d+) kB", text, re.M)
+            if match:
+                found.append(int(match.group(1)) / 1024)
+    return sorted(found)
+
+
+def wrk(url: str, cookie: str | None = None, seconds: int = SECONDS, connections: int = CONNECTIONS) -> dict:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if cookie:
+        cmd += ["-H", f"Cookie: {cookie}"]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
+    return {"rps": rps, "total": total, "errors": int(non_2xx.group(1)) if non_2xx else 0, "p50": _ms(p50)}
+
+
+def _ms(match: re.Match | None) -> float:
+    if match is None:
+        return float("nan")
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+# -- people ----------------------------------------------------------------------------------
+class People:
+    """Accounts with a pending inquiry at the emulator, and a signed-in session cookie each
+    (made the way sign-in makes it, without paying a password hash per person)."""
+
+    def __init__(self, app, emulator: EmulatorClient) -> None:
+        self.app, self.emulator = app, emulator
+        self.cookie_name = app.config["SESSION_COOKIE_NAME"]
+
+    def make(self, count: int, prefix: str) -> list[dict]:
+        from flask import session
+        from flask_login import login_user
+        from werkzeug.security import generate_password_hash
+
+        from webapp import accounts
+        from webapp.extensions import db
+        from webapp.models import Inquiry, User
+
+        password_hash = generate_password_hash("bench password 1")
+        made = []
+        with self.app.app_context():
+            for n in range(count):
+                user = User(email=f"{prefix}{n}@bench.test", password_hash=password_hash)
+                db.session.add(user)
+                db.session.commit()
+                inquiry = self.emulator.create_inquiry(reference_id=user.public_id)
+                self.emulator.set_status(inquiry["id"], "pending")
+                db.session.add(Inquiry(persona_id=inquiry["id"], user_id=user.id, status="pending"))
+                db.session.commit()
+                with self.app.test_request_context():
+                    accounts.start_login_session(user)
+                    login_user(user)
+                    value = self.app.session_interface.get_signing_serializer(self.app).dumps(dict(session))
+                made.append({"id": user.id, "public_id": user.public_id, "cookie": f"{self.cookie_name}={value}"})
+        return made
+
+
+# -- scenarios -------------------------------------------------------------------------------
+def state_of(html: str) -> str:
+    match = re.search(r'data-verification-state="([a-z]+)"', html)
+    return match.group(1) if match else "none"
+
+
+def reload_storm(app_url: str, floor_url: str, person: dict) -> None:
+    http = requests.Session()
+    first = http.get(app_url + "/verify", headers={"Cookie": person["cookie"]}, timeout=10)
+    assert state_of(first.text) == "continue", first.text[:300]
+    ours = wrk(app_url + "/verify", person["cookie"])
+    floor = wrk(f"{floor_url}/floor/{person['id']}")
+    print("1. Reload storm: GET /verify with a stored token (0 Persona calls) vs the floor")
+    print(f"   floor (1 SELECT + 1 template): {floor['rps']:8.0f} req/s   p50 {floor['p50']:6.1f} ms")
+    print(f"   our /verify:                   {ours['rps']:8.0f} req/s   p50 {ours['p50']:6.1f} ms")
+    print(f"   cost ratio (floor / ours):     {floor['rps'] / ours['rps']:8.2f}x   (target <= 1.5x)")
+
+
+def tutorial_vs_ours(app_url: str, floor_url: str, emulator: EmulatorClient, person: dict) -> None:
+    emulator.configure(latency=LATENCY, rate_limit_per_minute=300)
+    emulator.clear_requests()
+    tutorial = wrk(f"{floor_url}/tutorial/{person['public_id']}")
+    tutorial_calls = len(emulator.requests())
+    tutorial_429 = sum(1 for r in emulator.requests() if r["status"] == 429)
+    time.sleep(61 - time.time() % 60)  # a fresh Persona minute for ours
+    emulator.clear_requests()
+    ours = wrk(app_url + "/verify", person["cookie"])
+    ours_calls = len(emulator.requests())
+    print(f"2. Persona's tutorial pattern (list + resume on every view) vs our /verify, {LATENCY} upstream")
+    per_view = tutorial_calls / max(tutorial["total"], 1)
+    print(
+        f"   tutorial: {tutorial['rps']:8.1f} req/s   {per_view:.2f} Persona calls/view"
+        f"   error pages {tutorial['errors']} of {tutorial['total']} (429s from Persona: {tutorial_429})"
+    )
+    print(
+        f"   ours:     {ours['rps']:8.1f} req/s   {ours_calls / max(ours['total'], 1):.4f} Persona calls/view"
+        f"   error pages {ours['errors']} of {ours['total']}"
+    )
+    emulator.configure(latency="", rate_limit_per_minute=0)
+
+
+def minting(app_url: str, emulator: EmulatorClient, people: list[dict]) -> None:
+    """Every request mints: each person's first /verify resumes at Persona (150 ms)."""
+    emulator.configure(latency=LATENCY, rate_limit_per_minute=0)
+    results: list[float] = []
+    lock = threading.Lock()
+    queue = list(people)
+
+    def worker() -> None:
+        http = requests.Session()
+        while True:
+            with lock:
+                if not queue:
+                    return
+                person = queue.pop()
+            started = time.monotonic()
+            response = http.get(app_url + "/verify", headers={"Cookie": person["cookie"]}, timeout=30)
+            if state_of(response.text) == "continue":
+                with lock:
+                    results.append(time.monotonic() - started)
+
+    threads = [threading.Thread(target=worker) for _ in range(CONNECTIONS)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    rate = len(results) / elapsed
+    ceiling = CONNECTIONS / 0.150
+    print(f"3. Minting under {LATENCY} upstream latency ({len(people)} people, {CONNECTIONS} at a time)")
+    print(f"   {rate:6.1f} mints/s   Little's-law ceiling {ceiling:.1f}/s ({CONNECTIONS} threads / 0.150 s)")
+    p50 = statistics.median(results) * 1000
+    print(f"   fraction of the ceiling: {rate / ceiling:6.1%}   (target >= 85 %)   p50 {p50:.0f} ms")
+    emulator.configure(latency="", rate_limit_per_minute=0)
+
+
+def email_blast(app_url: str, emulator: EmulatorClient, people: list[dict], spread_seconds: float) -> None:
+    """Everyone opens their link within `spread_seconds`; each follows the waiting page as a
+    browser does (waits its estimate, reloads) until the flow opens."""
+    emulator.configure(latency=LATENCY, rate_limit_per_minute=300)
+    time.sleep(61 - time.time() % 60)
+    emulator.clear_requests()
+    outcomes: list[dict] = []
+    lock = threading.Lock()
+    began = time.monotonic()
+
+    def person_opens(person: dict, delay: float) -> None:
+        time.sleep(delay)
+        http = requests.Session()
+        opened = time.monotonic()
+        outcome = {"waits": 0, "error_pages": 0, "seconds": None}
+        while time.monotonic() - opened < 600:
+            try:
+                response = http.get(app_url + "/verify", headers={"Cookie": person["cookie"]}, timeout=30)
+            except requests.RequestException:
+                outcome["error_pages"] += 1
+                break
+            state = state_of(response.text)
+            if state == "continue":
+                outcome["seconds"] = time.monotonic() - opened
+                break
+            if state == "waiting":
+                outcome["waits"] += 1
+                wait = int(re.search(r'data-wait-seconds="(\d+)"', response.text).group(1))
+                time.sleep(wait)
+                continue
+            outcome["error_pages"] += 1
+            break
+        with lock:
+            outcomes.append(outcome)
+
+    step = spread_seconds / max(len(people), 1)
+    threads = [threading.Thread(target=person_opens, args=(p, i * step)) for i, p in enumerate(people)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    calls = emulator.requests()
+    reached = sorted(o["seconds"] for o in outcomes if o["seconds"] is not None)
+    n = len(people)
+    errors = sum(o["error_pages"] for o in outcomes)
+    print(f"4. Email blast: {n} people open their link within {spread_seconds:.0f} s")
+    print("   (Persona allows 300/min; our budget 270/min)")
+    print(f"   reached the flow: {len(reached)}/{n} ({len(reached) / n:.0%})   error pages: {errors}")
+    if reached:
+        p95 = reached[max(int(len(reached) * 0.95) - 1, 0)]
+        p50, total = statistics.median(reached), time.monotonic() - began
+        print(f"   time to flow: p50 {p50:.1f} s   p95 {p95:.1f} s   (everyone done after {total:.0f} s)")
+    refused = sum(1 for r in calls if r["status"] == 429)
+    waits = sum(o["waits"] for o in outcomes)
+    print(f"   Persona calls per person: {len(calls) / n:.2f}   429s from Persona: {refused}   waiting pages: {waits}")
+    emulator.configure(latency="", rate_limit_per_minute=0)
+
+
+# -- main ------------------------------------------------------------------------------------
+def production_env(db_url: str, redis_url: str, emulator: EmulatorClient) -> dict[str, str]:
+    return {
+        **os.environ,
+        "APP_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "PERSONA_API_KEY": "persona_sandbox_emulator_key",
+        "PERSONA_API_BASE_URL": emulator.api,
+        "PERSONA_FLOW_HOST": emulator.host,
+        "PERSONA_FLOW_ORIGIN": emulator.origin,
+        "PERSONA_WEBHOOK_SECRETS": WEBHOOK_SECRET,
+        "PUBLIC_BASE_URL": "https://bench.example",
+        "PERSONA_SESSIONS_PER_INQUIRY": "1000000",
+        "PERSONA_CALLS_PER_PERSON": "1000000",  # one bench person stands for many in the storm
+        "RATELIMIT_ENABLED": "false",  # the storm comes from one address and one account
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--blast-people", type=int, default=int(os.environ.get("BENCH_BLAST_PEOPLE", "400")))
+    parser.add_argument("--blast-seconds", type=float, default=60.0)
+    parser.add_argument("--mint-people", type=int, default=400)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (make bench installs it: apt-get install wrk)")
+
+    work = Path(tempfile.mkdtemp(prefix="load-bench-"))
+    with (
+        postgres_cluster() as db_url,
+        redis_server() as redis_url,
+        emulator_process(work) as origin,  # no rate limit, no latency until a scenario sets them
+    ):
+        emulator = EmulatorClient(origin)
+        env = production_env(db_url, redis_url, emulator)
+        os.environ.update(env)  # the settings are read when webapp.config is imported
+        import flask_migrate
+
+        from webapp import create_app
+
+        app = create_app()
+        with app.app_context():
+            flask_migrate.upgrade(directory=str(ROOT / "migrations"))
+        people = People(app, emulator)
+        storm_person = people.make(1, "storm")[0]
+        minters = people.make(args.mint_people, "mint")
+        blasted = people.make(args.blast_people, "blast")
+        print(f"Load benchmark: gunicorn {WORKERS} workers x {THREADS} threads, wrk -c{CONNECTIONS} for {SECONDS} s")
+        print(f"(PostgreSQL, Redis, APP_ENV=production; {os.cpu_count()} CPUs shared with whatever else runs)")
+        print(f"(the servers' log lines: {work / 'servers.log'})\n")
+        with (
+            gunicorn("wsgi:app", env, work / "servers.log") as (app_url, master),
+            gunicorn("scripts.floor_app:app", env, work / "servers.log") as (floor_url, _),
+        ):
+            reload_storm(app_url, floor_url, storm_person)
+            tutorial_vs_ours(app_url, floor_url, emulator, storm_person)
+            minting(app_url, emulator, minters)
+            email_blast(app_url, emulator, blasted, args.blast_seconds)
+            rss = worker_peak_rss_mib(master)
+            print(f"5. Peak RSS per app worker: {', '.join(f'{r:.0f} MiB' for r in rss)}   (target <= 80 MiB)")
+
+
+if __name__ == "__main__":
+    main()
