@@ -107,6 +107,9 @@ class Config:
     RECOVERY_SESSION_IDLE_SECONDS = int(_env("RECOVERY_SESSION_IDLE_SECONDS", "900"))
     RECOVERY_SESSION_ABSOLUTE_SECONDS = int(_env("RECOVERY_SESSION_ABSOLUTE_SECONDS", "3600"))
     RECOVERY_SEND_LIMIT_PER_CLIENT = _env("RECOVERY_SEND_LIMIT_PER_CLIENT", "20 per hour")
+    # "Copy link" in an app's built-in browser: pasted into the phone's own browser minutes later.
+    OPEN_IN_BROWSER_LINK_TTL_SECONDS = int(_env("OPEN_IN_BROWSER_LINK_TTL_SECONDS", str(15 * 60)))
+    OPEN_IN_BROWSER_LINK_LIMIT = _env("OPEN_IN_BROWSER_LINK_LIMIT", "10 per hour")  # per user
     RECOVERY_LINK_ATTEMPT_LIMIT = _env("RECOVERY_LINK_ATTEMPT_LIMIT", "30 per minute")  # per client
     REMINDER_MAX_PER_INQUIRY = int(_env("REMINDER_MAX_PER_INQUIRY", "2"))
     REMINDER_BEFORE_EXPIRY_SECONDS = int(_env("REMINDER_BEFORE_EXPIRY_SECONDS", str(6 * 3600)))

@@ -114,6 +114,13 @@ class WebhookEvent(Base):
     outcome: Mapped[str | None] = mapped_column(String(40))
 
 
+class LinkPurpose:
+    """What a link is for; a link is only ever accepted for its own purpose."""
+
+    CONTINUE = "continue"  # continue the verification (the emailed recovery link)
+    OPEN_IN_BROWSER = "open_in_browser"  # copied in an app's built-in browser, opened in the phone's own
+
+
 class RecoveryLink(Base):
     """An emailed link. Only the SHA-256 of its token is kept; one atomic update uses it."""
 
@@ -124,7 +131,7 @@ class RecoveryLink(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     inquiry_id: Mapped[int | None] = mapped_column(ForeignKey("inquiries.id"))
-    purpose: Mapped[str] = mapped_column(String(20), default="continue")
+    purpose: Mapped[str] = mapped_column(String(20), default=LinkPurpose.CONTINUE)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from . import accounts, services
 from .extensions import db, execute_for_rowcount
 from .mail import MailError, mask_email, send_email
-from .models import Inquiry, RecoveryLink, ReminderSent, User, utcnow
+from .models import Inquiry, LinkPurpose, RecoveryLink, ReminderSent, User, utcnow
 from .security import hash_token, new_token
 from .statuses import LINKS_LEAD_NOWHERE, RESUMABLE
 from .verification import get_current_inquiry
@@ -95,31 +95,67 @@ class Background:
 
 
 # -- links -----------------------------------------------------------------------------------
-def issue_link(user: User, inquiry: Inquiry | None) -> str:
+# Where each kind of link lands (the token is taken out of the address bar there).
+LINK_PATHS = {
+    LinkPurpose.CONTINUE: "/r/",
+    LinkPurpose.OPEN_IN_BROWSER: "/open/",
+}
+
+
+def link_ttl_seconds(purpose: str) -> int:
+    config = current_app.config
+    return {
+        LinkPurpose.CONTINUE: config["RECOVERY_LINK_TTL_SECONDS"],
+        LinkPurpose.OPEN_IN_BROWSER: config["OPEN_IN_BROWSER_LINK_TTL_SECONDS"],
+    }[purpose]
+
+
+def issue_link(user: User, inquiry: Inquiry | None, purpose: str = LinkPurpose.CONTINUE) -> str:
     """A new link URL for `user` (commits). The raw token exists only in the returned URL."""
     token = new_token()
-    ttl = current_app.config["RECOVERY_LINK_TTL_SECONDS"]
     db.session.add(
         RecoveryLink(
             token_hash=hash_token(token),
             user_id=user.id,
             inquiry_id=inquiry.id if inquiry else None,
-            expires_at=utcnow() + timedelta(seconds=ttl),
+            purpose=purpose,
+            expires_at=utcnow() + timedelta(seconds=link_ttl_seconds(purpose)),
         )
     )
     db.session.commit()
-    return f"{current_app.config['PUBLIC_BASE_URL']}/r/{token}"
+    return f"{current_app.config['PUBLIC_BASE_URL']}{LINK_PATHS[purpose]}{token}"
+
+
+def issue_open_in_browser_link(user: User) -> str:
+    """ "Copy link" in an app's built-in browser: a fresh single-use link to the current inquiry,
+    short-lived, for the phone's own browser (commits). Earlier unused ones of this kind die, so
+    only the link last copied works."""
+    now = utcnow()
+    db.session.execute(
+        update(RecoveryLink)
+        .where(
+            RecoveryLink.user_id == user.id,
+            RecoveryLink.purpose == LinkPurpose.OPEN_IN_BROWSER,
+            RecoveryLink.used_at.is_(None),
+            RecoveryLink.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    return issue_link(user, get_current_inquiry(user), LinkPurpose.OPEN_IN_BROWSER)
 
 
 def looks_like_token(token: str) -> bool:
     return len(token) == TOKEN_LENGTH and all(c.isalnum() or c in "-_" for c in token)
 
 
-def check_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCheck:
-    """Whether the link (by hash) can be used now, by this browser. Uses nothing up."""
+def check_link(token_hash: str | None, signed_in_user_id: int | None, purpose: str = LinkPurpose.CONTINUE) -> LinkCheck:
+    """Whether the link (by hash) can be used now, by this browser, for `purpose` (a link is
+    good for its own purpose only). Uses nothing up."""
     if not token_hash:
         return LinkCheck(None, LinkProblem.INVALID)
-    link = db.session.scalar(select(RecoveryLink).where(RecoveryLink.token_hash == token_hash))
+    link = db.session.scalar(
+        select(RecoveryLink).where(RecoveryLink.token_hash == token_hash, RecoveryLink.purpose == purpose)
+    )
     if link is None or not _is_usable(link):
         return LinkCheck(None, LinkProblem.INVALID)
     if signed_in_user_id is not None and signed_in_user_id != link.user_id:
@@ -138,9 +174,11 @@ def _is_usable(link: RecoveryLink) -> bool:
     return current is None or current.status not in LINKS_LEAD_NOWHERE
 
 
-def redeem_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCheck:
+def redeem_link(
+    token_hash: str | None, signed_in_user_id: int | None, purpose: str = LinkPurpose.CONTINUE
+) -> LinkCheck:
     """Use the link: exactly one concurrent caller gets it (one atomic conditional UPDATE)."""
-    check = check_link(token_hash, signed_in_user_id)
+    check = check_link(token_hash, signed_in_user_id, purpose)
     if check.problem is not None or check.link is None:
         db.session.rollback()
         return check
@@ -158,7 +196,7 @@ def redeem_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCh
     db.session.commit()
     if used != 1:
         return LinkCheck(None, LinkProblem.INVALID)
-    log.info("recovery link used by user %s", check.link.user.public_id)
+    log.info("%s link used by user %s", purpose, check.link.user.public_id)
     return check
 
 
@@ -170,7 +208,9 @@ def send_link_to_user(user: User) -> bool:
     recent = (
         db.session.scalar(
             select(func.count(RecoveryLink.id)).where(
-                RecoveryLink.user_id == user.id, RecoveryLink.created_at > hour_ago
+                RecoveryLink.user_id == user.id,
+                RecoveryLink.purpose == LinkPurpose.CONTINUE,
+                RecoveryLink.created_at > hour_ago,
             )
         )
         or 0

@@ -1,6 +1,9 @@
 // The continue page: boots the official Persona client, heals "Session expired" once, keeps the
 // sign-in alive while the flow is open, says plainly when this browser was signed out, and
-// runs the flow in one tab of this browser at a time (the newest tab takes over).
+// runs the flow in one tab of this browser at a time (the newest tab takes over). Before the flow
+// boots: in an app's built-in browser (the server tells), "Copy link" for the phone's own
+// browser; with no camera API or the camera denied for this site, how to allow it. This script
+// never opens the camera itself: only the flow does, when it needs it.
 // Settings come from the JSON block #verify-config; no inline script (CSP nonce only).
 (function () {
   "use strict";
@@ -9,7 +12,9 @@
   var announcer = byId("flow-announcer");
   var warningEl = byId("sign-out-warning");
   var elsewherePanel = byId("elsewhere-panel");
-  var panels = [byId("saved-panel"), byId("slow-panel"), byId("error-panel"), byId("signed-out-panel"), elsewherePanel];
+  var cameraPanel = byId("camera-panel");
+  var panels = [byId("saved-panel"), byId("slow-panel"), byId("error-panel"), byId("signed-out-panel"), elsewherePanel,
+    cameraPanel];
   var client = null;
   var refreshed = false; // one automatic token refresh per page view
   var loadTimer = null;
@@ -135,6 +140,7 @@
     if (flowOpen) return;
     destroyClient();
     hideWarning();
+    if (byId("in-app-panel")) byId("in-app-panel").hidden = true;
     setStatus("");
     showPanel(byId("signed-out-panel"));
   }
@@ -389,5 +395,81 @@
     });
   });
 
-  boot();
+  // -- before the flow: the in-app browser and the camera ---------------------------------
+  // Resolves "missing" (no camera API: an old or locked-down browser, or not a secure page),
+  // "denied" (the Permissions API says so for this site) or null. Asking the Permissions API
+  // shows no prompt and opens nothing.
+  function cameraProblem() {
+    var media = navigator.mediaDevices;
+    if (!media || typeof media.getUserMedia !== "function") return Promise.resolve("missing");
+    if (!navigator.permissions || typeof navigator.permissions.query !== "function") return Promise.resolve(null);
+    return navigator.permissions.query({ name: "camera" }).then(function (status) {
+      return status.state === "denied" ? "denied" : null;
+    }, function () { return null; }); // a browser that can't tell (Firefox before 131): go on
+  }
+
+  function showCameraPanel(problem) {
+    if (problem === "missing") {
+      byId("camera-reason").textContent = "This browser doesn't let web pages use a camera. The identity check " +
+        "needs one to take a photo of your ID and a selfie: try Safari, Chrome or Firefox, or another device.";
+    }
+    setStatus("");
+    showPanel(cameraPanel);
+    scheduleSignOutWarning();
+  }
+
+  byId("camera-continue").addEventListener("click", function () { boot(); });
+
+  var copyForm = document.querySelector("form[data-copy-link]");
+  if (copyForm) {
+    copyForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var status = byId("copy-link-status");
+      var field = byId("copy-link-text");
+      status.textContent = "Making your link…";
+      window.fetch(copyForm.action, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Accept": "application/json" },
+        body: new FormData(copyForm)
+      }).then(function (response) {
+        if (response.status === 401) return null;
+        if (!response.ok) throw new Error("status " + response.status);
+        return response.json();
+      }).then(function (data) {
+        if (!data) {
+          status.textContent = "";
+          onSignedOut();
+          return;
+        }
+        field.value = data.url;
+        var copied = navigator.clipboard && navigator.clipboard.writeText
+          ? navigator.clipboard.writeText(data.url) : Promise.reject(new Error("no clipboard"));
+        return copied.then(function () {
+          status.textContent = "Link copied. Open your browser, paste it into the address bar and go.";
+        }, function () {
+          // No clipboard here (some in-app browsers): the link to select and copy by hand.
+          byId("copy-link-fallback").hidden = false;
+          field.focus();
+          field.select();
+          status.textContent = "Copy the link below, then paste it into your browser's address bar.";
+        });
+      }).catch(function () {
+        status.textContent = "We couldn't make a link. Please check your connection and try again.";
+      });
+    });
+  }
+
+  if (cfg.inAppBrowser) {
+    // The server showed the in-app pre-flight: the flow waits for "Continue here anyway".
+    scheduleSignOutWarning();
+  } else {
+    cameraProblem().then(function (problem) {
+      if (problem) {
+        showCameraPanel(problem);
+      } else {
+        boot();
+      }
+    });
+  }
 })();

@@ -7,6 +7,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.pages import flow_is_open, sign_in_with_browser
 from tests.servers import ROOT
+from tests.user_agents import IN_APP_USER_AGENTS
 from webapp.demo import seed_demo_data
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -64,9 +65,32 @@ def test_the_continue_pages_other_panels(a11y_page: Page, demo):
     sign_in_with_browser(page, demo.url, "created@demo.test")
     flow_is_open(page).get_by_role("button", name="Exit").click()
     expect(page.get_by_role("heading", name="Your progress is saved")).to_be_visible()
-    for panel in ("sign-out-warning", "slow-panel", "signed-out-panel", "error-panel", "elsewhere-panel"):
+    for panel in (
+        "sign-out-warning",
+        "slow-panel",
+        "signed-out-panel",
+        "error-panel",
+        "elsewhere-panel",
+        "camera-panel",
+    ):
         page.evaluate(f"document.getElementById('{panel}').hidden = false")
         assert serious_violations(page) == [], panel
+
+
+def test_the_in_app_browser_preflight_and_its_link_page(browser: Browser, demo):
+    """In an app's built-in browser (a 320 px phone): the pre-flight panel, then the page that
+    shows the link without the page script (the form submitted as a browser without JS would)."""
+    context = browser.new_context(
+        bypass_csp=True, user_agent=IN_APP_USER_AGENTS["LinkedIn"][0], viewport={"width": 320, "height": 640}
+    )
+    page = context.new_page()
+    sign_in_with_browser(page, demo.url, "pending@demo.test")
+    expect(page.locator('[data-preflight="in-app-browser"]')).to_be_visible()
+    assert serious_violations(page) == []
+    page.evaluate("document.querySelector('form[data-copy-link]').submit()")
+    expect(page.get_by_label("Your link")).to_be_visible()
+    assert serious_violations(page) == []
+    context.close()
 
 
 def test_the_check_itself_catches_problems(a11y_page: Page):
