@@ -7,7 +7,8 @@ APP_PORT ?= 5000
 EMULATOR_PORT ?= 5001
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast test-browser lint base-deps system-deps deps bench clean
+.PHONY: help run test test-fast test-browser lint base-deps system-deps deps bench clean \
+	translations translations-extract translations-update
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -44,10 +45,20 @@ system-deps: ## Chromium, PostgreSQL and Redis (what the tests use), from Debian
 	[ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then $(call apt_install,$$missing); fi
 
-run: deps ## Start app (localhost:5000) + Persona emulator (localhost:5001) + SQLite + demo data
+# Languages: the .po catalogs are in git; the compiled .mo are built here (make run, make test).
+translations: $(BIN)/.installed ## Compile the language catalogs (.po -> .mo)
+	$(BIN)/python scripts/translations.py compile
+
+translations-extract: $(BIN)/.installed ## Collect every translatable string into webapp/translations/messages.pot
+	$(BIN)/python scripts/translations.py extract
+
+translations-update: $(BIN)/.installed ## Merge new strings into each language's .po (then translate them)
+	$(BIN)/python scripts/translations.py update
+
+run: deps translations ## Start app (localhost:5000) + Persona emulator (localhost:5001) + SQLite + demo data
 	APP_PORT=$(APP_PORT) EMULATOR_PORT=$(EMULATOR_PORT) ./scripts/run-dev.sh
 
-test: system-deps deps ## Install what the tests need and run all of them (SQLite, then PostgreSQL)
+test: system-deps deps translations ## Install what the tests need and run all of them (SQLite, then PostgreSQL)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy webapp persona_emulator
@@ -55,7 +66,7 @@ test: system-deps deps ## Install what the tests need and run all of them (SQLit
 	$(BIN)/pytest
 	TEST_DATABASE=postgresql $(BIN)/pytest -m "postgres_too"
 
-test-fast: deps ## Unit and integration tests only, SQLite (no browser)
+test-fast: deps translations ## Unit and integration tests only, SQLite (no browser)
 	$(BIN)/pytest -m "not browser"
 
 lint: deps ## ruff, mypy and bandit

@@ -1,21 +1,25 @@
-"""The app's clock seam for tests: `utcnow`, as a module imported it, moved forward on demand."""
+"""The app's clock for tests, moved forward on demand: minutes pass for the server without waiting."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from webapp.models import utcnow
+import pytest
+
+from webapp import clock
 
 
 class MovableClock:
-    """Real time plus an offset that only grows: minutes pass for the server without waiting.
-    Install with `monkeypatch.setattr(module, "utcnow", clock)` on the module that reads it."""
+    """Real time plus an offset that only grows, for every module of the app at once
+    (`webapp.clock.offset`); the monkeypatch that made it puts the clock back after the test."""
 
-    def __init__(self) -> None:
-        self.offset = timedelta()
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._monkeypatch = monkeypatch
+        monkeypatch.setattr(clock, "offset", timedelta())
 
-    def __call__(self) -> datetime:
-        return utcnow() + self.offset
+    @property
+    def offset(self) -> timedelta:
+        return clock.offset
 
     def move(self, minutes: float) -> None:
-        self.offset += timedelta(minutes=minutes)
+        self._monkeypatch.setattr(clock, "offset", clock.offset + timedelta(minutes=minutes))

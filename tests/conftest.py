@@ -14,11 +14,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
+from scripts.translations import compile_catalogs
 from tests.clock import MovableClock
 from tests.emulator_client import EmulatorClient
-from tests.servers import LiveServer, emulator_process, postgres_cluster
+from tests.servers import LiveServer, emulator_process, postgres_cluster, redis_server
 from tests.webhook_signer import WEBHOOK_SECRET
-from webapp import accounts, create_app
+from webapp import create_app
 from webapp.config import TestConfig
 from webapp.extensions import db
 
@@ -34,6 +35,12 @@ CHROMIUM_ARGS = [
 TABLES = ("reminders_sent", "recovery_links", "webhook_events", "login_sessions", "inquiries", "users")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_catalogs() -> None:
+    """The language catalogs, compiled as `make test` does (so pytest alone works too)."""
+    compile_catalogs()
+
+
 # -- the emulator --------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def emulator_server(tmp_path_factory) -> Iterator[EmulatorClient]:
@@ -46,6 +53,14 @@ def emulator(emulator_server: EmulatorClient) -> EmulatorClient:
     """The emulator, emptied: no inquiries, faults, request log; default settings."""
     emulator_server.reset()
     return emulator_server
+
+
+# -- Redis ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A Redis of its own for the tests of one module."""
+    with redis_server() as url:
+        yield url
 
 
 # -- the database --------------------------------------------------------------------------
@@ -140,10 +155,8 @@ def app(make_app) -> Flask:
 
 @pytest.fixture
 def server_clock(monkeypatch) -> MovableClock:
-    """The server's clock for sign-in sessions (`webapp.accounts.utcnow`), moved on demand."""
-    clock = MovableClock()
-    monkeypatch.setattr(accounts, "utcnow", clock)
-    return clock
+    """The server's clock (`webapp.clock`, every module at once), moved on demand."""
+    return MovableClock(monkeypatch)
 
 
 @pytest.fixture

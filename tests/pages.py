@@ -12,10 +12,12 @@ from playwright.sync_api import FrameLocator, Page, expect
 from werkzeug.test import TestResponse
 
 from tests.builders import PASSWORD
+from tests.servers import ROOT
 from webapp.demo import DEMO_PASSWORD
 
 # The official SDK's flow iframe.
 FLOW = "iframe.persona-widget__iframe"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 
 # -- the test client ---------------------------------------------------------------------------
@@ -97,3 +99,15 @@ def flow_is_open(page: Page) -> FrameLocator:
     expect(page.locator(FLOW)).to_be_visible(timeout=10000)
     expect(frame.get_by_role("button", name="Exit")).to_be_visible(timeout=10000)
     return frame
+
+
+def serious_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is now."""
+    # The page's CSP (rightly) refuses injected scripts: the context must bypass CSP for axe only.
+    page.add_script_tag(path=str(AXE))
+    results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
+        for v in results["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

@@ -49,7 +49,7 @@ IN_APP_USER_AGENTS = {
         IPHONE + " MicroMessenger/8.0.54(0x18003630) NetType/WIFI Language/en",
         ANDROID + " XWEB/1300199 MMWEBSDK/20240802 MMWEBID/1234 MicroMessenger/8.0.51.2720(0x28003339) WeChat/arm64",
     ],
-    "the Google app": [
+    "Google": [
         IPHONE.replace(" Mobile/15E148", " GSA/350.0.698689133 Mobile/15E148 Safari/604.1"),
         ANDROID + " GSA/15.48.36.29.arm64",
     ],

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 
 from flask import Flask
+from flask_babel import lazy_gettext
 from jinja2 import StrictUndefined
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import accounts, cli, errors, logs, route_policy, sdk, security
+from . import accounts, cli, errors, i18n, logs, route_policy, sdk, security
 from .budget import Coalescer, Pace, PersonaBudget, shared_state
 from .config import CONFIGS, ROOT, Config
 from .extensions import csrf, db, limiter, login_manager, migrate
@@ -41,10 +42,11 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
+    i18n.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please sign in to continue your verification."
+    login_manager.login_message = lazy_gettext("Please sign in to continue your verification.")
     login_manager.user_loader(accounts.load_session_user)
 
     # Services (read through webapp.services). Persona's budget, coalescing and the reminder

@@ -6,13 +6,15 @@ from datetime import datetime, timedelta
 
 from flask import current_app, session
 from flask_login import login_user
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import i18n
+from .clock import utcnow
 from .extensions import db, execute_for_rowcount
-from .models import LoginSession, RecoveryLink, User, utcnow
+from .models import LoginSession, RecoveryLink, User
 from .security import hash_token, new_token
 
 # Compared against when the email is unknown, so both branches cost one hash check.
@@ -43,6 +45,12 @@ def create_user(email: str, password: str) -> User:
         db.session.rollback()
         raise EmailTakenError(email) from exc
     return user
+
+
+def set_locale(user: User, locale: str) -> None:
+    """Store the language this account's pages and emails use."""
+    user.locale = locale
+    db.session.commit()
 
 
 def authenticate(email: str, password: str) -> User | None:
@@ -87,6 +95,11 @@ def sign_in(user: User, scope: str = "full") -> LoginSession:
     survives it), a new server-side login session, and Flask-Login's cookie naming it."""
     session.clear()
     row = start_login_session(user, scope)
+    if scope == "full":
+        # A language chosen on this browser before signing in becomes the account's.
+        locale = i18n.locale_for_new_sign_in(user.locale)
+        if locale != user.locale:
+            set_locale(user, locale)
     login_user(user)
     return row
 
@@ -185,7 +198,3 @@ def set_active(user: User, active: bool) -> None:
     db.session.commit()
     if not active:
         sign_out_everywhere(user)
-
-
-def count_users() -> int:
-    return db.session.scalar(select(func.count(User.id))) or 0

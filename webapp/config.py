@@ -92,6 +92,11 @@ class Config:
     PRODUCT_NAME = _env("PRODUCT_NAME", "Acme")
     SUPPORT_EMAIL = _env("SUPPORT_EMAIL", "support@example.com")
 
+    # Languages (webapp/i18n.py): the menu's order; English is the fallback.
+    LANGUAGES = ["en", "es", "fr", "de", "pt_BR", "ar"]
+    BABEL_DEFAULT_LOCALE = "en"
+    BABEL_TRANSLATION_DIRECTORIES = str(ROOT / "webapp" / "translations")
+
     # Accounts and sessions
     LOGIN_SESSION_IDLE_SECONDS = int(_env("LOGIN_SESSION_IDLE_SECONDS", str(2 * 3600)))
     LOGIN_SESSION_ABSOLUTE_SECONDS = int(_env("LOGIN_SESSION_ABSOLUTE_SECONDS", str(12 * 3600)))

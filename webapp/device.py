@@ -20,67 +20,35 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class InAppBrowser:
-    """An app with a built-in browser: its name as people know it, and how to leave it."""
+    """An app with a built-in browser: its name, how its user agent shows it, and the way out of
+    it: the menu (`menu_icon`) or, with no icon, the share button, then the item `leave_item`
+    (the app's own wording, which we quote as the app shows it in English)."""
 
     name: str
     pattern: re.Pattern[str]
-    how_to_leave: str
+    menu_icon: str | None
+    leave_item: str
 
-
-_MENU = "Tap the menu ({icon}) at the top of the screen, then “{item}”."
 
 IN_APP_BROWSERS: tuple[InAppBrowser, ...] = (
     # Messenger first: its user agent also carries Facebook's FBAN/FBAV tokens.
     InAppBrowser(
         "Messenger",
         re.compile(r"FBAN/Messenger|MessengerForiOS|FB_IAB/Orca-Android|MessengerLite"),
-        _MENU.format(icon="•••", item="Open in browser"),
+        "•••",
+        "Open in browser",
     ),
+    InAppBrowser("Facebook", re.compile(r"FBAN/|FBAV/|FB_IAB/|FBIOS"), "•••", "Open in external browser"),
+    InAppBrowser("Instagram", re.compile(r"\bInstagram \d"), "•••", "Open in external browser"),
+    InAppBrowser("LinkedIn", re.compile(r"LinkedInApp"), "•••", "Open in browser"),
+    InAppBrowser("X (Twitter)", re.compile(r"Twitter for iP(?:hone|ad)|TwitterAndroid"), None, "Open in browser"),
     InAppBrowser(
-        "Facebook",
-        re.compile(r"FBAN/|FBAV/|FB_IAB/|FBIOS"),
-        _MENU.format(icon="•••", item="Open in external browser"),
+        "TikTok", re.compile(r"musical_ly|BytedanceWebview|\bTikTok[ /]\d|\btrill_\d"), "•••", "Open in browser"
     ),
-    InAppBrowser(
-        "Instagram",
-        re.compile(r"\bInstagram \d"),
-        _MENU.format(icon="•••", item="Open in external browser"),
-    ),
-    InAppBrowser(
-        "LinkedIn",
-        re.compile(r"LinkedInApp"),
-        _MENU.format(icon="•••", item="Open in browser"),
-    ),
-    InAppBrowser(
-        "X (Twitter)",
-        re.compile(r"Twitter for iP(?:hone|ad)|TwitterAndroid"),
-        "Tap the share button, then “Open in browser”.",
-    ),
-    InAppBrowser(
-        "TikTok",
-        re.compile(r"musical_ly|BytedanceWebview|\bTikTok[ /]\d|\btrill_\d"),
-        _MENU.format(icon="•••", item="Open in browser"),
-    ),
-    InAppBrowser(
-        "Snapchat",
-        re.compile(r"Snapchat/\d"),
-        _MENU.format(icon="•••", item="Open in browser"),
-    ),
-    InAppBrowser(
-        "LINE",
-        re.compile(r"\bLine/\d"),
-        _MENU.format(icon="⋮", item="Open in other app"),
-    ),
-    InAppBrowser(
-        "WeChat",
-        re.compile(r"MicroMessenger/"),
-        _MENU.format(icon="•••", item="Open in browser"),
-    ),
-    InAppBrowser(
-        "the Google app",
-        re.compile(r"\bGSA/\d"),
-        _MENU.format(icon="⋮ or •••", item="Open in browser"),
-    ),
+    InAppBrowser("Snapchat", re.compile(r"Snapchat/\d"), "•••", "Open in browser"),
+    InAppBrowser("LINE", re.compile(r"\bLine/\d"), "⋮", "Open in other app"),
+    InAppBrowser("WeChat", re.compile(r"MicroMessenger/"), "•••", "Open in browser"),
+    InAppBrowser("Google", re.compile(r"\bGSA/\d"), "⋮", "Open in browser"),
 )
 
 

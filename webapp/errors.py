@@ -9,6 +9,8 @@ import logging
 from typing import Any
 
 from flask import Flask, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
@@ -22,16 +24,16 @@ from .verification import VerifyPage
 log = logging.getLogger(__name__)
 
 MESSAGES = {
-    400: ("Something was wrong with that request", "Please go back, reload the page and try again."),
-    401: ("Please sign in", "You need to sign in to see this page."),
-    403: ("Not allowed", "You can't do that here."),
-    404: ("Page not found", "Check the address, or go back to the start."),
-    405: ("Not allowed", "That page can't be used this way."),
-    409: ("That can't be done now", "Your verification is not in a state that allows this."),
-    413: ("Too large", "What was sent is larger than we accept."),
-    415: ("Unsupported content", "That content type is not accepted here."),
-    429: ("Too many attempts", "Please wait a few minutes and try again."),
-    500: ("Something went wrong on our side", "We have been told. Please try again in a moment."),
+    400: (_l("Something was wrong with that request"), _l("Please go back, reload the page and try again.")),
+    401: (_l("Please sign in"), _l("You need to sign in to see this page.")),
+    403: (_l("Not allowed"), _l("You can't do that here.")),
+    404: (_l("Page not found"), _l("Check the address, or go back to the start.")),
+    405: (_l("Not allowed"), _l("That page can't be used this way.")),
+    409: (_l("That can't be done now"), _l("Your verification is not in a state that allows this.")),
+    413: (_l("Too large"), _l("What was sent is larger than we accept.")),
+    415: (_l("Unsupported content"), _l("That content type is not accepted here.")),
+    429: (_l("Too many attempts"), _l("Please wait a few minutes and try again.")),
+    500: (_l("Something went wrong on our side"), _l("We have been told. Please try again in a moment.")),
 }
 
 
@@ -45,6 +47,7 @@ def json_error(status: int, message: str, code: str | None = None, **details: An
 
 
 def _error_response(status: int, title: str, text: str) -> Response:
+    title, text = str(title), str(text)
     if wants_json():
         return json_error(status, text)
     html = render_template(
@@ -55,9 +58,9 @@ def _error_response(status: int, title: str, text: str) -> Response:
 
 def handle_http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
-    title, text = MESSAGES.get(status, (exc.name, "Please go back and try again."))
+    title, text = MESSAGES.get(status, (exc.name, _l("Please go back and try again.")))
     if isinstance(exc, CSRFError):
-        text = "This form has expired. Please reload the page and try again."
+        text = _l("This form has expired. Please reload the page and try again.")
     response = _error_response(status, title, text)
     valid_methods = getattr(exc, "valid_methods", None)
     if status == 405 and valid_methods:
@@ -76,7 +79,7 @@ def handle_persona_busy(exc: PersonaBusyError) -> Response:
     log.info("Persona budget spent: %s waits %d s", request.endpoint, wait)
     response: Response
     if wants_json():
-        response = json_error(503, "Please wait a moment.", "busy", retryAfter=wait)
+        response = json_error(503, gettext("Please wait a moment."), "busy", retryAfter=wait)
     else:
         html = render_template("verify/status.html", page=VerifyPage("waiting", wait_seconds=wait))
         response = Response(html, 200, mimetype="text/html")
@@ -92,7 +95,7 @@ def handle_persona_unavailable(exc: PersonaUnavailableError) -> Response:
     retry_after = exc.retry_after_seconds or 30
     response: Response
     if wants_json():
-        response = json_error(503, "Verification is temporarily unavailable.", "unavailable")
+        response = json_error(503, gettext("Verification is temporarily unavailable."), "unavailable")
     else:
         html = render_template("verify/status.html", page=VerifyPage("unavailable"))
         response = Response(html, 503, mimetype="text/html")
@@ -103,7 +106,7 @@ def handle_persona_unavailable(exc: PersonaUnavailableError) -> Response:
 def handle_unauthorized() -> Response:
     """Flask-Login's answer to a signed-out visitor: JSON 401, or the sign-in page and back."""
     if wants_json():
-        return json_error(401, "Please sign in.")
+        return json_error(401, gettext("Please sign in."))
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 

@@ -1,51 +1,61 @@
-"""Forms (Flask-WTF): every form carries the CSRF token."""
+"""Forms (Flask-WTF): every form carries the CSRF token. Every label and message is translated
+(lazily: the form class is built once, its words in each request's language)."""
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
 # Deliverability is proven by mail, not by a validator: just the shape of an address.
-EMAIL_SHAPE = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Enter an email address like name@example.com.")
+EMAIL_SHAPE = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Enter an email address like name@example.com."))
+# WTForms' own messages are English only: every validator here says its own, translated.
+TOO_LONG = _l("That is longer than we accept.")
+EMAIL_MISSING = DataRequired(_l("Enter your email address."))
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=200)])
+    email = EmailField(_l("Email"), validators=[EMAIL_MISSING, Length(max=254, message=TOO_LONG)])
+    password = PasswordField(
+        _l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=200, message=TOO_LONG)]
+    )
     next = HiddenField()
 
 
-def new_password_fields(label: str = "Password") -> tuple[PasswordField, PasswordField]:
+def new_password_fields(
+    label: str, repeat_label: str, missing: str, missing_again: str
+) -> tuple[PasswordField, PasswordField]:
     """A new password and its repetition (fields named `password` and `confirm`)."""
-    length = Length(min=10, max=200, message="Use at least 10 characters (200 at most).")
+    length = Length(min=10, max=200, message=_l("Use at least 10 characters (200 at most)."))
     return (
+        PasswordField(label, description=_l("At least 10 characters."), validators=[DataRequired(missing), length]),
         PasswordField(
-            label,
-            description="At least 10 characters.",
-            validators=[DataRequired(f"Enter a {label.lower()}."), length],
-        ),
-        PasswordField(
-            f"Repeat {label.lower()}",
+            repeat_label,
             validators=[
-                DataRequired(f"Enter the {label.lower()} again."),
-                EqualTo("password", message="The passwords do not match."),
+                DataRequired(missing_again),
+                EqualTo("password", message=_l("The passwords do not match.")),
             ],
         ),
     )
 
 
 class SignupForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email address."), EMAIL_SHAPE, Length(max=254)])
-    password, confirm = new_password_fields()
+    email = EmailField(_l("Email"), validators=[EMAIL_MISSING, EMAIL_SHAPE, Length(max=254, message=TOO_LONG)])
+    password, confirm = new_password_fields(
+        _l("Password"), _l("Repeat password"), _l("Enter a password."), _l("Enter the password again.")
+    )
 
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(
-        "Current password", validators=[DataRequired("Enter your current password."), Length(max=200)]
+        _l("Current password"),
+        validators=[DataRequired(_l("Enter your current password.")), Length(max=200, message=TOO_LONG)],
     )
-    password, confirm = new_password_fields("New password")
+    password, confirm = new_password_fields(
+        _l("New password"), _l("Repeat new password"), _l("Enter a new password."), _l("Enter the new password again.")
+    )
 
 
 class EmailForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254)])
+    email = EmailField(_l("Email"), validators=[EMAIL_MISSING, Length(max=254, message=TOO_LONG)])

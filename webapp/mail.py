@@ -1,4 +1,7 @@
-"""Email: `send_email(to, template, **context)` is the only place that sends mail.
+"""Email: `send_email(to, template, locale=..., **context)` is the only place that sends mail.
+
+Each message is written in the recipient's language (subject, text and HTML parts), says so
+in `Content-Language` and `<html lang dir>`, and formats its times for that language.
 
 With MAIL_SMTP_HOST set, messages go over SMTP (STARTTLS and login as configured). Without
 it (development, `make run`) each message is written as an `.eml` file to MAIL_OUTBOX_DIR.
@@ -15,12 +18,15 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from flask import current_app, render_template
+from flask_babel import force_locale, lazy_gettext
+
+from .i18n import DEFAULT_LOCALE, html_lang, normalize_locale
 
 log = logging.getLogger(__name__)
 
 SUBJECTS = {
-    "recovery": "Continue your identity verification",
-    "reminder": "Your identity verification is waiting for you",
+    "recovery": lazy_gettext("Continue your identity verification"),
+    "reminder": lazy_gettext("Your identity verification is waiting for you"),
 }
 
 
@@ -33,11 +39,18 @@ def mask_email(address: str) -> str:
     return f"{name[:1]}***@{domain}" if domain else "***"
 
 
-def build_message(to: str, template: str, **context) -> EmailMessage:
+def build_message(to: str, template: str, locale: str | None = None, **context) -> EmailMessage:
+    """The message for `email/<template>.txt` + `.html`, in `locale` (English if unknown)."""
+    locale = normalize_locale(locale) or DEFAULT_LOCALE
+    with force_locale(locale):
+        return _build_message(to, template, locale, **context)
+
+
+def _build_message(to: str, template: str, locale: str, **context) -> EmailMessage:
     context.setdefault("product_name", current_app.config["PRODUCT_NAME"])
     context.setdefault("support_email", current_app.config["SUPPORT_EMAIL"])
     message = EmailMessage()
-    message["Subject"] = SUBJECTS[template]
+    message["Subject"] = str(SUBJECTS[template])
     message["From"] = current_app.config["MAIL_FROM"]
     message["To"] = to
     message["Date"] = formatdate(localtime=False)
@@ -47,12 +60,13 @@ def build_message(to: str, template: str, **context) -> EmailMessage:
         message["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>"
     message.set_content(render_template(f"email/{template}.txt", **context))
     message.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
+    message["Content-Language"] = html_lang(locale)  # after the parts: set_content() clears Content-*
     return message
 
 
-def send_email(to: str, template: str, **context) -> None:
-    """Render `email/<template>.txt` + `.html` and send it. Raises MailError."""
-    message = build_message(to, template, **context)
+def send_email(to: str, template: str, locale: str | None = None, **context) -> None:
+    """Render `email/<template>.txt` + `.html` in `locale` and send it. Raises MailError."""
+    message = build_message(to, template, locale, **context)
     config = current_app.config
     try:
         if config["MAIL_SMTP_HOST"]:

@@ -1,20 +1,16 @@
-"""Database models (SQLAlchemy 2.0, typed). Times are naive UTC from `utcnow()`."""
+"""Database models (SQLAlchemy 2.0, typed). Times are naive UTC from `clock.utcnow()`."""
 
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from .clock import utcnow
 from .extensions import Base
-
-
-def utcnow() -> datetime:
-    """Now, as naive UTC: one function so tests can freeze the clock."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def new_public_id() -> str:
@@ -30,6 +26,8 @@ class User(UserMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     reminders_opt_out: Mapped[bool] = mapped_column(default=False)
+    # The language pages, emails and reminders use (webapp/i18n.py); None until first sign-in.
+    locale: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     inquiries: Mapped[list[Inquiry]] = relationship(back_populates="user", order_by="Inquiry.id.desc()", lazy="select")
@@ -114,13 +112,6 @@ class WebhookEvent(Base):
     outcome: Mapped[str | None] = mapped_column(String(40))
 
 
-class LinkPurpose:
-    """What a link is for; a link is only ever accepted for its own purpose."""
-
-    CONTINUE = "continue"  # continue the verification (the emailed recovery link)
-    OPEN_IN_BROWSER = "open_in_browser"  # copied in an app's built-in browser, opened in the phone's own
-
-
 class RecoveryLink(Base):
     """An emailed link. Only the SHA-256 of its token is kept; one atomic update uses it."""
 
@@ -131,7 +122,8 @@ class RecoveryLink(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     inquiry_id: Mapped[int | None] = mapped_column(ForeignKey("inquiries.id"))
-    purpose: Mapped[str] = mapped_column(String(20), default=LinkPurpose.CONTINUE)
+    purpose: Mapped[str] = mapped_column(String(20), default="continue")  # a recovery.LinkPurpose
+    locale: Mapped[str | None] = mapped_column(String(10))  # the email's language: the link opens in it
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

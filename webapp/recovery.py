@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from flask import Flask, current_app, g, has_app_context
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -23,9 +24,11 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import accounts, services
+from .clock import utcnow
 from .extensions import db, execute_for_rowcount
+from .i18n import account_locale, current_locale
 from .mail import MailError, mask_email, send_email
-from .models import Inquiry, LinkPurpose, RecoveryLink, ReminderSent, User, utcnow
+from .models import Inquiry, RecoveryLink, ReminderSent, User
 from .security import hash_token, new_token
 from .statuses import LINKS_LEAD_NOWHERE, RESUMABLE
 from .verification import get_current_inquiry
@@ -41,6 +44,14 @@ class LinkProblem:
 
     INVALID = "invalid"
     OTHER_ACCOUNT = "other_account"
+
+
+class LinkPurpose(StrEnum):
+    """What a link is for. `/r` accepts only CONTINUE links and `/open` only OPEN_IN_BROWSER
+    ones; another purpose (an email confirmation, say) is never accepted in their place."""
+
+    CONTINUE = "continue"
+    OPEN_IN_BROWSER = "open_in_browser"  # "Copy link" in an app's built-in browser, for the phone's own
 
 
 @dataclass
@@ -102,7 +113,7 @@ LINK_PATHS = {
 }
 
 
-def link_ttl_seconds(purpose: str) -> int:
+def link_ttl_seconds(purpose: LinkPurpose) -> int:
     config = current_app.config
     return {
         LinkPurpose.CONTINUE: config["RECOVERY_LINK_TTL_SECONDS"],
@@ -110,8 +121,11 @@ def link_ttl_seconds(purpose: str) -> int:
     }[purpose]
 
 
-def issue_link(user: User, inquiry: Inquiry | None, purpose: str = LinkPurpose.CONTINUE) -> str:
-    """A new link URL for `user` (commits). The raw token exists only in the returned URL."""
+def issue_link(
+    user: User, inquiry: Inquiry | None, purpose: LinkPurpose = LinkPurpose.CONTINUE, locale: str | None = None
+) -> str:
+    """A new link URL for `user` (commits), for an email in `locale`. The raw token exists only
+    in the returned URL."""
     token = new_token()
     db.session.add(
         RecoveryLink(
@@ -119,6 +133,7 @@ def issue_link(user: User, inquiry: Inquiry | None, purpose: str = LinkPurpose.C
             user_id=user.id,
             inquiry_id=inquiry.id if inquiry else None,
             purpose=purpose,
+            locale=locale,
             expires_at=utcnow() + timedelta(seconds=link_ttl_seconds(purpose)),
         )
     )
@@ -130,7 +145,6 @@ def issue_open_in_browser_link(user: User) -> str:
     """ "Copy link" in an app's built-in browser: a fresh single-use link to the current inquiry,
     short-lived, for the phone's own browser (commits). Earlier unused ones of this kind die, so
     only the link last copied works."""
-    now = utcnow()
     db.session.execute(
         update(RecoveryLink)
         .where(
@@ -139,16 +153,25 @@ def issue_open_in_browser_link(user: User) -> str:
             RecoveryLink.used_at.is_(None),
             RecoveryLink.revoked_at.is_(None),
         )
-        .values(revoked_at=now)
+        .values(revoked_at=utcnow())
     )
-    return issue_link(user, get_current_inquiry(user), LinkPurpose.OPEN_IN_BROWSER)
+    return issue_link(user, get_current_inquiry(user), LinkPurpose.OPEN_IN_BROWSER, locale=current_locale())
+
+
+def link_locale(token_hash: str | None) -> str | None:
+    """The language of the email a link was sent in (reads only; uses nothing)."""
+    if not token_hash:
+        return None
+    return db.session.scalar(select(RecoveryLink.locale).where(RecoveryLink.token_hash == token_hash))
 
 
 def looks_like_token(token: str) -> bool:
     return len(token) == TOKEN_LENGTH and all(c.isalnum() or c in "-_" for c in token)
 
 
-def check_link(token_hash: str | None, signed_in_user_id: int | None, purpose: str = LinkPurpose.CONTINUE) -> LinkCheck:
+def check_link(
+    token_hash: str | None, signed_in_user_id: int | None, purpose: LinkPurpose = LinkPurpose.CONTINUE
+) -> LinkCheck:
     """Whether the link (by hash) can be used now, by this browser, for `purpose` (a link is
     good for its own purpose only). Uses nothing up."""
     if not token_hash:
@@ -175,7 +198,7 @@ def _is_usable(link: RecoveryLink) -> bool:
 
 
 def redeem_link(
-    token_hash: str | None, signed_in_user_id: int | None, purpose: str = LinkPurpose.CONTINUE
+    token_hash: str | None, signed_in_user_id: int | None, purpose: LinkPurpose = LinkPurpose.CONTINUE
 ) -> LinkCheck:
     """Use the link: exactly one concurrent caller gets it (one atomic conditional UPDATE)."""
     check = check_link(token_hash, signed_in_user_id, purpose)
@@ -187,6 +210,7 @@ def redeem_link(
         update(RecoveryLink)
         .where(
             RecoveryLink.token_hash == token_hash,
+            RecoveryLink.purpose == purpose,
             RecoveryLink.used_at.is_(None),
             RecoveryLink.revoked_at.is_(None),
             RecoveryLink.expires_at > now,
@@ -221,9 +245,10 @@ def send_link_to_user(user: User) -> bool:
     inquiry = get_current_inquiry(user)
     if inquiry is not None and inquiry.status in LINKS_LEAD_NOWHERE:
         return False  # nothing left to continue
-    url = issue_link(user, inquiry)
+    locale = account_locale(user)
+    url = issue_link(user, inquiry, locale=locale)
     hours = current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
-    send_email(user.email, "recovery", link=url, valid_hours=hours)
+    send_email(user.email, "recovery", locale=locale, link=url, valid_hours=hours)
     return True
 
 
@@ -334,11 +359,13 @@ def send_reminder(reminder: Reminder) -> bool:
         db.session.rollback()
         return False  # another run has it
     user = inquiry.user
+    locale = account_locale(user)
     try:
         send_email(
             user.email,
             "reminder",
-            link=issue_link(user, inquiry),
+            locale=locale,
+            link=issue_link(user, inquiry, locale=locale),
             unsubscribe_url=unsubscribe_url(user),
             expired=reminder.window.startswith("after"),
             expires_at=inquiry.expires_at,

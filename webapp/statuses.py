@@ -19,8 +19,9 @@ from typing import Literal
 from sqlalchemy import or_, update
 
 from .accounts import revoke_recovery_links
+from .clock import utcnow
 from .extensions import execute_for_rowcount
-from .models import Inquiry, utcnow
+from .models import Inquiry
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from . import services
+from .clock import utcnow
 from .extensions import db
-from .models import Inquiry, User, utcnow
+from .models import Inquiry, User
 from .persona import (
     PersonaConflictError,
     PersonaInquiry,
@@ -39,9 +41,9 @@ from .statuses import (
 log = logging.getLogger(__name__)
 
 STEP_LABELS = {
-    "select_id_type": "Choose your ID type",
-    "document_front": "Take a photo of your ID",
-    "selfie": "Take a selfie",
+    "select_id_type": _l("Choose your ID type"),
+    "document_front": _l("Take a photo of your ID"),
+    "selfie": _l("Take a selfie"),
 }
 STEP_ORDER = tuple(STEP_LABELS)
 # A stored token must outlive the page load by this much to be reused.
@@ -72,7 +74,8 @@ class VerifyPage:
     @property
     def next_step_label(self) -> str | None:
         step = self.inquiry.next_step_name if self.inquiry else None
-        return STEP_LABELS.get(step or "")
+        label = STEP_LABELS.get(step or "")
+        return str(label) if label is not None else None
 
 
 def get_current_inquiry(user: User) -> Inquiry | None:
@@ -92,7 +95,7 @@ class InquiryNotFoundError(Exception):
     """The inquiry named in the request is not this person's current one."""
 
 
-def show_verification(user: User, requested_inquiry: str | None = None) -> VerifyPage:
+def start_or_resume_verification(user: User, requested_inquiry: str | None = None) -> VerifyPage:
     """Decide the continue page for `user`: creates or resumes at Persona only when needed.
 
     `requested_inquiry` (from a link) must be the user's current inquiry, else

@@ -21,8 +21,9 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from .clock import utcnow
 from .extensions import db, execute_for_rowcount
-from .models import Inquiry, WebhookEvent, utcnow
+from .models import Inquiry, WebhookEvent
 from .persona import parse_time
 from .statuses import STATUS_BY_EVENT, apply_status_if_newer
 

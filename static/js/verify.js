@@ -5,9 +5,11 @@
 // browser; with no camera API or the camera denied for this site, how to allow it. This script
 // never opens the camera itself: only the flow does, when it needs it.
 // Settings come from the JSON block #verify-config; no inline script (CSP nonce only).
+// Every sentence shown comes translated in cfg.messages; the flow is told cfg.language.
 (function () {
   "use strict";
   var cfg = JSON.parse(document.getElementById("verify-config").textContent);
+  var t = cfg.messages;
   var statusEl = byId("flow-status");
   var announcer = byId("flow-announcer");
   var warningEl = byId("sign-out-warning");
@@ -76,7 +78,7 @@
     client.open();
     flowOpen = true;
     setPageBehindInert(true);
-    announce("The secure verification window is open.");
+    announce(t.flowOpen);
     var frame = document.querySelector(".persona-widget__overlay iframe");
     if (frame) frame.focus();
     scheduleKeepAlive();
@@ -125,8 +127,7 @@
   }
 
   function failUnavailable(result) {
-    fail("We couldn't reconnect you", "Our identity partner isn't answering right now. Please try again in a moment.",
-      result && result.requestId);
+    fail(t.unavailableTitle, t.unavailableText, result && result.requestId);
   }
 
   // A 401 from any of our calls: the sign-in ended (idle, or signed out elsewhere). Said as
@@ -199,7 +200,7 @@
     stayAlive().then(function (ok) {
       if (!ok) return;
       hideWarning();
-      setStatus("You're still signed in.");
+      setStatus(t.stillSignedIn);
       var back = focusBeforeWarning;
       if (back && back !== document.body && document.contains(back) && back.offsetParent !== null) {
         back.focus();
@@ -224,7 +225,7 @@
   }
 
   function saveResult() {
-    setStatus("Saving your result…");
+    setStatus(t.saving);
     postJSON(cfg.completeUrl).then(function (result) {
       var error = result.data && result.data.error;
       if (result.status === 401) {
@@ -233,7 +234,7 @@
       }
       if (error && error.code === "busy") {
         // Over the shared Persona budget: try again when our turn comes (the server says when).
-        setStatus("Saving your result… this takes a few seconds more.");
+        setStatus(t.savingSlowly);
         window.setTimeout(saveResult, Math.max(error.retryAfter || 1, 1) * 1000);
         return;
       }
@@ -256,7 +257,7 @@
   function refreshToken() {
     refreshed = true;
     destroyClient();
-    setStatus("The verification window timed out. Reconnecting you…");
+    setStatus(t.reconnecting);
     postJSON(cfg.tokenUrl).then(function (result) {
       if (result.ok && result.data.redirect) {
         window.location.assign(result.data.redirect);
@@ -267,7 +268,7 @@
       } else if (result.status === 401) {
         onSignedOut();
       } else if (result.status === 429) {
-        fail("Too many attempts", "Please wait a few minutes, then try again.", result.requestId);
+        fail(t.tooManyTitle, t.tooManyText, result.requestId);
       } else {
         failUnavailable(result);
       }
@@ -279,9 +280,9 @@
     if (sessionExpired && !refreshed) {
       refreshToken();
     } else if (sessionExpired) {
-      fail("The verification window timed out", "We couldn't reconnect you automatically. Please try again.");
+      fail(t.expiredTitle, t.expiredText);
     } else {
-      fail("We couldn't open the verification", "Something went wrong inside the verification window. Please try again.");
+      fail(t.openFailedTitle, t.flowErrorText);
     }
   }
 
@@ -327,19 +328,19 @@
     claimTheFlow();
     showPanel(null);
     ready = false;
-    setStatus("Opening the secure verification window…");
+    setStatus(t.opening);
     if (!window.Persona || !window.Persona.Client) {
-      fail("The verification window couldn't load",
-        "Your connection dropped, or a browser extension blocked it. Check your connection or allow this page, then try again.");
+      fail(t.sdkMissingTitle, t.sdkMissingText);
       return;
     }
-    var options = { inquiryId: cfg.inquiryId, onReady: onReady, onComplete: onComplete, onCancel: onCancel, onError: onError };
+    var options = { inquiryId: cfg.inquiryId, language: cfg.language, iframeTitle: t.iframeTitle,
+      onReady: onReady, onComplete: onComplete, onCancel: onCancel, onError: onError };
     if (cfg.host) options.host = cfg.host;
     if (cfg.sessionToken) options.sessionToken = cfg.sessionToken;
     try {
       client = new window.Persona.Client(options);
     } catch (e) {
-      fail("We couldn't open the verification", "Please reload the page and try again.");
+      fail(t.openFailedTitle, t.bootFailedText);
       return;
     }
     waitForReady();
@@ -355,7 +356,7 @@
 
   byId("keep-waiting-button").addEventListener("click", function () {
     showPanel(null);
-    setStatus("Still opening the secure verification window…");
+    setStatus(t.stillOpening);
     waitForReady();
   });
 
@@ -372,7 +373,7 @@
       event.preventDefault();
       if (button.getAttribute("aria-disabled") === "true") return;
       button.setAttribute("aria-disabled", "true");
-      status.textContent = "Sending…";
+      status.textContent = t.sending;
       window.fetch(form.action, {
         method: "POST",
         credentials: "same-origin",
@@ -386,11 +387,11 @@
         }
         return response.json().then(function (data) {
           status.textContent = response.ok && data.sent
-            ? "We've sent a link to " + data.to + ". It works once, on any device."
-            : "We couldn't send the link. Please try again in a few minutes.";
+            ? t.linkSent.replace("{address}", data.to)
+            : t.linkFailed;
         });
       }).catch(function () {
-        status.textContent = "We couldn't send the link. Please check your connection and try again.";
+        status.textContent = t.linkOffline;
       }).then(function () { button.removeAttribute("aria-disabled"); });
     });
   });
@@ -410,8 +411,7 @@
 
   function showCameraPanel(problem) {
     if (problem === "missing") {
-      byId("camera-reason").textContent = "This browser doesn't let web pages use a camera. The identity check " +
-        "needs one to take a photo of your ID and a selfie: try Safari, Chrome or Firefox, or another device.";
+      byId("camera-reason").textContent = t.noCameraApi;
     }
     setStatus("");
     showPanel(cameraPanel);
@@ -426,7 +426,7 @@
       event.preventDefault();
       var status = byId("copy-link-status");
       var field = byId("copy-link-text");
-      status.textContent = "Making your link…";
+      status.textContent = t.makingLink;
       window.fetch(copyForm.action, {
         method: "POST",
         credentials: "same-origin",
@@ -446,16 +446,16 @@
         var copied = navigator.clipboard && navigator.clipboard.writeText
           ? navigator.clipboard.writeText(data.url) : Promise.reject(new Error("no clipboard"));
         return copied.then(function () {
-          status.textContent = "Link copied. Open your browser, paste it into the address bar and go.";
+          status.textContent = t.linkCopied;
         }, function () {
           // No clipboard here (some in-app browsers): the link to select and copy by hand.
           byId("copy-link-fallback").hidden = false;
           field.focus();
           field.select();
-          status.textContent = "Copy the link below, then paste it into your browser's address bar.";
+          status.textContent = t.copyByHand;
         });
       }).catch(function () {
-        status.textContent = "We couldn't make a link. Please check your connection and try again.";
+        status.textContent = t.linkNotMade;
       });
     });
   }

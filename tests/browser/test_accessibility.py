@@ -5,23 +5,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.pages import flow_is_open, sign_in_with_browser
-from tests.servers import ROOT
+from tests.pages import flow_is_open, serious_violations, sign_in_with_browser
 from tests.user_agents import IN_APP_USER_AGENTS
 from webapp.demo import seed_demo_data
-
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-
-
-def serious_violations(page: Page) -> list[str]:
-    # The page's CSP (rightly) refuses injected scripts: this context bypasses CSP for axe only.
-    page.add_script_tag(path=str(AXE))
-    results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
-        for v in results["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def test_public_pages(a11y_page: Page, live_server):

@@ -85,7 +85,7 @@ def test_in_app_browser_sees_the_preflight_and_the_copied_link_opens_the_flow(
     sign_in_with_browser(page, demo.url, "pending@demo.test")
     panel = page.locator('section[data-preflight="in-app-browser"]')
     expect(panel).to_be_visible()
-    expect(panel).to_contain_text(f"the browser built into {name}")
+    expect(panel).to_contain_text(f"the browser inside the {name} app")
     expect(page.locator(FLOW)).to_have_count(0)  # the flow waits
     assert page.evaluate("document.documentElement.scrollWidth") <= 320
 

@@ -11,9 +11,9 @@ import pytest
 
 from tests.builders import give_inquiry, make_user, new_link
 from tests.pages import open_link, redeem, sign_in
-from tests.servers import redis_server
+from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import User, utcnow
+from webapp.models import User
 from webapp.verification import get_current_inquiry
 
 
@@ -91,13 +91,6 @@ def app_log() -> Iterator[io.StringIO]:
     previous = handler.setStream(io.StringIO())
     yield handler.stream
     handler.setStream(previous)
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """A Redis of its own for the tests of one module."""
-    with redis_server() as url:
-        yield url
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("POST", "/verify/complete"):                (401,      200,   200,  200),
     ("POST", "/verify/restart"):                 (302,      409,   409,  409),
     ("POST", "/verify/keep-alive"):              (401,      200,   200,  200),
-    ("GET",  "/verify/received"):                (200,      200,   200,  200),
+    ("GET",  "/verify/received"):                (200,      302,   302,  302),
     ("POST", "/verify/email-link"):              (302,      303,   303,  303),
     ("POST", "/verify/open-in-browser-link"):    (302,      200,   200,  200),
     ("POST", "/verify/continue-here"):           (302,      303,   303,  303),
@@ -46,6 +46,7 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("GET",  "/unsubscribe/<token>"):            (404,      404,   404,  302),
     ("POST", "/unsubscribe/<token>"):            (404,      404,   404,  302),
     ("POST", "/webhooks/persona"):               (415,      415,   415,  302),
+    ("POST", "/language"):                       (400,      400,   400,  400),  # no locale sent
     ("GET",  "/healthz"):                        (200,      200,   200,  200),
     ("GET",  "/readyz"):                         (200,      200,   200,  200),
     ("GET",  "/static/<path:filename>"):         (200,      200,   200,  200),

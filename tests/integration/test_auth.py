@@ -122,12 +122,12 @@ def test_disabled_account_is_signed_out(app, client, emulator):
 def test_idle_login_session_expires(app, client, monkeypatch):
     from datetime import timedelta
 
-    from webapp import accounts, models
+    from webapp import clock
 
     make_user(app)
     sign_in(client)
-    later = models.utcnow() + timedelta(seconds=app.config["LOGIN_SESSION_IDLE_SECONDS"] + 1)
-    monkeypatch.setattr(accounts, "utcnow", lambda: later)
+    later = clock.utcnow() + timedelta(seconds=app.config["LOGIN_SESSION_IDLE_SECONDS"] + 1)
+    monkeypatch.setattr(clock, "frozen_at", later)
     assert client.get("/verify").status_code == 302
 
 

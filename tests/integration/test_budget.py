@@ -217,8 +217,9 @@ def test_two_app_instances_together_never_exceed_the_budget(make_app, emulator, 
 
 def idle_people(app, emulator, count: int) -> None:
     """`count` people whose pending inquiry expires in 2 h, untouched for a day: reminders due."""
+    from webapp.clock import utcnow
     from webapp.extensions import db
-    from webapp.models import Inquiry, utcnow
+    from webapp.models import Inquiry
 
     for n in range(count):
         give_inquiry(app, emulator, make_user(app, f"idle{n}@example.test"), "pending")

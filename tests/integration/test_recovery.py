@@ -19,7 +19,7 @@ from tests.mailbox import link_in, outbox
 from tests.pages import csrf_from, open_link, path_of, redeem, resend, sign_in, state_of
 from tests.servers import LiveServer
 from tests.webhook_signer import event_body, later, signature
-from webapp import recovery
+from webapp import clock, recovery
 from webapp.extensions import db
 from webapp.models import RecoveryLink, User
 
@@ -107,10 +107,23 @@ def test_expiry_boundary_with_a_frozen_clock(app, person, monkeypatch):
     with app.app_context():
         expires = db.session.scalar(select(RecoveryLink.expires_at))
     client = app.test_client()
-    monkeypatch.setattr(recovery, "utcnow", lambda: expires - timedelta(seconds=1))
+    monkeypatch.setattr(clock, "frozen_at", expires - timedelta(seconds=1))
     assert open_link(client, url).status_code == 200
-    monkeypatch.setattr(recovery, "utcnow", lambda: expires + timedelta(seconds=1))
+    monkeypatch.setattr(clock, "frozen_at", expires + timedelta(seconds=1))
     assert client.get("/r").status_code == 404
+
+
+def test_a_link_for_another_purpose_is_not_accepted(app, person):
+    url = new_link(app, person)
+    with app.app_context():
+        db.session.execute(update(RecoveryLink).values(purpose="confirm_email"))
+        db.session.commit()
+    client = app.test_client()
+    assert open_link(client, url).status_code == 404
+    assert (
+        client.post("/r", data={"csrf_token": csrf_from(client.get("/login").get_data(as_text=True))}).status_code
+        == 404
+    )
 
 
 def test_someone_else_signed_in_cannot_use_it_and_keeps_their_session(app, person, emulator):
@@ -130,15 +143,13 @@ def test_someone_else_signed_in_cannot_use_it_and_keeps_their_session(app, perso
 
 
 def test_the_recovery_session_reaches_verification_only_and_expires(app, person, monkeypatch):
-    from webapp import accounts, models
-
     client = app.test_client()
     redeem(client, open_link(client, new_link(app, person)))
     assert client.get("/verify").status_code == 200
     assert client.get("/").headers["Location"] == "/verify"
     assert client.get("/recovery/resend").headers["Location"] == "/verify"
-    later_now = models.utcnow() + timedelta(seconds=app.config["RECOVERY_SESSION_ABSOLUTE_SECONDS"] + 1)
-    monkeypatch.setattr(accounts, "utcnow", lambda: later_now)
+    later_now = clock.utcnow() + timedelta(seconds=app.config["RECOVERY_SESSION_ABSOLUTE_SECONDS"] + 1)
+    monkeypatch.setattr(clock, "frozen_at", later_now)
     assert client.get("/verify").headers["Location"].startswith("/login")
 
 
@@ -312,7 +323,7 @@ def test_after_expiry_reminder_then_the_cap(app, runner, idle_person, monkeypatc
         from webapp.models import Inquiry
 
         expires = db.session.scalar(select(Inquiry.expires_at))
-    monkeypatch.setattr(recovery, "utcnow", lambda: expires + timedelta(hours=1))
+    monkeypatch.setattr(clock, "frozen_at", expires + timedelta(hours=1))
     with app.app_context():
         due = recovery.due_reminders(expires + timedelta(hours=1))
     assert [r.window.split(":")[0] for r in due] == ["after-expiry"]

@@ -10,8 +10,9 @@ from sqlalchemy import select
 from tests.builders import new_link
 from tests.pages import boot_config, csrf_from, sign_in
 from tests.webhook_signer import event_body, later, signature
+from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import Inquiry, RecoveryLink, utcnow
+from webapp.models import Inquiry, RecoveryLink
 from webapp.statuses import InquiryStatus, apply_status_if_newer
 
 pytestmark = pytest.mark.postgres_too

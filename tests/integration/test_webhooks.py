@@ -307,7 +307,7 @@ def test_reads_and_webhooks_in_any_order_end_in_the_newest_status(app, client, i
     import random
     from datetime import timedelta
 
-    from webapp.models import utcnow
+    from webapp.clock import utcnow
     from webapp.statuses import apply_status_if_newer
 
     rng = random.Random(56)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 from werkzeug.wrappers import Response
 
@@ -26,7 +27,7 @@ def login() -> str | Response:
             target = form.next.data if is_safe_next(form.next.data) else url_for("verify.show")
             accounts.sign_in(user)
             return redirect(target, code=303)
-        form.password.errors.append("Email or password is incorrect.")
+        form.password.errors.append(_("Email or password is incorrect."))
     return render_template("auth/login.html", form=form)
 
 
@@ -39,7 +40,7 @@ def signup() -> str | Response:
         try:
             user = accounts.create_user(form.email.data or "", form.password.data or "")
         except accounts.EmailTakenError:
-            form.email.errors.append("This email can't be used. If it is yours, sign in instead.")
+            form.email.errors.append(_("This email can't be used. If it is yours, sign in instead."))
         else:
             accounts.sign_in(user)
             return redirect(url_for("verify.show"), code=303)
@@ -61,7 +62,7 @@ def _signed_out(message: str) -> Response:
 def logout() -> Response:
     """Sign out everywhere this cookie was: the server-side session is revoked."""
     accounts.end_login_session(current_user)
-    return _signed_out("You are signed out.")
+    return _signed_out(_("You are signed out."))
 
 
 def _account_page(password_form: ChangePasswordForm) -> str:
@@ -88,10 +89,13 @@ def change_password() -> str | Response:
     if form.validate_on_submit():
         if accounts.change_password(current_user, form.current_password.data or "", form.password.data or ""):
             flash(
-                "Your password is changed. Every other device is signed out, and links we emailed you no longer work."
+                _(
+                    "Your password is changed. Every other device is signed out, "
+                    "and links we emailed you no longer work."
+                )
             )
             return redirect(url_for("auth.account"), code=303)
-        form.current_password.errors = ["That is not your current password."]
+        form.current_password.errors = [_("That is not your current password.")]
     return _account_page(form)
 
 
@@ -100,4 +104,4 @@ def change_password() -> str | Response:
 def sign_out_everywhere() -> Response:
     """Lost phone, shared computer: every session ends and every emailed link dies."""
     accounts.sign_out_everywhere(current_user)
-    return _signed_out("You are signed out on every device, and the links we emailed you no longer work.")
+    return _signed_out(_("You are signed out on every device, and the links we emailed you no longer work."))

@@ -1,18 +1,19 @@
-"""The home page, and the liveness and readiness checks."""
+"""The home page, the language menu, and the liveness and readiness checks."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
-from .. import services
+from .. import accounts, i18n, services
 from ..extensions import db
 from ..route_policy import json_only, verification_scope
+from ..security import is_safe_next
 
 bp = Blueprint("main", __name__)
 log = logging.getLogger(__name__)
@@ -22,6 +23,21 @@ log = logging.getLogger(__name__)
 def index() -> str:
     """What this is, with the way in: sign in, or continue verification when signed in."""
     return render_template("index.html", user=current_user)
+
+
+@bp.post("/language")
+@verification_scope
+def set_language() -> Response:
+    """The language menu (a plain form on every page): back to the same page, in that language."""
+    locale = i18n.normalize_locale(request.form.get("locale"))
+    if locale is None:
+        abort(400)
+    if current_user.is_authenticated:
+        accounts.set_locale(current_user, locale)
+    back = request.form.get("next", "")
+    response = redirect(back if is_safe_next(back) else url_for("main.index"), code=303)
+    i18n.remember_choice(response, locale)
+    return response
 
 
 @bp.get("/healthz")

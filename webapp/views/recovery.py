@@ -6,10 +6,9 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from .. import accounts, recovery
+from .. import accounts, i18n, recovery
 from ..extensions import limiter
 from ..forms import EmailForm
-from ..models import LinkPurpose
 from ..route_policy import verification_scope
 from ..security import hash_token
 
@@ -43,10 +42,11 @@ def _attempt_limit() -> str:
 
 def _take_token(token: str, session_key: str, landing_endpoint: str) -> Response:
     session[session_key] = hash_token(token) if recovery.looks_like_token(token) else None
+    i18n.open_in_link_language(recovery.link_locale(session[session_key]))
     return _no_referrer(redirect(url_for(landing_endpoint), code=303))
 
 
-def _show_landing(session_key: str, purpose: str, redeem_endpoint: str) -> Response:
+def _show_landing(session_key: str, purpose: recovery.LinkPurpose, redeem_endpoint: str) -> Response:
     check = recovery.check_link(session.get(session_key), _signed_in_id(), purpose)
     if check.problem:
         return _refusal(check)
@@ -54,7 +54,7 @@ def _show_landing(session_key: str, purpose: str, redeem_endpoint: str) -> Respo
     return _no_referrer(Response(html, mimetype="text/html"))
 
 
-def _redeem(session_key: str, purpose: str) -> Response:
+def _redeem(session_key: str, purpose: recovery.LinkPurpose) -> Response:
     signed_in = _signed_in_id()
     check = recovery.redeem_link(session.get(session_key), signed_in, purpose)
     if check.problem or check.link is None:
@@ -78,7 +78,7 @@ def landing_with_token(token: str) -> Response:
 @verification_scope
 def landing() -> Response:
     """One button, "Continue verification": the link is used only when it is pressed."""
-    return _show_landing(SESSION_KEY, LinkPurpose.CONTINUE, "recovery.redeem")
+    return _show_landing(SESSION_KEY, recovery.LinkPurpose.CONTINUE, "recovery.redeem")
 
 
 @bp.post("/r")
@@ -86,7 +86,7 @@ def landing() -> Response:
 @limiter.limit(_attempt_limit)
 def redeem() -> Response:
     """Use the link: a fresh session limited to verification, then /verify."""
-    return _redeem(SESSION_KEY, LinkPurpose.CONTINUE)
+    return _redeem(SESSION_KEY, recovery.LinkPurpose.CONTINUE)
 
 
 @bp.get("/open/<token>")
@@ -101,7 +101,7 @@ def open_in_browser_with_token(token: str) -> Response:
 @verification_scope
 def open_in_browser_landing() -> Response:
     """One button, "Continue verification" (scanners and previews use nothing up)."""
-    return _show_landing(OPEN_IN_BROWSER_SESSION_KEY, LinkPurpose.OPEN_IN_BROWSER, "recovery.open_in_browser")
+    return _show_landing(OPEN_IN_BROWSER_SESSION_KEY, recovery.LinkPurpose.OPEN_IN_BROWSER, "recovery.open_in_browser")
 
 
 @bp.post("/open")
@@ -109,7 +109,7 @@ def open_in_browser_landing() -> Response:
 @limiter.limit(_attempt_limit)
 def open_in_browser() -> Response:
     """Use the copied link: a fresh session limited to verification, then /verify."""
-    return _redeem(OPEN_IN_BROWSER_SESSION_KEY, LinkPurpose.OPEN_IN_BROWSER)
+    return _redeem(OPEN_IN_BROWSER_SESSION_KEY, recovery.LinkPurpose.OPEN_IN_BROWSER)
 
 
 @bp.route("/recovery/resend", methods=["GET", "POST"])

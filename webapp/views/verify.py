@@ -19,6 +19,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -95,7 +96,7 @@ def _json_answer(page: VerifyPage) -> Response:
 def show() -> tuple[str, int]:
     """Your verification: the Persona flow opens here, or the page for where you stand."""
     try:
-        page = verification.show_verification(current_user, request.args.get("inquiry"))
+        page = verification.start_or_resume_verification(current_user, request.args.get("inquiry"))
     except verification.InquiryNotFoundError:
         abort(404)
     return render_verify_page(page)
@@ -161,8 +162,11 @@ def continue_here() -> Response:
 
 @bp.get("/received")
 @verification_scope
-def received() -> str:
-    """The flow finished but this browser was no longer signed in: the details arrived anyway."""
+def received() -> str | Response:
+    """The flow finished but this browser was no longer signed in: the details arrived anyway.
+    Someone signed in (again) goes to their verification page, which knows more."""
+    if current_user.is_authenticated:
+        return redirect(url_for("verify.show"))
     return render_template("verify/received.html")
 
 
@@ -188,7 +192,14 @@ def email_link() -> Response:
     if wants_json():
         return jsonify({"sent": True, "to": masked})
     hours = current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
-    flash(f"We've sent a link to {masked}. It works once, for {hours} hours.")
+    flash(
+        ngettext(
+            "We've sent a link to %(address)s. It works once, for %(num)d hour.",
+            "We've sent a link to %(address)s. It works once, for %(num)d hours.",
+            hours,
+            address=masked,
+        )
+    )
     return redirect(url_for("verify.show"), code=303)
 
 
