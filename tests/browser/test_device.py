@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.pages import FLOW, flow_is_open, sign_in_with_browser
+from tests.pages import FLOW, flow_is_open, serious_violations, sign_in_with_browser
 from tests.user_agents import IN_APP_USER_AGENTS, ORDINARY_BROWSERS
 
 
@@ -213,4 +213,18 @@ def test_a_browser_without_a_camera_api_is_told_so(browser: Browser, demo):
     panel = page.locator('section[data-preflight="camera"]')
     expect(panel).to_be_visible()
     expect(panel).to_contain_text("doesn't let web pages use a camera")
+    context.close()
+
+
+def test_the_in_app_browser_preflight_and_its_link_page_pass_axe(browser: Browser, demo):
+    """In an app's built-in browser (a 320 px phone): the pre-flight panel, then the page that
+    shows the link without the page script (the form submitted as a browser without JS would)."""
+    context = in_app_phone(browser, IN_APP_USER_AGENTS["LinkedIn"][0], bypass_csp=True)
+    page = context.new_page()
+    sign_in_with_browser(page, demo.url, "pending@demo.test")
+    expect(page.locator('[data-preflight="in-app-browser"]')).to_be_visible()
+    assert serious_violations(page) == []
+    page.evaluate("document.querySelector('form[data-copy-link]').submit()")
+    expect(page.get_by_label("Your link")).to_be_visible()
+    assert serious_violations(page) == []
     context.close()

@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 from .. import accounts, i18n, recovery
 from ..extensions import limiter
 from ..forms import EmailForm
+from ..models import LinkPurpose
 from ..route_policy import verification_scope
 from ..security import hash_token
 
@@ -46,15 +47,17 @@ def _take_token(token: str, session_key: str, landing_endpoint: str) -> Response
     return _no_referrer(redirect(url_for(landing_endpoint), code=303))
 
 
-def _show_landing(session_key: str, purpose: recovery.LinkPurpose, redeem_endpoint: str) -> Response:
+def _show_landing(session_key: str, purpose: str, redeem_endpoint: str) -> Response:
     check = recovery.check_link(session.get(session_key), _signed_in_id(), purpose)
-    if check.problem:
+    if check.problem or check.link is None:
         return _refusal(check)
-    html = render_template("recovery/landing.html", redeem_url=url_for(redeem_endpoint))
+    html = render_template(
+        "recovery/landing.html", redeem_url=url_for(redeem_endpoint), account_email=check.link.user.email
+    )
     return _no_referrer(Response(html, mimetype="text/html"))
 
 
-def _redeem(session_key: str, purpose: recovery.LinkPurpose) -> Response:
+def _redeem(session_key: str, purpose: str) -> Response:
     signed_in = _signed_in_id()
     check = recovery.redeem_link(session.get(session_key), signed_in, purpose)
     if check.problem or check.link is None:
@@ -78,7 +81,7 @@ def landing_with_token(token: str) -> Response:
 @verification_scope
 def landing() -> Response:
     """One button, "Continue verification": the link is used only when it is pressed."""
-    return _show_landing(SESSION_KEY, recovery.LinkPurpose.CONTINUE, "recovery.redeem")
+    return _show_landing(SESSION_KEY, LinkPurpose.CONTINUE, "recovery.redeem")
 
 
 @bp.post("/r")
@@ -86,7 +89,7 @@ def landing() -> Response:
 @limiter.limit(_attempt_limit)
 def redeem() -> Response:
     """Use the link: a fresh session limited to verification, then /verify."""
-    return _redeem(SESSION_KEY, recovery.LinkPurpose.CONTINUE)
+    return _redeem(SESSION_KEY, LinkPurpose.CONTINUE)
 
 
 @bp.get("/open/<token>")
@@ -101,7 +104,7 @@ def open_in_browser_with_token(token: str) -> Response:
 @verification_scope
 def open_in_browser_landing() -> Response:
     """One button, "Continue verification" (scanners and previews use nothing up)."""
-    return _show_landing(OPEN_IN_BROWSER_SESSION_KEY, recovery.LinkPurpose.OPEN_IN_BROWSER, "recovery.open_in_browser")
+    return _show_landing(OPEN_IN_BROWSER_SESSION_KEY, LinkPurpose.OPEN_IN_BROWSER, "recovery.open_in_browser")
 
 
 @bp.post("/open")
@@ -109,7 +112,7 @@ def open_in_browser_landing() -> Response:
 @limiter.limit(_attempt_limit)
 def open_in_browser() -> Response:
     """Use the copied link: a fresh session limited to verification, then /verify."""
-    return _redeem(OPEN_IN_BROWSER_SESSION_KEY, recovery.LinkPurpose.OPEN_IN_BROWSER)
+    return _redeem(OPEN_IN_BROWSER_SESSION_KEY, LinkPurpose.OPEN_IN_BROWSER)
 
 
 @bp.route("/recovery/resend", methods=["GET", "POST"])
