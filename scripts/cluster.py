@@ -156,6 +156,7 @@ class Cluster:
                 "PERSONA_WEBHOOK_SECRETS": WEBHOOK_SECRET,
                 "MAIL_OUTBOX_DIR": str(self.dir / "outbox"),
                 "WEB_CONCURRENCY": "1",
+                "EMAIL_ALLOW_TEST_DOMAINS": "true",  # the demo users are @demo.test
                 **self.extra_env,
             }
         )

@@ -208,7 +208,7 @@ class ProductionConfig(Config):
         "127.0.0.1",
         *_csv("TRUSTED_HOSTS_EXTRA"),
     ]
-    EMAIL_ALLOW_TEST_DOMAINS = False
+    EMAIL_ALLOW_TEST_DOMAINS = _bool("EMAIL_ALLOW_TEST_DOMAINS", False)  # make cluster's demo users set it
 
     @classmethod
     def check(cls) -> None:
