@@ -3,6 +3,7 @@ emails, right to left, and layouts that hold at 320 px in long languages."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
@@ -60,6 +61,8 @@ def test_spanish_browser_sees_spanish_and_the_flow_is_asked_for_spanish(browser:
     query = parse_qs(urlsplit(frame.get_attribute("src") or "").query)
     assert query["language"] == ["es"]
     expect(frame).to_have_attribute("title", "Verifica tu identidad")
+    # The emulator honours `language` as Persona does: the flow itself speaks Spanish.
+    expect(page.frame_locator(FLOW).get_by_role("button", name="Salir")).to_be_visible(timeout=10000)
     # The expiry, rewritten by the page script in this browser's zone (Mexico City): no "UTC" left.
     expiry = page.locator("time[data-local-time]")
     expect(expiry).not_to_contain_text("UTC")
@@ -140,8 +143,20 @@ def test_spanish_recovery_email_and_its_link_open_in_spanish(browser: Browser, a
 def test_long_languages_fit_320px_and_pass_axe_on_every_page(browser: Browser, demo, lang):
     context = new_context(browser, demo.url, lang=lang, viewport=NARROW)
     page = context.new_page()
-    problems = visit_every_page(page, demo.url, check_layout_and_axe)
+    check = check_layout_axe_and_words if lang == PSEUDO else check_layout_and_axe
+    problems = visit_every_page(page, demo.url, check)
     assert problems == []
+    context.close()
+
+
+def test_the_word_check_catches_text_that_skipped_gettext(browser: Browser, demo):
+    """Guards the guard: an English sentence on a pseudo-locale page is reported."""
+    context = new_context(browser, demo.url, lang=PSEUDO)
+    page = context.new_page()
+    page.goto(demo.url + "/")
+    assert untranslated_words(page) == []
+    page.evaluate("document.querySelector('h1').textContent = 'Please wait here'")
+    assert untranslated_words(page) == ["Please", "here", "wait"]
     context.close()
 
 
@@ -157,6 +172,29 @@ def test_the_layout_check_catches_overflow(browser: Browser, demo):
 
 # -- walking every page ---------------------------------------------------------------------
 Check = Callable[[Page, str], list[str]]
+
+
+# Words that stay as they are in every language: names, and the language menu's own entries.
+UNTRANSLATED_OK = {"Acme", "Persona", "JavaScript", "UTC", "English", "Deutsch", "Español", "Français", "Português"}
+ENGLISH_WORD = re.compile(r"\b[A-Za-z]{4,}\b")
+
+
+def untranslated_words(page: Page) -> list[str]:
+    """Plain-ASCII words on screen in the pseudo-locale, where every translated string has
+    accents: text that never went through gettext."""
+    text = page.evaluate(
+        """() => { const body = document.body.cloneNode(true);  // the menu names languages in themselves,
+        // and dates are the browser's own words (Intl)
+        body.querySelectorAll('.language-menu, script, noscript, style, time').forEach(e => e.remove());
+        return body.textContent; }"""
+    )
+    text = re.sub(r"\S+@\S+", "", text)  # addresses
+    return sorted({w for w in ENGLISH_WORD.findall(text) if w not in UNTRANSLATED_OK})
+
+
+def check_layout_axe_and_words(page: Page, label: str) -> list[str]:
+    words = untranslated_words(page)
+    return check_layout_and_axe(page, label) + ([f"{label}: not translated: {words}"] if words else [])
 
 
 def check_layout_and_axe(page: Page, label: str) -> list[str]:
