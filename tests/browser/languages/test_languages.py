@@ -184,8 +184,8 @@ def untranslated_words(page: Page) -> list[str]:
     accents: text that never went through gettext."""
     text = page.evaluate(
         """() => { const body = document.body.cloneNode(true);  // the menu names languages in themselves,
-        // and dates are the browser's own words (Intl)
-        body.querySelectorAll('.language-menu, script, noscript, style, time').forEach(e => e.remove());
+        // and dates and the countdown are the browser's own words (Intl)
+        body.querySelectorAll('.language-menu, script, noscript, style, time, [data-wait-seconds]').forEach(e => e.remove());
         return body.textContent; }"""
     )
     text = re.sub(r"\S+@\S+", "", text)  # addresses
@@ -236,3 +236,21 @@ def visit_every_page(page: Page, base: str, check: Check) -> list[str]:
     page.goto(base + "/account")
     look("/account")
     return problems
+
+
+@pytest.mark.parametrize("lang", ["ar", PSEUDO])
+def test_the_waiting_page_and_its_countdown_speak_the_language(browser: Browser, app, demo, lang):
+    app.extensions["persona"].budget.back_off(30)  # over Persona's budget, as after a 429
+    context = new_context(browser, demo.url, lang=lang, viewport=NARROW)
+    page = context.new_page()
+    sign_in(page, demo.url, "pending@demo.test")
+    expect(page.locator("main")).to_have_attribute("data-verification-state", "waiting")
+    countdown = page.locator("#wait-countdown")
+    first = countdown.inner_text()
+    expect(countdown).not_to_have_text(first, timeout=2500)  # the script rewrote it
+    check = check_layout_axe_and_words if lang == PSEUDO else check_layout_and_axe
+    assert check(page, "waiting") == []
+    if lang == "ar":
+        expect(page.locator("h1")).to_have_text("يُرجى الانتظار قليلًا")
+        expect(countdown).to_contain_text("ثان")  # Intl's own Arabic plural of "second"
+    context.close()
