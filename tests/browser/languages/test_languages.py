@@ -185,7 +185,8 @@ def untranslated_words(page: Page) -> list[str]:
     text = page.evaluate(
         """() => { const body = document.body.cloneNode(true);  // the menu names languages in themselves,
         // and dates and the countdown are the browser's own words (Intl)
-        body.querySelectorAll('.language-menu, script, noscript, style, time, [data-wait-seconds]').forEach(e => e.remove());
+        body.querySelectorAll('.language-menu, script, noscript, style, time, [data-wait-seconds]')
+          .forEach(e => e.remove());
         return body.textContent; }"""
     )
     text = re.sub(r"\S+@\S+", "", text)  # addresses
