@@ -38,9 +38,11 @@ base-deps: ## Python venv support and Node.js/npm (what `make run` needs), from 
 	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then $(call apt_install,$$missing); fi
 
-system-deps: ## Chromium, PostgreSQL and Redis (what the tests use), from Debian if missing
+system-deps: ## Chromium, WebKitGTK's WebDriver + Xvfb, PostgreSQL and Redis (what the tests use), from Debian if missing
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v WebKitWebDriver >/dev/null || missing="$$missing webkit2gtk-driver"; \
+	command -v Xvfb >/dev/null || missing="$$missing xvfb"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	[ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then $(call apt_install,$$missing); fi

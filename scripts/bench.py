@@ -77,7 +77,7 @@ def main() -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         with app.app_context():
             flask_migrate.upgrade()
-            user = accounts.create_user("bench@example.test", "bench password 1")
+            user = accounts.create_user("bench@example.test", "bench password 1", confirmed=True)
             inquiry = emulator.create_inquiry(reference_id=user.public_id)
             emulator.set_status(inquiry["id"], "pending")
             db.session.add(Inquiry(persona_id=inquiry["id"], user_id=user.id, status="pending"))

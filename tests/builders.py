@@ -13,10 +13,11 @@ from webapp.verification import get_current_inquiry
 PASSWORD = "correct horse battery"
 
 
-def make_user(app: Flask, email: str = "ada@example.test", password: str = PASSWORD) -> User:
-    """A stored account, detached from the session (read its columns, not its relations)."""
+def make_user(app: Flask, email: str = "ada@example.test", password: str = PASSWORD, *, confirmed: bool = True) -> User:
+    """A stored account (its address confirmed unless told otherwise), detached from the
+    session (read its columns, not its relations)."""
     with app.app_context():
-        user = accounts.create_user(email, password)
+        user = accounts.create_user(email, password, confirmed=confirmed)
         db.session.refresh(user)
         db.session.expunge(user)
         return user

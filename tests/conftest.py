@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import time
 from collections.abc import Iterator
 
 import flask_migrate
 import pytest
+from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
@@ -32,7 +34,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TABLES = ("reminders_sent", "recovery_links", "webhook_events", "login_sessions", "inquiries", "users")
+TABLES = ("mail_sent", "reminders_sent", "recovery_links", "webhook_events", "login_sessions", "inquiries", "users")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -175,6 +177,33 @@ def live_server(app: Flask, emulator: EmulatorClient) -> Iterator[LiveServer]:
     with LiveServer(app) as server:
         emulator.configure(webhook_urls=[server.url + "/webhooks/persona"], webhook_secrets=[WEBHOOK_SECRET])
         yield server
+
+
+# -- mail --------------------------------------------------------------------------------------
+class SmtpSink:
+    """Keeps every message an SMTP client delivers to it."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self.recipients: list[list[str]] = []  # each message's envelope RCPT TO
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.messages.append(envelope.content)
+        self.recipients.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[tuple[int, SmtpSink]]:
+    """A real SMTP server on a free port: (port, sink)."""
+    with socket.socket() as s:  # aiosmtpd's readiness check cannot use port 0
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, sink
+    controller.stop()
 
 
 # -- the browser (pytest-playwright, Debian's Chromium) --------------------------------------

@@ -84,13 +84,15 @@ def resend(client: FlaskClient, address: str, base_url: str = "http://localhost"
 
 
 # -- a real browser (Playwright) ---------------------------------------------------------------
-def sign_in_with_browser(page: Page, base: str, email: str, password: str = DEMO_PASSWORD) -> None:
+def sign_in_with_browser(
+    page: Page, base: str, email: str, password: str = DEMO_PASSWORD, landing: str = "**/verify"
+) -> None:
     """Sign in through the form in a real browser (a demo account unless told) and land on /verify."""
     page.goto(base + "/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/verify")
+    page.wait_for_url(landing)
 
 
 def flow_is_open(page: Page) -> FrameLocator:

@@ -10,6 +10,7 @@ from jinja2 import StrictUndefined
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import accounts, cli, errors, i18n, logs, route_policy, sdk, security
+from .addresses import mask_address
 from .budget import Coalescer, Pace, PersonaBudget, shared_state
 from .config import CONFIGS, ROOT, Config
 from .extensions import csrf, db, limiter, login_manager, migrate
@@ -31,6 +32,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     app.jinja_env.undefined = StrictUndefined
     app.jinja_env.globals["InquiryStatus"] = InquiryStatus
+    app.jinja_env.filters["masked"] = mask_address
     if app.config["TRUSTED_PROXY_HOPS"]:
         hops = app.config["TRUSTED_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
@@ -65,13 +67,14 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     security.init_app(app)
     route_policy.init_app(app)
 
-    from .views import auth, main, recovery, verify, webhooks
+    from .views import auth, identity, main, recovery, verify, webhooks
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(verify.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(recovery.bp)
+    app.register_blueprint(identity.bp)
 
     errors.register(app)
     cli.register(app)

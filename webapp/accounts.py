@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app, session
-from flask_login import login_user
+from flask_login import current_user, login_user
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import i18n
+from .addresses import InvalidAddressError, normalize_address
 from .clock import utcnow
 from .extensions import db, execute_for_rowcount
-from .models import LoginSession, RecoveryLink, User
+from .models import Inquiry, LoginSession, RecoveryLink, User
 from .security import hash_token, new_token
 
 # Compared against when the email is unknown, so both branches cost one hash check.
@@ -27,17 +28,24 @@ class EmailTakenError(Exception):
     """An account with that email exists already."""
 
 
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
 def get_user_by_email(email: str) -> User | None:
-    return db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    """The account of that address (normalised first); None for none or a refused address."""
+    try:
+        address = normalize_address(email)
+    except InvalidAddressError:
+        return None
+    return db.session.scalar(select(User).where(User.email == address))
 
 
-def create_user(email: str, password: str) -> User:
-    """Create an account. Raises EmailTakenError."""
-    user = User(email=normalize_email(email), password_hash=generate_password_hash(password))
+def create_user(email: str, password: str, *, confirmed: bool = False, locale: str | None = None) -> User:
+    """Create an account, its address unconfirmed unless `confirmed` (demo data, tests), in
+    `locale` (its pages and emails). Raises InvalidAddressError or EmailTakenError."""
+    user = User(
+        email=normalize_address(email),
+        password_hash=generate_password_hash(password),
+        email_confirmed_at=utcnow() if confirmed else None,
+        locale=locale,
+    )
     db.session.add(user)
     try:
         db.session.commit()
@@ -90,10 +98,19 @@ def start_login_session(user: User, scope: str = "full") -> LoginSession:
     return row
 
 
+# Flask session keys that survive signing in: a confirmation link waits for its owner to sign in.
+SIGN_IN_KEEPS = ("confirm_email_link",)
+
+
 def sign_in(user: User, scope: str = "full") -> LoginSession:
-    """Sign `user` in on this browser: a fresh Flask session (nothing planted before sign-in
-    survives it), a new server-side login session, and Flask-Login's cookie naming it."""
+    """Sign `user` in on this browser: whatever session the browser had ends on the server too,
+    a fresh Flask session (nothing planted before sign-in survives it but SIGN_IN_KEEPS), a new
+    server-side login session, and Flask-Login's cookie naming it."""
+    if current_user.is_authenticated:
+        end_login_session(current_user)
+    kept = {key: session[key] for key in SIGN_IN_KEEPS if key in session}
     session.clear()
+    session.update(kept)
     row = start_login_session(user, scope)
     if scope == "full":
         # A language chosen on this browser before signing in becomes the account's.
@@ -158,18 +175,23 @@ def live_login_sessions(user: User) -> list[LoginSession]:
     return [row for row in rows if row.last_seen_at + timedelta(seconds=row.idle_seconds) > now]
 
 
-def revoke_recovery_links(user_id: int, now: datetime) -> int:
-    """Kill every unused recovery link of a user; the caller commits. Returns how many."""
+def revoke_recovery_links(user_id: int, now: datetime, purpose: str | None = None) -> int:
+    """Kill every unused emailed link of a user (of one purpose, or all); the caller commits.
+    Returns how many."""
+    only = [RecoveryLink.purpose == purpose] if purpose is not None else []
     return execute_for_rowcount(
         update(RecoveryLink)
-        .where(RecoveryLink.user_id == user_id, RecoveryLink.used_at.is_(None), RecoveryLink.revoked_at.is_(None))
+        .where(
+            RecoveryLink.user_id == user_id, RecoveryLink.used_at.is_(None), RecoveryLink.revoked_at.is_(None), *only
+        )
         .values(revoked_at=now)
     )
 
 
 def sign_out_everywhere(user: User, keep: LoginSession | None = None) -> tuple[int, int]:
-    """A lost phone, a shared computer: every login session of `user` (but `keep`) ends and
-    every link we emailed them dies. Returns (sessions ended, links revoked)."""
+    """A lost phone, a shared computer: every login session of `user` (but `keep`) ends, every
+    link we emailed them dies, and the stored Persona session token is dropped. Returns
+    (sessions ended, links revoked)."""
     now = utcnow()
     others = [LoginSession.id != keep.id] if keep is not None else []
     sessions = execute_for_rowcount(
@@ -178,6 +200,13 @@ def sign_out_everywhere(user: User, keep: LoginSession | None = None) -> tuple[i
         .values(revoked_at=now)
     )
     links = revoke_recovery_links(user.id, now)
+    # The Persona session token we keep for the continue page goes too: no device gets it
+    # from us again (the next page view resumes the inquiry with a new one).
+    db.session.execute(
+        update(Inquiry)
+        .where(Inquiry.user_id == user.id, Inquiry.session_token_ciphertext.is_not(None))
+        .values(session_token_ciphertext=None, session_token_expires_at=None)
+    )
     db.session.commit()
     return sessions, links
 
@@ -190,6 +219,22 @@ def change_password(user: User, current: str, new: str) -> bool:
     user.password_hash = generate_password_hash(new)
     sign_out_everywhere(user, keep=user.login_session)  # commits both
     return True
+
+
+def confirm_email(user: User) -> None:
+    """The person used the link mailed to the account's address: it is theirs (commits)."""
+    if user.email_confirmed_at is None:
+        user.email_confirmed_at = utcnow()
+        db.session.commit()
+
+
+def reset_password(user: User, new: str) -> None:
+    """ "Forgot password", last step (the link proved the mailbox): a new password, the address
+    confirmed, and every session and emailed link of the account ended (commits)."""
+    user.password_hash = generate_password_hash(new)
+    if user.email_confirmed_at is None:
+        user.email_confirmed_at = utcnow()
+    sign_out_everywhere(user)
 
 
 def set_active(user: User, active: bool) -> None:

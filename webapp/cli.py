@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+log = logging.getLogger(__name__)
 demo_cli = AppGroup("demo", help="Demo data for local runs.")
 
 
@@ -35,12 +38,22 @@ def replay_command(event_id: str) -> None:
     click.echo(f"{event_id}: {outcome}")
 
 
+@webhooks_cli.command("prune")
+def prune_command() -> None:
+    """Delete stored events older than WEBHOOK_EVENT_RETENTION_DAYS (run daily from cron)."""
+    from .webhooks import prune_events
+
+    days = current_app.config["WEBHOOK_EVENT_RETENTION_DAYS"]
+    click.echo(f"deleted {prune_events(days)} event(s) received more than {days} days ago")
+
+
 @inquiries_cli.command("sync")
 @click.argument("email", required=False)
 def sync_command(email: str | None) -> None:
     """Fetch statuses from Persona where ours may be stale (a backstop for missed webhooks).
     Background calls: it stops once the budget's share for them is used (the rest next run)."""
-    from .persona import PersonaBusyError, PersonaUnavailableError
+    from .extensions import db
+    from .persona import PersonaBusyError, PersonaError
     from .verification import inquiries_to_sync, sync_inquiry
 
     changed = failed = 0
@@ -51,7 +64,8 @@ def sync_command(email: str | None) -> None:
         except PersonaBusyError:
             click.echo(f"Persona's budget is kept for people now: {len(candidates) - index} left for the next run")
             break
-        except PersonaUnavailableError as exc:
+        except PersonaError as exc:  # one inquiry's odd answer never stops the others
+            db.session.rollback()
             failed += 1
             click.echo(f"{inquiry.persona_id}: Persona unavailable ({type(exc).__name__})", err=True)
             continue
@@ -70,9 +84,9 @@ reminders_cli = AppGroup("reminders", help="Reminder emails (run from cron).")
 def _user_or_fail(email: str):
     from .accounts import get_user_by_email
 
-    user = get_user_by_email(email)
+    user = get_user_by_email(email)  # the one address rule: an odd address finds nobody
     if user is None:
-        raise click.ClickException(f"no account for {email}")
+        raise click.ClickException(f"no account for {email!r}")
     return user
 
 
@@ -84,8 +98,10 @@ def recovery_link_command(email: str) -> None:
     from .verification import get_current_inquiry
 
     user = _user_or_fail(email)
+    if not user.email_confirmed:
+        raise click.ClickException(f"{email} is not confirmed yet: they confirm it by signing in, no link before")
     hours = current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
-    click.echo(f"Single use, valid {hours} h. Give it only to {email}:")
+    click.echo(f"Single use, valid {hours} h. Give it only to {user.email}:")
     click.echo(issue_link(user, get_current_inquiry(user)))
 
 
@@ -96,7 +112,9 @@ def recovery_send_command(email: str) -> None:
     from .recovery import send_link_to_user
 
     if not send_link_to_user(_user_or_fail(email)):
-        raise click.ClickException("not sent: account disabled, verification finished, or hourly limit reached")
+        raise click.ClickException(
+            "not sent: account disabled, address not confirmed, verification finished, or hourly limit reached"
+        )
     click.echo(f"sent to {email}")
 
 
@@ -138,10 +156,11 @@ def accounts_enable_command(email: str) -> None:
 def reminders_send_command(dry_run: bool) -> None:
     """Email people whose verification is unfinished and idle, timed around its expiry, paced
     so the clicks they cause fit Persona's budget (the rest wait for the next run)."""
+    from .mail import mask_email
     from .recovery import due_reminders, send_due_reminders
 
     def label(reminder) -> str:
-        return f"{reminder.inquiry.persona_id} {reminder.window} -> {reminder.inquiry.user.email}"
+        return f"{reminder.inquiry.persona_id} {reminder.window} -> {mask_email(reminder.inquiry.user.email)}"
 
     if dry_run:
         due = due_reminders()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_API_KEY = "persona_sandbox_emulator_key"  # what the emulator accepts: used when no key is set
@@ -100,7 +102,10 @@ class Config:
     # Accounts and sessions
     LOGIN_SESSION_IDLE_SECONDS = int(_env("LOGIN_SESSION_IDLE_SECONDS", str(2 * 3600)))
     LOGIN_SESSION_ABSOLUTE_SECONDS = int(_env("LOGIN_SESSION_ABSOLUTE_SECONDS", str(12 * 3600)))
-    LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
+    LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")  # per client
+    # Refused sign-ins per account, from anywhere: past it, that account waits (a window, not a
+    # lock: the owner is never shut out for longer, and "Forgot password" always works).
+    LOGIN_ACCOUNT_FAILURE_LIMIT = _env("LOGIN_ACCOUNT_FAILURE_LIMIT", "10 per 15 minutes")
     SESSION_COOKIE_NAME = _env("SESSION_COOKIE_NAME", "session")
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -112,6 +117,13 @@ class Config:
     RECOVERY_SESSION_IDLE_SECONDS = int(_env("RECOVERY_SESSION_IDLE_SECONDS", "900"))
     RECOVERY_SESSION_ABSOLUTE_SECONDS = int(_env("RECOVERY_SESSION_ABSOLUTE_SECONDS", "3600"))
     RECOVERY_SEND_LIMIT_PER_CLIENT = _env("RECOVERY_SEND_LIMIT_PER_CLIENT", "20 per hour")
+    # Every email we send on someone's behalf, per mailbox (name+tag@x counts as name@x).
+    MAIL_PER_ADDRESS_PER_HOUR = int(_env("MAIL_PER_ADDRESS_PER_HOUR", "3"))
+    CONFIRM_EMAIL_LINK_TTL_SECONDS = int(_env("CONFIRM_EMAIL_LINK_TTL_SECONDS", str(48 * 3600)))
+    PASSWORD_RESET_LINK_TTL_SECONDS = int(_env("PASSWORD_RESET_LINK_TTL_SECONDS", str(30 * 60)))
+    UNSUBSCRIBE_TOKEN_TTL_SECONDS = int(_env("UNSUBSCRIBE_TOKEN_TTL_SECONDS", str(90 * 24 * 3600)))
+    # `.test` addresses (demo users, tests); never in production.
+    EMAIL_ALLOW_TEST_DOMAINS = _bool("EMAIL_ALLOW_TEST_DOMAINS", True)
     RECOVERY_LINK_ATTEMPT_LIMIT = _env("RECOVERY_LINK_ATTEMPT_LIMIT", "30 per minute")  # per client
     REMINDER_MAX_PER_INQUIRY = int(_env("REMINDER_MAX_PER_INQUIRY", "2"))
     REMINDER_BEFORE_EXPIRY_SECONDS = int(_env("REMINDER_BEFORE_EXPIRY_SECONDS", str(6 * 3600)))
@@ -134,6 +146,8 @@ class Config:
     PERSONA_WEBHOOK_SECRETS = _csv("PERSONA_WEBHOOK_SECRETS", "wbhsec_dev_emulator_secret")
     PERSONA_WEBHOOK_TOLERANCE_SECONDS = int(_env("PERSONA_WEBHOOK_TOLERANCE_SECONDS", "300"))
     PERSONA_WEBHOOK_MAX_BYTES = int(_env("PERSONA_WEBHOOK_MAX_BYTES", str(256 * 1024)))
+    WEBHOOK_EVENT_RETENTION_DAYS = int(_env("WEBHOOK_EVENT_RETENTION_DAYS", "30"))
+    WEBHOOK_FUTURE_SKEW_SECONDS = int(_env("WEBHOOK_FUTURE_SKEW_SECONDS", "3600"))
 
     # One Redis serves rate limits, the task broker and the Persona budget, unless the first two
     # are named apart. Empty: no Redis (development): limits in memory, tasks run in-process.
@@ -161,6 +175,16 @@ class ProductionConfig(Config):
     HSTS_ENABLED = True
     PERSONA_WEBHOOK_SECRETS = _csv("PERSONA_WEBHOOK_SECRETS")  # no default secret in production
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")  # no default database in production
+    # Only our own host name, loopback (probes on the machine itself) and any other the load
+    # balancer's checks use: other Host headers get a 400, so no redirect (Werkzeug's own
+    # included) echoes one.
+    TRUSTED_HOSTS = [
+        urlsplit(Config.PUBLIC_BASE_URL).hostname or "localhost",
+        "localhost",
+        "127.0.0.1",
+        *_csv("TRUSTED_HOSTS_EXTRA"),
+    ]
+    EMAIL_ALLOW_TEST_DOMAINS = False
 
     @classmethod
     def check(cls) -> None:
@@ -170,6 +194,11 @@ class ProductionConfig(Config):
         problem = cls.problem()
         if problem:
             raise ConfigError(f"Refusing to start in production: {problem}")
+        if not cls.TRUSTED_PROXY_HOPS:
+            logging.getLogger("webapp.config").warning(
+                "TRUSTED_PROXY_HOPS is 0: every client looks like the proxy's address to the rate limits; "
+                "set it to the number of proxies in front of the app"
+            )
 
     @classmethod
     def problem(cls) -> str | None:
@@ -185,6 +214,9 @@ class ProductionConfig(Config):
             return "set DATABASE_URL (postgresql+psycopg://...)"
         if not cls.REDIS_URL and cls.RATELIMIT_STORAGE_URI.startswith("memory"):
             return "set REDIS_URL (rate limits and background tasks are shared through Redis)"
+        if cls.RATELIMIT_STORAGE_URI.startswith("memory"):
+            # Each worker would count on its own: limits multiplied, the sign-in back-off bypassed.
+            return "RATELIMIT_STORAGE_URI is memory://: leave it empty (REDIS_URL is used) or name a shared store"
         return None
 
 

@@ -44,7 +44,8 @@ def seed_demo_data() -> list[tuple[str, str]]:
         raise RuntimeError("demo data needs the Persona emulator (no PERSONA_API_KEY set)")
     report = []
     for email, walk in DEMO_USERS.items():
-        user = accounts.get_user_by_email(email) or accounts.create_user(email, DEMO_PASSWORD)
+        user = accounts.get_user_by_email(email) or accounts.create_user(email, DEMO_PASSWORD, confirmed=True)
+        accounts.confirm_email(user)  # a demo database from before confirmation existed
         if walk is None:
             report.append((email, "no inquiry"))
             continue

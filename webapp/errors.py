@@ -12,12 +12,12 @@ from flask import Flask, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response
 
 from .extensions import db, login_manager
-from .persona import PersonaBusyError, PersonaUnavailableError
+from .persona import PersonaBusyError, PersonaError
 from .route_policy import wants_json
 from .verification import VerifyPage
 
@@ -57,6 +57,9 @@ def _error_response(status: int, title: str, text: str) -> Response:
 
 
 def handle_http_error(exc: HTTPException) -> Response:
+    if isinstance(exc, SecurityError):
+        # A Host we don't serve: no URL can be built for it, so no page either.
+        return Response("Bad request: unknown host.\n", 400, mimetype="text/plain")
     status = exc.code or 500
     title, text = MESSAGES.get(status, (exc.name, _l("Please go back and try again.")))
     if isinstance(exc, CSRFError):
@@ -87,12 +90,13 @@ def handle_persona_busy(exc: PersonaBusyError) -> Response:
     return response
 
 
-def handle_persona_unavailable(exc: PersonaUnavailableError) -> Response:
-    """Persona is down, slow or refusing our key: a fast, honest 503."""
+def handle_persona_unavailable(exc: PersonaError) -> Response:
+    """Persona is down, slow or refusing our key, or answered something no step expected (a
+    400/422, a 404 or 409 where none can be): a fast, honest 503."""
     if isinstance(exc, PersonaBusyError):
         return handle_persona_busy(exc)
     log.warning("Persona unavailable (%s): %s", type(exc).__name__, exc)
-    retry_after = exc.retry_after_seconds or 30
+    retry_after = getattr(exc, "retry_after_seconds", None) or 30
     response: Response
     if wants_json():
         response = json_error(503, gettext("Verification is temporarily unavailable."), "unavailable")
@@ -118,6 +122,6 @@ def handle_unexpected(exc: Exception) -> Response:
 
 def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
-    app.register_error_handler(PersonaUnavailableError, handle_persona_unavailable)
+    app.register_error_handler(PersonaError, handle_persona_unavailable)
     app.register_error_handler(Exception, handle_unexpected)
     login_manager.unauthorized_handler(handle_unauthorized)

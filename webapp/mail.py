@@ -20,6 +20,7 @@ from email.utils import formatdate, make_msgid
 from flask import current_app, render_template
 from flask_babel import force_locale, lazy_gettext
 
+from .addresses import is_valid_address, normalize_address
 from .i18n import DEFAULT_LOCALE, html_lang, normalize_locale
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 SUBJECTS = {
     "recovery": lazy_gettext("Continue your identity verification"),
     "reminder": lazy_gettext("Your identity verification is waiting for you"),
+    "confirm_email": lazy_gettext("Confirm your email address"),
+    "account_exists": lazy_gettext("You already have an account"),
+    "reset_link": lazy_gettext("Reset your password"),
 }
 
 
@@ -64,13 +68,22 @@ def _build_message(to: str, template: str, locale: str, **context) -> EmailMessa
     return message
 
 
+class UndeliverableAddressError(MailError):
+    """The stored address is not one we accept (a row from before the strict rule)."""
+
+
 def send_email(to: str, template: str, locale: str | None = None, **context) -> None:
-    """Render `email/<template>.txt` + `.html` in `locale` and send it. Raises MailError."""
+    """Render `email/<template>.txt` + `.html` in `locale` and send it to exactly `to`, a stored
+    (normalised) address: anything else is refused, never parsed for another recipient.
+    Raises MailError."""
+    if not is_valid_address(to) or normalize_address(to) != to:
+        log.error("email %r not sent: %s is not an address we accept", template, mask_email(to))
+        raise UndeliverableAddressError(template)
     message = build_message(to, template, locale, **context)
     config = current_app.config
     try:
         if config["MAIL_SMTP_HOST"]:
-            _send_smtp(message)
+            _send_smtp(message, to)
         else:
             _write_outbox(message)
     except (OSError, smtplib.SMTPException) as exc:
@@ -79,7 +92,7 @@ def send_email(to: str, template: str, locale: str | None = None, **context) -> 
     log.info("email %r sent to %s", message["Subject"], mask_email(to))
 
 
-def _send_smtp(message: EmailMessage) -> None:
+def _send_smtp(message: EmailMessage, to: str) -> None:
     config = current_app.config
     with smtplib.SMTP(
         config["MAIL_SMTP_HOST"], config["MAIL_SMTP_PORT"], timeout=config["MAIL_SMTP_TIMEOUT_SECONDS"]
@@ -88,7 +101,7 @@ def _send_smtp(message: EmailMessage) -> None:
             smtp.starttls()
         if config["MAIL_SMTP_USERNAME"]:
             smtp.login(config["MAIL_SMTP_USERNAME"], config["MAIL_SMTP_PASSWORD"])
-        smtp.send_message(message)
+        smtp.send_message(message, to_addrs=[to])  # the envelope names `to`, not a parsed header
 
 
 def _write_outbox(message: EmailMessage) -> None:

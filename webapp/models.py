@@ -29,6 +29,9 @@ class User(UserMixin, Base):
     # The language pages, emails and reminders use (webapp/i18n.py); None until first sign-in.
     locale: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the person used the confirmation (or a password reset) link we mailed to
+    # `email`: until then nothing is sent there on their behalf.
+    email_confirmed_at: Mapped[datetime | None]
 
     inquiries: Mapped[list[Inquiry]] = relationship(back_populates="user", order_by="Inquiry.id.desc()", lazy="select")
 
@@ -44,6 +47,10 @@ class User(UserMixin, Base):
         if self.login_session is None or not getattr(self.login_session, "key", None):
             raise RuntimeError("get_id() is only meaningful right after start_login_session()")
         return str(self.login_session.key)
+
+    @property
+    def email_confirmed(self) -> bool:
+        return self.email_confirmed_at is not None
 
     @property
     def has_full_session(self) -> bool:
@@ -112,6 +119,14 @@ class WebhookEvent(Base):
     outcome: Mapped[str | None] = mapped_column(String(40))
 
 
+class LinkPurpose:
+    """What an emailed link is for; a link is only ever accepted for its own purpose."""
+
+    CONTINUE = "continue"  # continue the verification (the recovery link)
+    CONFIRM_EMAIL = "confirm_email"  # prove the address of a new account
+    RESET = "reset_password"  # choose a new password
+
+
 class RecoveryLink(Base):
     """An emailed link. Only the SHA-256 of its token is kept; one atomic update uses it."""
 
@@ -122,7 +137,7 @@ class RecoveryLink(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     inquiry_id: Mapped[int | None] = mapped_column(ForeignKey("inquiries.id"))
-    purpose: Mapped[str] = mapped_column(String(20), default="continue")  # a recovery.LinkPurpose
+    purpose: Mapped[str] = mapped_column(String(20), default=LinkPurpose.CONTINUE)
     locale: Mapped[str | None] = mapped_column(String(10))  # the email's language: the link opens in it
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
@@ -142,4 +157,16 @@ class ReminderSent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id"))
     window: Mapped[str] = mapped_column(String(40))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MailSent(Base):
+    """One email we sent, by the mailbox it reaches: the per-address cap counts these."""
+
+    __tablename__ = "mail_sent"
+    __table_args__ = (Index("ix_mail_sent_key_time", "delivery_key", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_key: Mapped[str] = mapped_column(String(254))
+    template: Mapped[str] = mapped_column(String(40))
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)

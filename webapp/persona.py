@@ -29,7 +29,10 @@ from .config import EMULATOR_API_KEY
 
 log = logging.getLogger(__name__)
 
-INQUIRY_ID = re.compile(r"^inq_[A-Za-z0-9]{1,64}$")
+# Persona's ids are opaque: only what could break the URL path is refused (never "not found").
+INQUIRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+EARLIEST_TIME = datetime(2000, 1, 1)
+LATEST_TIME = datetime(2200, 1, 1)
 
 
 class PersonaError(Exception):
@@ -103,10 +106,12 @@ def parse_time(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)  # OverflowError at the year's edges
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    if not EARLIEST_TIME <= parsed <= LATEST_TIME:
+        return None  # no real Persona time; later date arithmetic would overflow
     return parsed
 
 
@@ -186,9 +191,11 @@ def _persona_wait(response: requests.Response) -> float | None:
         value = response.headers.get(header)
         if value is not None:
             try:
-                return max(float(value), 0.0)
+                seconds = float(value)
             except ValueError:
                 continue
+            if math.isfinite(seconds):  # `inf`/`nan` would crash int() and sleep()
+                return max(seconds, 0.0)
     return None
 
 
@@ -322,8 +329,9 @@ class PersonaClient:
     # -- plumbing ------------------------------------------------------------------------
     @staticmethod
     def _checked(inquiry_id: str) -> str:
+        """An id safe to put in a URL path; anything else is our own bad request, not a 404."""
         if not isinstance(inquiry_id, str) or not INQUIRY_ID.match(inquiry_id):
-            raise PersonaNotFoundError("not an inquiry id")
+            raise PersonaRequestError(400, "not a usable inquiry id")
         return inquiry_id
 
     def _request(

@@ -16,27 +16,26 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
+from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask, current_app, g, has_app_context
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import accounts, services
+from . import accounts, i18n, services
+from .addresses import delivery_key
 from .clock import utcnow
 from .extensions import db, execute_for_rowcount
 from .i18n import account_locale
 from .mail import MailError, mask_email, send_email
-from .models import Inquiry, RecoveryLink, ReminderSent, User
-from .security import hash_token, new_token
+from .models import Inquiry, LinkPurpose, MailSent, RecoveryLink, ReminderSent, User
+from .security import derived_fernet, hash_token, new_token
 from .statuses import LINKS_LEAD_NOWHERE, RESUMABLE
 from .verification import get_current_inquiry
 
 log = logging.getLogger(__name__)
 
 TOKEN_LENGTH = 43  # secrets.token_urlsafe(32)
-SENDS_PER_HOUR = 3  # per address: more requests get the same answer and no email
 
 
 class LinkProblem:
@@ -44,13 +43,6 @@ class LinkProblem:
 
     INVALID = "invalid"
     OTHER_ACCOUNT = "other_account"
-
-
-class LinkPurpose(StrEnum):
-    """What an emailed link is for. `/r` accepts only CONTINUE links; another purpose (an email
-    confirmation, say) is never accepted in its place."""
-
-    CONTINUE = "continue"
 
 
 @dataclass
@@ -105,13 +97,29 @@ class Background:
 
 
 # -- links -----------------------------------------------------------------------------------
+# Where each kind of link lands (the token is taken out of the address bar there).
+LINK_PATHS = {
+    LinkPurpose.CONTINUE: "/r/",
+    LinkPurpose.CONFIRM_EMAIL: "/confirm-email/",
+    LinkPurpose.RESET: "/password/reset/",
+}
+
+
+def link_ttl_seconds(purpose: str) -> int:
+    config = current_app.config
+    return {
+        LinkPurpose.CONTINUE: config["RECOVERY_LINK_TTL_SECONDS"],
+        LinkPurpose.CONFIRM_EMAIL: config["CONFIRM_EMAIL_LINK_TTL_SECONDS"],
+        LinkPurpose.RESET: config["PASSWORD_RESET_LINK_TTL_SECONDS"],
+    }[purpose]
+
+
 def issue_link(
-    user: User, inquiry: Inquiry | None, purpose: LinkPurpose = LinkPurpose.CONTINUE, locale: str | None = None
+    user: User, inquiry: Inquiry | None, purpose: str = LinkPurpose.CONTINUE, locale: str | None = None
 ) -> str:
     """A new link URL for `user` (commits), for an email in `locale`. The raw token exists only
     in the returned URL."""
     token = new_token()
-    ttl = current_app.config["RECOVERY_LINK_TTL_SECONDS"]
     db.session.add(
         RecoveryLink(
             token_hash=hash_token(token),
@@ -119,11 +127,11 @@ def issue_link(
             inquiry_id=inquiry.id if inquiry else None,
             purpose=purpose,
             locale=locale,
-            expires_at=utcnow() + timedelta(seconds=ttl),
+            expires_at=utcnow() + timedelta(seconds=link_ttl_seconds(purpose)),
         )
     )
     db.session.commit()
-    return f"{current_app.config['PUBLIC_BASE_URL']}/r/{token}"
+    return f"{current_app.config['PUBLIC_BASE_URL']}{LINK_PATHS[purpose]}{token}"
 
 
 def link_locale(token_hash: str | None) -> str | None:
@@ -137,12 +145,13 @@ def looks_like_token(token: str) -> bool:
     return len(token) == TOKEN_LENGTH and all(c.isalnum() or c in "-_" for c in token)
 
 
-def check_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCheck:
-    """Whether the link (by hash) can be used now, by this browser. Uses nothing up."""
+def check_link(token_hash: str | None, signed_in_user_id: int | None, purpose: str = LinkPurpose.CONTINUE) -> LinkCheck:
+    """Whether the link (by hash) can be used now, by this browser, for `purpose` (a link is
+    good for its own purpose only). Uses nothing up."""
     if not token_hash:
         return LinkCheck(None, LinkProblem.INVALID)
     link = db.session.scalar(
-        select(RecoveryLink).where(RecoveryLink.token_hash == token_hash, RecoveryLink.purpose == LinkPurpose.CONTINUE)
+        select(RecoveryLink).where(RecoveryLink.token_hash == token_hash, RecoveryLink.purpose == purpose)
     )
     if link is None or not _is_usable(link):
         return LinkCheck(None, LinkProblem.INVALID)
@@ -156,15 +165,19 @@ def _is_usable(link: RecoveryLink) -> bool:
         return False
     if not link.user.active:
         return False
+    if link.purpose != LinkPurpose.CONTINUE:
+        return True
     current = get_current_inquiry(link.user)
     if link.inquiry_id is not None and (current is None or current.id != link.inquiry_id):
         return False  # a newer inquiry replaced the one this link was for
     return current is None or current.status not in LINKS_LEAD_NOWHERE
 
 
-def redeem_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCheck:
+def redeem_link(
+    token_hash: str | None, signed_in_user_id: int | None, purpose: str = LinkPurpose.CONTINUE
+) -> LinkCheck:
     """Use the link: exactly one concurrent caller gets it (one atomic conditional UPDATE)."""
-    check = check_link(token_hash, signed_in_user_id)
+    check = check_link(token_hash, signed_in_user_id, purpose)
     if check.problem is not None or check.link is None:
         db.session.rollback()
         return check
@@ -173,7 +186,7 @@ def redeem_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCh
         update(RecoveryLink)
         .where(
             RecoveryLink.token_hash == token_hash,
-            RecoveryLink.purpose == LinkPurpose.CONTINUE,
+            RecoveryLink.purpose == purpose,
             RecoveryLink.used_at.is_(None),
             RecoveryLink.revoked_at.is_(None),
             RecoveryLink.expires_at > now,
@@ -183,34 +196,49 @@ def redeem_link(token_hash: str | None, signed_in_user_id: int | None) -> LinkCh
     db.session.commit()
     if used != 1:
         return LinkCheck(None, LinkProblem.INVALID)
-    log.info("recovery link used by user %s", check.link.user.public_id)
+    log.info("%s link used by user %s", purpose, check.link.user.public_id)
     return check
 
 
-def send_link_to_user(user: User) -> bool:
-    """Email `user` a fresh link, unless they had SENDS_PER_HOUR already. Returns whether sent."""
-    if not user.active:
+def send_capped(address: str, template: str, **context) -> bool:
+    """Send through `send_email` unless the mailbox `address` reaches had MAIL_PER_ADDRESS_PER_HOUR
+    messages this hour (counted by delivery key, so `name+tag@x` counts as `name@x`). Returns
+    whether it was sent. Raises MailError."""
+    if mail_cap_reached(address):
+        log.info("email %r to %s skipped: that mailbox had its share this hour", template, mask_email(address))
         return False
-    hour_ago = utcnow() - timedelta(hours=1)
-    recent = (
-        db.session.scalar(
-            select(func.count(RecoveryLink.id)).where(
-                RecoveryLink.user_id == user.id, RecoveryLink.created_at > hour_ago
-            )
-        )
-        or 0
-    )
-    if recent >= SENDS_PER_HOUR:
-        log.info("recovery email to %s skipped: %d sent this hour", mask_email(user.email), recent)
+    db.session.add(MailSent(delivery_key=delivery_key(address), template=template))
+    db.session.commit()
+    send_email(address, template, **context)
+    return True
+
+
+def send_link_to_user(user: User) -> bool:
+    """Email `user` a fresh link to continue, unless the account is disabled, its address is
+    not confirmed, the verification is over, or the mailbox had its hourly share. Returns
+    whether it was sent."""
+    if not user.active or not user.email_confirmed:
         return False
     inquiry = get_current_inquiry(user)
     if inquiry is not None and inquiry.status in LINKS_LEAD_NOWHERE:
         return False  # nothing left to continue
+    if mail_cap_reached(user.email):
+        return False
     locale = account_locale(user)
     url = issue_link(user, inquiry, locale=locale)
     hours = current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
-    send_email(user.email, "recovery", locale=locale, link=url, valid_hours=hours)
-    return True
+    return send_capped(user.email, "recovery", locale=locale, link=url, valid_hours=hours)
+
+
+def mail_cap_reached(address: str) -> bool:
+    """Whether the mailbox had its hourly share already (checked before making a link)."""
+    hour_ago = utcnow() - timedelta(hours=1)
+    recent = db.session.scalar(
+        select(func.count(MailSent.id)).where(
+            MailSent.delivery_key == delivery_key(address), MailSent.sent_at > hour_ago
+        )
+    )
+    return (recent or 0) >= current_app.config["MAIL_PER_ADDRESS_PER_HOUR"]
 
 
 def send_link_to_address(email: str) -> None:
@@ -238,7 +266,65 @@ def request_link_for_user(user: User) -> None:
 
 def request_link_for(email: str) -> None:
     """Queue a link for an address; the same (fast) path whether or not it has an account."""
-    services.background().submit(send_link_to_address, accounts.normalize_email(email))
+    services.background().submit(send_link_to_address, email)
+
+
+# -- confirming an address, resetting a password -----------------------------------------
+def send_confirmation(user: User) -> bool:
+    """Email a new account's address the link that proves it is theirs (capped per mailbox)."""
+    if user.email_confirmed or not user.active or mail_cap_reached(user.email):
+        return False
+    locale = account_locale(user)
+    url = issue_link(user, None, LinkPurpose.CONFIRM_EMAIL, locale=locale)
+    hours = current_app.config["CONFIRM_EMAIL_LINK_TTL_SECONDS"] // 3600
+    return send_capped(user.email, "confirm_email", locale=locale, link=url, valid_hours=hours)
+
+
+def send_account_exists_notice(email: str) -> bool:
+    """Someone signed up with an address that has an account: tell its mailbox (no link that
+    signs anyone in), and tell the person at the screen nothing more than a new sign-up."""
+    base = current_app.config["PUBLIC_BASE_URL"]
+    return send_capped(email, "account_exists", login_url=f"{base}/login", forgot_url=f"{base}/password/forgot")
+
+
+def send_password_reset(email: str) -> None:
+    """The "forgot password" job: a short-lived link if the address has an active account.
+    Also for an unconfirmed address: using the link proves the mailbox, and confirms it."""
+    user = accounts.get_user_by_email(email)
+    if user is None or not user.active or mail_cap_reached(user.email):
+        return
+    locale = account_locale(user)
+    url = issue_link(user, None, LinkPurpose.RESET, locale=locale)
+    minutes = current_app.config["PASSWORD_RESET_LINK_TTL_SECONDS"] // 60
+    try:
+        send_capped(user.email, "reset_link", locale=locale, link=url, valid_minutes=minutes)
+    except MailError:
+        pass  # logged in send_email; the person can ask again
+
+
+def _send_after_signup(user_id: int | None, email: str) -> None:
+    try:
+        if user_id is None:
+            send_account_exists_notice(email)
+            return
+        user = db.session.get(User, user_id)
+        if user is not None:
+            send_confirmation(user)
+    except MailError:
+        pass  # logged in send_email; they can ask for it again from the confirm page
+
+
+def sign_up(email: str, password: str) -> User | None:
+    """Create an unconfirmed account and mail its confirmation link; for an address that has an
+    account already, mail that mailbox a notice instead. The same answer and about the same
+    time either way (no enumeration). Returns the new user, or None."""
+    try:
+        # The browser's language: the confirmation email is written in it.
+        user: User | None = accounts.create_user(email, password, locale=i18n.locale_for_new_sign_in(None))
+    except accounts.EmailTakenError:
+        user = None
+    services.background().submit(_send_after_signup, user.id if user else None, email)
+    return user
 
 
 # -- reminders -------------------------------------------------------------------------------
@@ -248,18 +334,26 @@ class Reminder:
     window: str
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="unsubscribe-reminders")
+def _unsubscribe_fernet() -> Fernet:
+    return derived_fernet(current_app.config["SECRET_KEY"], b"unsubscribe-reminders")
 
 
 def unsubscribe_url(user: User) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL']}/unsubscribe/{_serializer().dumps(user.public_id)}"
+    """A link that stops reminders without signing in: the account's id encrypted (not just
+    signed, so it can't be read), dated, good for UNSUBSCRIBE_TOKEN_TTL_SECONDS."""
+    token = _unsubscribe_fernet().encrypt(user.public_id.encode()).decode()
+    return f"{current_app.config['PUBLIC_BASE_URL']}/unsubscribe/{token}"
 
 
 def user_for_unsubscribe(token: str) -> User | None:
+    """The account of a live unsubscribe token, else None (forged, altered or expired)."""
     try:
-        public_id = _serializer().loads(token)
-    except BadSignature:
+        public_id = (
+            _unsubscribe_fernet()
+            .decrypt(token.encode(), ttl=current_app.config["UNSUBSCRIBE_TOKEN_TTL_SECONDS"])
+            .decode()
+        )
+    except (InvalidToken, ValueError):
         return None
     return db.session.scalar(select(User).where(User.public_id == public_id))
 
@@ -287,13 +381,19 @@ def reminder_window(inquiry: Inquiry, now: datetime) -> str | None:
 
 
 def due_reminders(now: datetime | None = None) -> list[Reminder]:
-    """Current, resumable, idle inquiries of active, subscribed people, due for a window."""
+    """Current, resumable, idle inquiries of active, subscribed people with a confirmed address,
+    due for a window."""
     now = now or utcnow()
     limit = current_app.config["REMINDER_MAX_PER_INQUIRY"]
     query = (
         select(Inquiry)
         .join(User)
-        .where(Inquiry.status.in_(RESUMABLE), User.active.is_(True), User.reminders_opt_out.is_(False))
+        .where(
+            Inquiry.status.in_(RESUMABLE),
+            User.active.is_(True),
+            User.reminders_opt_out.is_(False),
+            User.email_confirmed_at.is_not(None),
+        )
         .order_by(Inquiry.id)
     )
     due = []
@@ -376,8 +476,14 @@ def send_due_reminders(
                 log.info("reminders paced: %d sent, %d left for the next run", sent, len(due) - index)
                 return ReminderRun(len(due), sent, len(due) - index)
             sleep(wait)
-        if send_reminder(reminder):
-            sent += 1
-            if on_sent is not None:
-                on_sent(reminder)
+        try:
+            if not send_reminder(reminder):
+                continue
+        except Exception:  # one person's bad data never stops everyone else's reminder
+            db.session.rollback()
+            log.exception("reminder for inquiry %s failed", reminder.inquiry.persona_id)
+            continue
+        sent += 1
+        if on_sent is not None:
+            on_sent(reminder)
     return ReminderRun(len(due), sent, 0)

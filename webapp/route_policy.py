@@ -23,6 +23,8 @@ from werkzeug.wrappers import Response
 View = TypeVar("View", bound=Callable[..., object])
 
 _VERIFICATION_SCOPE = "verification_scope"
+_UNCONFIRMED_ALLOWED = "unconfirmed_allowed"
+_SESSIONLESS = "sessionless"
 _CROSS_SITE_ALLOWED = "cross_site_allowed"
 _JSON_ONLY = "json_only"
 
@@ -37,6 +39,17 @@ def _mark(view: View, name: str) -> View:
 def verification_scope(view: View) -> View:
     """A session opened from a recovery link (limited to verification) may reach this view."""
     return _mark(view, _VERIFICATION_SCOPE)
+
+
+def unconfirmed_allowed(view: View) -> View:
+    """An account whose address is not confirmed yet may reach this view (the way to confirm it)."""
+    return _mark(view, _UNCONFIRMED_ALLOWED)
+
+
+def sessionless(view: View) -> View:
+    """Health checks: answered without loading the session's user (so without the database,
+    which may be what is down), whatever cookie the caller sends."""
+    return _mark(view, _SESSIONLESS)
 
 
 def cross_site_allowed(view: View) -> View:
@@ -63,6 +76,7 @@ def wants_json() -> bool:
 def init_app(app: Flask) -> None:
     app.before_request(refuse_cross_site_writes)
     app.before_request(keep_link_sessions_to_verification)
+    app.before_request(keep_unconfirmed_accounts_to_confirming)
 
 
 def refuse_cross_site_writes() -> None:
@@ -77,8 +91,27 @@ def refuse_cross_site_writes() -> None:
 def keep_link_sessions_to_verification() -> Response | None:
     """A session opened from a recovery link reaches only @verification_scope views (and Flask's
     static files, which are nothing personal); anything else sends it to /verify."""
+    if _needs_no_user():
+        return None
     if not current_user.is_authenticated or current_user.has_full_session:
         return None
     if request.endpoint == "static" or _current_view_is(_VERIFICATION_SCOPE):
         return None
     return redirect(url_for("verify.show"))
+
+
+def keep_unconfirmed_accounts_to_confirming() -> Response | None:
+    """Until its address is confirmed, an account reaches only @unconfirmed_allowed views:
+    nothing is sent to that address on its behalf and no verification starts under it."""
+    if _needs_no_user() or request.endpoint == "static":
+        return None
+    if not current_user.is_authenticated or current_user.email_confirmed:
+        return None
+    if _current_view_is(_UNCONFIRMED_ALLOWED):
+        return None
+    return redirect(url_for("identity.confirm_email"))
+
+
+def _needs_no_user() -> bool:
+    """No route matched (404, 405, a Host we don't serve), or a @sessionless view."""
+    return request.endpoint is None or _current_view_is(_SESSIONLESS)

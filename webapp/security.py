@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, abort, current_app, g, request
 
 # Features nobody on our pages uses: switched off for every frame.
 _DENIED_FEATURES = (
@@ -31,12 +31,26 @@ _DENIED_FEATURES = (
 
 def init_app(app: Flask) -> None:
     app.before_request(_make_nonce)
+    app.before_request(_refuse_nul_bytes)
     app.after_request(set_security_headers)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
 
 
 def _make_nonce() -> None:
     g.csp_nonce = secrets.token_urlsafe(18)
+
+
+FORM_MIMETYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def _refuse_nul_bytes() -> None:
+    """A NUL byte is in no address, password or token: 400 before it reaches a database
+    (PostgreSQL refuses it in text, which would be a 500)."""
+    values = list(request.args.values())
+    if request.mimetype in FORM_MIMETYPES:
+        values += request.form.values()
+    if "\x00" in request.path or any("\x00" in value for value in values):
+        abort(400)
 
 
 def csp_nonce() -> str:
@@ -81,8 +95,10 @@ def set_security_headers(response: Response) -> Response:
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     if current_app.config["HSTS_ENABLED"]:
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-    if request.endpoint and not request.endpoint.endswith("static") and "Cache-Control" not in headers:
-        # Pages show personal state: never cache them anywhere.
+    is_page = request.endpoint and not request.endpoint.endswith("static")
+    if (is_page or 300 <= response.status_code < 400) and "Cache-Control" not in headers:
+        # Pages show personal state, and redirects (Werkzeug's own too) name a host: never
+        # cache them anywhere.
         headers["Cache-Control"] = "no-store"
     return response
 
@@ -104,6 +120,12 @@ def hash_token(raw: str) -> str:
 def new_token() -> str:
     """256 bits from the OS's CSPRNG, URL-safe."""
     return secrets.token_urlsafe(32)
+
+
+def derived_fernet(secret_key: str, purpose: bytes) -> Fernet:
+    """A Fernet (encrypted, authenticated, timestamped tokens) keyed from SECRET_KEY for one purpose."""
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret_key.encode())
+    return Fernet(base64.urlsafe_b64encode(derived))
 
 
 class TokenCipher:

@@ -12,7 +12,7 @@ import re
 
 from gunicorn.glogging import Logger
 
-SECRET_PATHS = re.compile(r"/(r|unsubscribe)/[^\s?\"']+")
+SECRET_PATHS = re.compile(r"/(r|unsubscribe|confirm-email|password/reset)/[^\s?\"']+")
 
 
 def redact(text: str) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy import or_, update
 from .accounts import revoke_recovery_links
 from .clock import utcnow
 from .extensions import execute_for_rowcount
-from .models import Inquiry
+from .models import Inquiry, LinkPurpose
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,8 @@ FINISHED = SUBMITTED | DECIDED
 # Everything but RESUMABLE: no session token is minted for these.
 CLOSED_TO_RESUMING = FINISHED | {S.REDACTED, S.MISSING}
 # Persona may move these on without us hearing of it if a webhook was lost: `inquiries sync`.
-PERSONA_MAY_STILL_CHANGE = RESUMABLE | SUBMITTED
+# (and MISSING, in case Persona's 404s were wrong after all).
+PERSONA_MAY_STILL_CHANGE = RESUMABLE | SUBMITTED | {S.MISSING}
 # A stored session token is useless after these: Persona expires an inquiry's sessions when
 # the inquiry expires (FACTS.md §1), and a closed inquiry opens no flow at all.
 DROPS_SESSION_TOKEN = CLOSED_TO_RESUMING | {S.EXPIRED}
@@ -63,6 +64,10 @@ DROPS_SESSION_TOKEN = CLOSED_TO_RESUMING | {S.EXPIRED}
 # the inquiry reaches one of these, and none are sent. (MISSING is not here: its page offers a
 # new start, which a link may lead to.)
 LINKS_LEAD_NOWHERE = FINISHED | {S.REDACTED}
+# A decision stands: Persona never marks a decided inquiry for review (FACTS.md), so a later
+# event may only reverse it (a manual review) or redact it; anything else is refused.
+STANDING_DECISIONS = frozenset({S.APPROVED, S.DECLINED})
+MAY_FOLLOW_A_DECISION = STANDING_DECISIONS | {S.REDACTED}
 
 # The event names Persona sends, and the status each one means (FACTS.md §5).
 STATUS_BY_EVENT: dict[str, InquiryStatus] = {
@@ -122,6 +127,9 @@ def apply_status_if_newer(
     a replayed event changes nothing). A *read* is stamped with our clock when it began; a read
     begun in the same tick as the stored one knows at least as much, so it wins (`<=`).
 
+    An event never moves a STANDING_DECISION anywhere but MAY_FOLLOW_A_DECISION (a read may:
+    it is Persona's word now).
+
     When the new status is in DROPS_SESSION_TOKEN the stored token goes with it; when it is in
     LINKS_LEAD_NOWHERE the person's unused emailed links are revoked.
 
@@ -136,8 +144,14 @@ def apply_status_if_newer(
     if status in DROPS_SESSION_TOKEN:
         values.update(session_token_ciphertext=None, session_token_expires_at=None)
     newer = Inquiry.status_event_at < as_of if source == "event" else Inquiry.status_event_at <= as_of
+    # An event may not move a decision anywhere else (a read is Persona's word now: it may).
+    decided = (
+        [Inquiry.status.not_in(STANDING_DECISIONS)] if source == "event" and status not in MAY_FOLLOW_A_DECISION else []
+    )
     stored = execute_for_rowcount(
-        update(Inquiry).where(Inquiry.id == inquiry.id, or_(Inquiry.status_event_at.is_(None), newer)).values(**values)
+        update(Inquiry)
+        .where(Inquiry.id == inquiry.id, or_(Inquiry.status_event_at.is_(None), newer), *decided)
+        .values(**values)
     )
     if not stored:
         log.info("inquiry %s: kept the stored status, newer than a %s of %s", inquiry.persona_id, source, status)
@@ -145,5 +159,5 @@ def apply_status_if_newer(
     if status != inquiry.status:
         log.info("inquiry %s: %s -> %s (%s)", inquiry.persona_id, inquiry.status, status, source)
     if status in LINKS_LEAD_NOWHERE:
-        revoke_recovery_links(inquiry.user_id, utcnow())
+        revoke_recovery_links(inquiry.user_id, utcnow(), LinkPurpose.CONTINUE)
     return True

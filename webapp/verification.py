@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from . import services
+from .addresses import normalize_address
 from .clock import utcnow
 from .extensions import db
 from .models import Inquiry, User
@@ -25,6 +26,7 @@ from .persona import (
     PersonaConflictError,
     PersonaInquiry,
     PersonaNotFoundError,
+    PersonaUnavailableError,
 )
 from .statuses import (
     CLOSED_REASON_BY_STATUS,
@@ -200,7 +202,7 @@ def inquiries_to_sync(email: str | None = None) -> list[Inquiry]:
     """Each person's current inquiry whose local status Persona may have moved on from."""
     query = select(Inquiry).join(User).where(Inquiry.status.in_(PERSONA_MAY_STILL_CHANGE))
     if email:
-        query = query.where(User.email == email.strip().lower())
+        query = query.where(User.email == normalize_address(email))
     newest = {}
     for inquiry in db.session.scalars(query.order_by(Inquiry.id)):
         newest[inquiry.user_id] = inquiry
@@ -216,7 +218,8 @@ def sync_inquiry(inquiry: Inquiry) -> tuple[str, str]:
 
 def read_from_persona(inquiry: Inquiry) -> bool:
     """GET the inquiry and store its status as of the moment the read began (commits, then
-    reloads `inquiry`). False when Persona doesn't know the inquiry (it is then marked missing).
+    reloads `inquiry`). False when Persona doesn't know the inquiry: two reads in a row said 404
+    (one 404 can be a glitch); it is then marked missing, and the sync backstop looks again.
 
     At most one read per inquiry per PERSONA_COALESCE_SECONDS, shared by concurrent requests
     in every instance (two tabs, a double click, a script): the others use its stored result."""
@@ -227,7 +230,7 @@ def read_from_persona(inquiry: Inquiry) -> bool:
             return inquiry.status != InquiryStatus.MISSING
         read_at = utcnow()
         try:
-            fresh = services.persona().get_inquiry(inquiry.persona_id)
+            fresh = _get_confirming_404(inquiry.persona_id)
         except PersonaNotFoundError:
             _mark_missing(inquiry)
             return False
@@ -235,6 +238,15 @@ def read_from_persona(inquiry: Inquiry) -> bool:
         db.session.commit()
         db.session.refresh(inquiry)
         return True
+
+
+def _get_confirming_404(persona_id: str) -> PersonaInquiry:
+    """GET the inquiry; a 404 counts only when a second read says 404 too."""
+    try:
+        return services.persona().get_inquiry(persona_id)
+    except PersonaNotFoundError:
+        log.info("Persona said 404 for inquiry %s: reading it once more", persona_id)
+    return services.persona().get_inquiry(persona_id)
 
 
 def _store_read(inquiry: Inquiry, fresh: PersonaInquiry, read_at: datetime) -> None:
@@ -282,7 +294,12 @@ def _resume_at_persona(user: User, inquiry: Inquiry) -> VerifyPage:
             return VerifyPage("closed", inquiry, reason="missing")
         return page_for_status(inquiry)
     except PersonaNotFoundError:
-        return _mark_missing(inquiry)
+        # Only a read can tell a glitch from a deleted inquiry.
+        if not read_from_persona(inquiry):
+            return VerifyPage("closed", inquiry, reason="missing")
+        if inquiry.status in RESUMABLE:  # it exists: the resume's 404 was the glitch; try again later
+            raise PersonaUnavailableError("resume answered 404 for an inquiry that exists") from None
+        return page_for_status(inquiry)
     if resumed.inquiry.reference_id not in (None, user.public_id):
         log.error("inquiry %s does not belong to user %s", inquiry.persona_id, user.public_id)
         return VerifyPage("closed", inquiry, reason="not_yours")

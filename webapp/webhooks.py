@@ -14,10 +14,11 @@ import json
 import logging
 import string
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO
 
-from sqlalchemy import select, update
+from flask import current_app
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -25,12 +26,15 @@ from .clock import utcnow
 from .extensions import db, execute_for_rowcount
 from .models import Inquiry, WebhookEvent
 from .persona import parse_time
-from .statuses import STATUS_BY_EVENT, apply_status_if_newer
+from .statuses import MAY_FOLLOW_A_DECISION, STANDING_DECISIONS, STATUS_BY_EVENT, apply_status_if_newer
 
 log = logging.getLogger(__name__)
 
 MAX_HEADER_LENGTH = 8192
 HEX = frozenset(string.hexdigits)
+# What we keep of a subject inquiry's attributes: what `_apply_status` reads, nothing personal
+# (real payloads carry names, birthdates, addresses in `fields`).
+KEPT_ATTRIBUTES = ("status", "expires-at", "next-step-name", "redacted-at")
 
 
 class WebhookRefusedError(Exception):
@@ -200,7 +204,7 @@ def store_event(event: ParsedEvent, body: bytes) -> tuple[WebhookEvent, bool]:
             name=event.name,
             inquiry_persona_id=event.inquiry_id,
             event_created_at=event.created_at,
-            payload=body.decode("utf-8", "replace"),
+            payload=kept_payload(event),
             received_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["event_id"])
@@ -238,6 +242,11 @@ def _apply_status(row: WebhookEvent) -> str:
         return "ignored: unknown inquiry"
     if row.event_created_at is None:
         return "ignored: no event time"
+    if row.event_created_at > utcnow() + timedelta(seconds=current_app.config["WEBHOOK_FUTURE_SKEW_SECONDS"]):
+        # Applied, it would outrank every true event until that date: stored, never applied.
+        return "ignored: event time in the future"
+    if target == "redacted":
+        purge_payloads(inquiry.persona_id)
     attrs = _subject_attributes(row)
     fields: dict = {}
     if "expires-at" in attrs:
@@ -245,8 +254,36 @@ def _apply_status(row: WebhookEvent) -> str:
     if isinstance(attrs.get("next-step-name"), str | None):
         fields["next_step_name"] = attrs.get("next-step-name")
     if not apply_status_if_newer(inquiry, target, as_of=row.event_created_at, source="event", **fields):
+        if inquiry.status in STANDING_DECISIONS and target not in MAY_FOLLOW_A_DECISION:
+            return "ignored: the inquiry was decided"
         return "ignored: older than the current status"
     return f"status {target}"
+
+
+def kept_payload(event: ParsedEvent) -> str:
+    """The part of an event we store: its id, name, time, inquiry id and KEPT_ATTRIBUTES, in
+    the shape `parse_event` reads back."""
+    attributes = {name: event.attributes[name] for name in KEPT_ATTRIBUTES if name in event.attributes}
+    created_at = event.created_at.isoformat() + "Z" if event.created_at else None
+    subject = {"id": event.inquiry_id, "attributes": attributes}
+    event_attributes = {"name": event.name, "created-at": created_at, "payload": {"data": subject}}
+    return json.dumps({"data": {"id": event.event_id, "attributes": event_attributes}})
+
+
+def purge_payloads(inquiry_persona_id: str) -> int:
+    """Persona redacted the inquiry: forget what its events said (the caller commits)."""
+    return execute_for_rowcount(
+        update(WebhookEvent).where(WebhookEvent.inquiry_persona_id == inquiry_persona_id).values(payload="{}")
+    )
+
+
+def prune_events(older_than_days: int) -> int:
+    """Delete stored events received more than `older_than_days` ago (commits). Persona stops
+    redelivering after about two days, so duplicates are still recognised within the period."""
+    cutoff = utcnow() - timedelta(days=older_than_days)
+    deleted = execute_for_rowcount(delete(WebhookEvent).where(WebhookEvent.received_at < cutoff))
+    db.session.commit()
+    return deleted
 
 
 def _subject_attributes(row: WebhookEvent) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from playwright.sync_api import Browser, expect
 
 from tests.builders import give_inquiry, make_user
-from tests.mailbox import link_in, outbox
+from tests.mailbox import link_in
 from tests.pages import FLOW
 from webapp.extensions import db
 from webapp.models import User
@@ -21,23 +21,6 @@ def open_on_a_phone(browser: Browser, link: str):
     frame = page.frame_locator(FLOW)
     expect(frame.get_by_role("button", name="Exit")).to_be_visible(timeout=10000)
     return context, page, frame
-
-
-def test_outbox_link_opens_the_flow_on_a_phone_without_signing_in(browser: Browser, app, live_server, emulator):
-    user = make_user(app)
-    give_inquiry(app, emulator, user, "pending")
-    app.config["PUBLIC_BASE_URL"] = live_server.url
-    with app.app_context():
-        from webapp.recovery import send_link_to_user
-
-        send_link_to_user(db.session.get(User, user.id))
-    link = link_in(outbox(app.config["MAIL_OUTBOX_DIR"])[0])
-    context, page, frame = open_on_a_phone(browser, link)
-    expect(frame.get_by_role("heading", name="Take a photo of your ID")).to_be_visible()
-    frame.get_by_role("button", name="Continue").click()
-    frame.get_by_role("button", name="Submit").click()
-    expect(page.locator("main")).to_have_attribute("data-verification-state", "processing", timeout=10000)
-    context.close()
 
 
 def test_real_smtp_delivery_and_the_link_works(browser: Browser, make_app, emulator, smtp_sink):

@@ -69,14 +69,18 @@ def inquiry_id(app, emulator) -> str:
 @pytest.fixture
 def actors(app, emulator) -> dict:
     """A test client per kind of visitor: anonymous, alice and bob (each signed in, each with a
-    pending inquiry), and alice again from a recovery link. Each signed-in actor has loaded
-    /verify once, so each has minted their own token."""
+    pending inquiry), alice again from a recovery link, and carol, signed in with a pending
+    inquiry but her address not confirmed. Each signed-in actor has loaded /verify once, so
+    each confirmed one has minted their own token."""
     alice, bob = make_user(app, "alice@example.test"), make_user(app, "bob@example.test")
-    give_inquiry(app, emulator, alice, "pending")
-    give_inquiry(app, emulator, bob, "pending")
-    clients = {name: app.test_client() for name in ("anonymous", "alice", "bob", "alice_from_link")}
+    carol = make_user(app, "carol@example.test", confirmed=False)
+    for person in (alice, bob, carol):
+        give_inquiry(app, emulator, person, "pending")
+    names = ("anonymous", "alice", "bob", "alice_from_link", "carol_unconfirmed")
+    clients = {name: app.test_client() for name in names}
     sign_in(clients["alice"], "alice@example.test")
     sign_in(clients["bob"], "bob@example.test")
+    sign_in(clients["carol_unconfirmed"], "carol@example.test")
     link_client = clients["alice_from_link"]
     assert redeem(link_client, open_link(link_client, new_link(app, alice))).status_code == 303
     for client in clients.values():

@@ -12,45 +12,57 @@ from webapp.models import Inquiry
 
 pytestmark = pytest.mark.postgres_too
 
-ACTORS = ("anonymous", "alice", "bob", "alice_from_link")
+ACTORS = ("anonymous", "alice", "bob", "alice_from_link", "carol_unconfirmed")
 # alice and bob: signed in with a password; alice_from_link: a session from alice's emailed link
-# (verification only). POSTs carry a valid CSRF token and nothing else.
+# (verification only); carol_unconfirmed: signed in, her address not confirmed yet (she reaches
+# only the way to confirm it). POSTs carry a valid CSRF token and nothing else.
 # fmt: off
-MATRIX: dict[tuple[str, str], tuple[int, int, int, int]] = {
-    # route                                    anonymous  alice  bob  alice_from_link
-    ("GET",  "/"):                               (200,      200,   200,  302),
-    ("GET",  "/verify"):                         (302,      200,   200,  200),
-    ("POST", "/verify/session-token"):           (401,      200,   200,  200),
-    ("POST", "/verify/complete"):                (401,      200,   200,  200),
-    ("POST", "/verify/restart"):                 (302,      409,   409,  409),
-    ("POST", "/verify/keep-alive"):              (401,      200,   200,  200),
-    ("GET",  "/verify/received"):                (200,      302,   302,  302),
-    ("POST", "/verify/email-link"):              (302,      303,   303,  303),
-    ("GET",  "/verify/sdk/persona-<version>.js"): (200,     200,   200,  200),
-    ("GET",  "/recovery/resend"):                (200,      200,   200,  302),
-    ("POST", "/recovery/resend"):                (200,      200,   200,  302),
-    ("GET",  "/login"):                          (200,      200,   200,  302),
-    ("POST", "/login"):                          (200,      200,   200,  302),
-    ("GET",  "/signup"):                         (200,      200,   200,  302),
-    ("POST", "/signup"):                         (200,      200,   200,  302),
-    ("GET",  "/account"):                        (302,      200,   200,  302),
-    ("POST", "/account/password"):               (302,      200,   200,  302),
-    ("GET",  "/r/<token>"):                      (303,      303,   303,  303),
-    ("GET",  "/r"):                              (404,      404,   404,  404),
-    ("POST", "/r"):                              (404,      404,   404,  404),
-    ("GET",  "/unsubscribe/<token>"):            (404,      404,   404,  302),
-    ("POST", "/unsubscribe/<token>"):            (404,      404,   404,  302),
-    ("POST", "/webhooks/persona"):               (415,      415,   415,  302),
-    ("POST", "/language"):                       (400,      400,   400,  400),  # no locale sent
-    ("GET",  "/healthz"):                        (200,      200,   200,  200),
-    ("GET",  "/readyz"):                         (200,      200,   200,  200),
-    ("GET",  "/static/<path:filename>"):         (200,      200,   200,  200),
-    ("POST", "/logout"):                         (302,      303,   303,  303),
-    ("POST", "/account/sign-out-everywhere"):    (302,      303,   303,  302),
+MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
+    # route                                    anonymous  alice  bob  alice_from_link  carol_unconfirmed
+    ("GET",  "/"):                               (200,      200,   200,  302,  200),
+    ("GET",  "/verify"):                         (302,      200,   200,  200,  302),
+    ("POST", "/verify/session-token"):           (401,      200,   200,  200,  302),
+    ("POST", "/verify/complete"):                (401,      200,   200,  200,  302),
+    ("POST", "/verify/restart"):                 (302,      409,   409,  409,  302),
+    ("POST", "/verify/keep-alive"):              (401,      200,   200,  200,  302),
+    ("GET",  "/verify/received"):                (200,      302,   302,  302,  302),
+    ("POST", "/verify/email-link"):              (302,      303,   303,  303,  302),
+    ("GET",  "/verify/sdk/persona-<version>.js"): (200,     200,   200,  200,  302),
+    ("GET",  "/recovery/resend"):                (200,      200,   200,  302,  302),
+    ("POST", "/recovery/resend"):                (200,      200,   200,  302,  302),
+    ("GET",  "/login"):                          (200,      200,   200,  302,  200),
+    ("POST", "/login"):                          (200,      200,   200,  302,  200),
+    ("GET",  "/signup"):                         (200,      200,   200,  302,  302),
+    ("POST", "/signup"):                         (200,      200,   200,  302,  302),
+    ("GET",  "/account"):                        (302,      200,   200,  302,  302),
+    ("POST", "/account/password"):               (302,      200,   200,  302,  302),
+    ("GET",  "/r/<token>"):                      (303,      303,   303,  303,  302),
+    ("GET",  "/r"):                              (404,      404,   404,  404,  302),
+    ("POST", "/r"):                              (404,      404,   404,  404,  302),
+    ("GET",  "/confirm-email/<token>"):          (303,      303,   303,  302,  303),
+    ("GET",  "/confirm-email"):                  (404,      404,   404,  302,  404),
+    ("POST", "/confirm-email"):                  (303,      404,   404,  302,  404),
+    ("POST", "/resend-confirmation"):            (303,      303,   303,  302,  303),
+    ("GET",  "/password/forgot"):                (200,      200,   200,  302,  302),
+    ("POST", "/password/forgot"):                (200,      200,   200,  302,  302),
+    ("GET",  "/password/reset/<token>"):         (303,      303,   303,  302,  302),
+    ("GET",  "/password/reset"):                 (404,      404,   404,  302,  302),
+    ("POST", "/password/reset"):                 (404,      404,   404,  302,  302),
+    ("GET",  "/unsubscribe/<token>"):            (404,      404,   404,  302,  302),
+    ("POST", "/unsubscribe/<token>"):            (404,      404,   404,  302,  302),
+    ("POST", "/webhooks/persona"):               (415,      415,   415,  302,  302),
+    ("POST", "/language"):                       (400,      400,   400,  400,  400),  # no locale sent
+    ("GET",  "/healthz"):                        (200,      200,   200,  200,  200),
+    ("GET",  "/readyz"):                         (200,      200,   200,  200,  200),
+    ("GET",  "/static/<path:filename>"):         (200,      200,   200,  200,  200),
+    ("POST", "/logout"):                         (302,      303,   303,  303,  303),
+    ("POST", "/account/sign-out-everywhere"):    (302,      303,   303,  302,  302),
+    ("POST", "/not-you"):                        (200,      200,   200,  200,  200),
 }
 # fmt: on
 # These end sessions beyond the caller's own: each actor tries them on a fresh set of actors.
-ENDS_OTHER_SESSIONS = {("POST", "/account/sign-out-everywhere")}
+ENDS_OTHER_SESSIONS = {("POST", "/account/sign-out-everywhere"), ("POST", "/not-you")}
+TOKEN_PAGE = {"anonymous": "/login", "carol_unconfirmed": "/confirm-email"}
 SAMPLE_ARGUMENTS = {"<token>": "A" * 43, "<version>": "5.9.0", "<path:filename>": "css/app.css"}
 
 
@@ -63,7 +75,7 @@ def path_for(rule: str) -> str:
 def answer(client, name: str, method: str, rule: str) -> int:
     if method == "GET":
         return client.get(path_for(rule)).status_code
-    token = csrf_from(client.get("/login" if name == "anonymous" else "/verify").get_data(as_text=True))
+    token = csrf_from(client.get(TOKEN_PAGE.get(name, "/verify")).get_data(as_text=True))
     return client.post(path_for(rule), headers={"X-CSRFToken": token}).status_code
 
 
@@ -88,8 +100,9 @@ def test_route_actor_matrix(app, actors, emulator):
     with app.app_context():
         after = {i.persona_id: i.tokens_minted for i in db.session.scalars(select(Inquiry))}
     # Each token refresh touched only the caller's own inquiry: one mint each for alice and bob
-    # (alice twice: her own session and the one from the link), never anyone else's.
-    assert sorted(after[k] - before[k] for k in after) == [1, 2]
+    # (alice twice: her own session and the one from the link), never anyone else's; none for
+    # carol, whose address is not confirmed.
+    assert sorted(after[k] - before[k] for k in after) == [0, 1, 2]
 
 
 @pytest.mark.parametrize("route", sorted(ENDS_OTHER_SESSIONS))

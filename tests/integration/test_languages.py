@@ -113,6 +113,11 @@ def test_sign_up_stores_the_browser_language_and_signed_in_choices_update_the_ac
     with app.app_context():
         user = db.session.scalar(db.select(User).where(User.email == "grete@example.test"))
         assert user.locale == "de"
+        user.email_confirmed_at = user.created_at  # (sign-up asks to confirm the address first)
+        db.session.commit()
+        db.session.refresh(user)
+        db.session.expunge(user)
+    sign_in(client, "grete@example.test", "lang genug passwort")
     choose(client, "pt_BR", "/account")
     assert stored_locale(app, user) == "pt_BR"
 

@@ -20,6 +20,7 @@ from webapp.persona import (
     PersonaConflictError,
     PersonaCredentialsError,
     PersonaNotFoundError,
+    PersonaRequestError,
     PersonaUnavailableError,
 )
 
@@ -154,7 +155,7 @@ def test_typed_errors(emulator):
     persona = client_for(emulator)
     with pytest.raises(PersonaNotFoundError):
         persona.get_inquiry("inq_missing")
-    with pytest.raises(PersonaNotFoundError):  # never reaches the network
+    with pytest.raises(PersonaRequestError):  # never reaches the network: our own bad request
         persona.get_inquiry("../../inquiries")
     inquiry = emulator.create_inquiry()
     emulator.set_status(inquiry["id"], "pending", "completed")

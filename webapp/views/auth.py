@@ -7,17 +7,39 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 from werkzeug.wrappers import Response
 
-from .. import accounts
+from .. import accounts, recovery
+from ..addresses import InvalidAddressError, mask_address, normalize_address
 from ..extensions import limiter
 from ..forms import ChangePasswordForm, LoginForm, SignupForm
-from ..route_policy import verification_scope
+from ..route_policy import unconfirmed_allowed, verification_scope
 from ..security import is_safe_next
 
 bp = Blueprint("auth", __name__)
 
 
+def _login_account_key() -> str:
+    """The per-account limiter key: the normalised address typed in (known or not, so the
+    limit itself says nothing about which accounts exist)."""
+    try:
+        return "login-account:" + normalize_address(request.form.get("email", ""))
+    except InvalidAddressError:
+        return "login-account:-"
+
+
+def _login_failed(response: Response) -> bool:
+    return response.status_code == 200  # a refused sign-in shows the form again; success is 303
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@unconfirmed_allowed
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+@limiter.limit(
+    lambda: current_app.config["LOGIN_ACCOUNT_FAILURE_LIMIT"],
+    methods=["POST"],
+    key_func=_login_account_key,
+    deduct_when=_login_failed,
+    scope="login-account",
+)
 def login() -> str | Response:
     """The sign-in form; on success, where `next` points (same site only) or /verify."""
     form = LoginForm(next=request.args.get("next", ""))
@@ -34,16 +56,13 @@ def login() -> str | Response:
 @bp.route("/signup", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 def signup() -> str | Response:
-    """Create an account, then go straight to verification."""
+    """Create an account and mail its confirmation link. The answer is "check your email"
+    whether or not the address had an account (its owner gets a notice instead)."""
     form = SignupForm()
     if form.validate_on_submit():
-        try:
-            user = accounts.create_user(form.email.data or "", form.password.data or "")
-        except accounts.EmailTakenError:
-            form.email.errors.append(_("This email can't be used. If it is yours, sign in instead."))
-        else:
-            accounts.sign_in(user)
-            return redirect(url_for("verify.show"), code=303)
+        email = form.email.data or ""
+        recovery.sign_up(email, form.password.data or "")
+        return render_template("auth/signup_sent.html", masked=mask_address(email))
     return render_template("auth/signup.html", form=form)
 
 
@@ -59,6 +78,7 @@ def _signed_out(message: str) -> Response:
 @bp.post("/logout")
 @login_required
 @verification_scope
+@unconfirmed_allowed
 def logout() -> Response:
     """Sign out everywhere this cookie was: the server-side session is revoked."""
     accounts.end_login_session(current_user)

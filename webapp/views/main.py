@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from .. import accounts, i18n, services
 from ..extensions import db
-from ..route_policy import json_only, verification_scope
+from ..route_policy import json_only, sessionless, unconfirmed_allowed, verification_scope
 from ..security import is_safe_next
 
 bp = Blueprint("main", __name__)
@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 
 @bp.get("/")
+@unconfirmed_allowed
 def index() -> str:
     """What this is, with the way in: sign in, or continue verification when signed in."""
     return render_template("index.html", user=current_user)
@@ -27,6 +28,7 @@ def index() -> str:
 
 @bp.post("/language")
 @verification_scope
+@unconfirmed_allowed
 def set_language() -> Response:
     """The language menu (a plain form on every page): back to the same page, in that language."""
     locale = i18n.normalize_locale(request.form.get("locale"))
@@ -41,7 +43,7 @@ def set_language() -> Response:
 
 
 @bp.get("/healthz")
-@verification_scope
+@sessionless
 @json_only
 def health() -> Response:
     """Liveness: the process answers. Touches nothing else, so a database outage does not get
@@ -50,7 +52,7 @@ def health() -> Response:
 
 
 @bp.get("/readyz")
-@verification_scope
+@sessionless
 @json_only
 def ready() -> Response:
     """Readiness: send people here only if the database answers. Persona's state is reported,

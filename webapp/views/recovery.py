@@ -54,9 +54,10 @@ def landing_with_token(token: str) -> Response:
 def landing() -> Response:
     """One button, "Continue verification": the link is used only when it is pressed."""
     check = recovery.check_link(session.get(SESSION_KEY), _signed_in_id())
-    if check.problem:
+    if check.problem or check.link is None:
         return _refusal(check)
-    return _no_referrer(Response(render_template("recovery/landing.html"), mimetype="text/html"))
+    html = render_template("recovery/landing.html", account_email=check.link.user.email)
+    return _no_referrer(Response(html, mimetype="text/html"))
 
 
 @bp.post("/r")

@@ -146,6 +146,7 @@ def restart() -> Response:
 @bp.post("/email-link")
 @login_required
 @verification_scope
+@limiter.limit(lambda: current_app.config["RECOVERY_SEND_LIMIT_PER_CLIENT"])
 def email_link() -> Response:
     """ "Email me a link to continue on another device" (JSON for the page script, or a redirect)."""
     recovery.request_link_for_user(current_user)
