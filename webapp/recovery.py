@@ -284,7 +284,14 @@ def send_account_exists_notice(email: str) -> bool:
     """Someone signed up with an address that has an account: tell its mailbox (no link that
     signs anyone in), and tell the person at the screen nothing more than a new sign-up."""
     base = current_app.config["PUBLIC_BASE_URL"]
-    return send_capped(email, "account_exists", login_url=f"{base}/login", forgot_url=f"{base}/password/forgot")
+    owner = accounts.get_user_by_email(email)  # the mailbox's own account: its language
+    return send_capped(
+        email,
+        "account_exists",
+        locale=account_locale(owner) if owner is not None else None,
+        login_url=f"{base}/login",
+        forgot_url=f"{base}/password/forgot",
+    )
 
 
 def send_password_reset(email: str) -> None:

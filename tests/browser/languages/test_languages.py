@@ -224,6 +224,13 @@ def visit_every_page(page: Page, base: str, check: Check) -> list[str]:
     page.locator("#email").fill("someone@example.test")
     page.locator("main form button[type=submit]").click()
     look("/recovery/resend sent")
+    page.goto(base + "/password/forgot")
+    look("/password/forgot")
+    page.locator("#email").fill("someone@example.test")
+    page.locator("main form button[type=submit]").click()
+    look("/password/forgot sent")
+    page.goto(base + "/password/reset")
+    look("/password/reset without a link")
     for email in ("completed", "review", "approved", "declined", "failed"):
         sign_in(page, base, f"{email}@demo.test")
         look(f"/verify for {email}")
@@ -233,9 +240,12 @@ def visit_every_page(page: Page, base: str, check: Check) -> list[str]:
     sign_in(page, base, "pending@demo.test")
     expect(page.locator("#error-panel")).to_be_visible()
     look("/verify, the script's error panel")
-    page.unroute("**/verify/sdk/**")
     page.goto(base + "/account")
     look("/account")
+    page.goto(base + "/verify")  # the flow still blocked: the page stays usable
+    page.locator(".whose button").first.click()  # "Not you?"
+    look("/not-you")
+    page.unroute("**/verify/sdk/**")
     return problems
 
 
