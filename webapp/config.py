@@ -124,6 +124,9 @@ class Config:
     UNSUBSCRIBE_TOKEN_TTL_SECONDS = int(_env("UNSUBSCRIBE_TOKEN_TTL_SECONDS", str(90 * 24 * 3600)))
     # `.test` addresses (demo users, tests); never in production.
     EMAIL_ALLOW_TEST_DOMAINS = _bool("EMAIL_ALLOW_TEST_DOMAINS", True)
+    # "Copy link" in an app's built-in browser: pasted into the phone's own browser minutes later.
+    OPEN_IN_BROWSER_LINK_TTL_SECONDS = int(_env("OPEN_IN_BROWSER_LINK_TTL_SECONDS", str(15 * 60)))
+    OPEN_IN_BROWSER_LINK_LIMIT = _env("OPEN_IN_BROWSER_LINK_LIMIT", "10 per hour")  # per user
     RECOVERY_LINK_ATTEMPT_LIMIT = _env("RECOVERY_LINK_ATTEMPT_LIMIT", "30 per minute")  # per client
     REMINDER_MAX_PER_INQUIRY = int(_env("REMINDER_MAX_PER_INQUIRY", "2"))
     REMINDER_BEFORE_EXPIRY_SECONDS = int(_env("REMINDER_BEFORE_EXPIRY_SECONDS", str(6 * 3600)))

@@ -241,4 +241,12 @@ def page_script_messages() -> dict[str, str]:
         "linkSent": gettext("We've sent a link to %(address)s. It works once, on any device.", address="{address}"),
         "linkFailed": gettext("We couldn't send the link. Please try again in a few minutes."),
         "linkOffline": gettext("We couldn't send the link. Please check your connection and try again."),
+        "makingLink": gettext("Making your link…"),
+        "linkCopied": gettext("Link copied. Open your browser, paste it into the address bar and go."),
+        "copyByHand": gettext("Copy the link below, then paste it into your browser's address bar."),
+        "linkNotMade": gettext("We couldn't make a link. Please check your connection and try again."),
+        "noCameraApi": gettext(
+            "This browser doesn't let web pages use a camera. The identity check needs one to take a photo "
+            "of your ID and a selfie: try Safari, Chrome or Firefox, or another device."
+        ),
     }

@@ -125,6 +125,7 @@ class LinkPurpose:
     CONTINUE = "continue"  # continue the verification (the recovery link)
     CONFIRM_EMAIL = "confirm_email"  # prove the address of a new account
     RESET = "reset_password"  # choose a new password
+    OPEN_IN_BROWSER = "open_in_browser"  # "Copy link" in an app's built-in browser, for the phone's own
 
 
 class RecoveryLink(Base):

@@ -26,7 +26,7 @@ from . import accounts, i18n, services
 from .addresses import delivery_key
 from .clock import utcnow
 from .extensions import db, execute_for_rowcount
-from .i18n import account_locale
+from .i18n import account_locale, current_locale
 from .mail import MailError, mask_email, send_email
 from .models import Inquiry, LinkPurpose, MailSent, RecoveryLink, ReminderSent, User
 from .security import derived_fernet, hash_token, new_token
@@ -102,6 +102,7 @@ LINK_PATHS = {
     LinkPurpose.CONTINUE: "/r/",
     LinkPurpose.CONFIRM_EMAIL: "/confirm-email/",
     LinkPurpose.RESET: "/password/reset/",
+    LinkPurpose.OPEN_IN_BROWSER: "/open/",
 }
 
 
@@ -111,6 +112,7 @@ def link_ttl_seconds(purpose: str) -> int:
         LinkPurpose.CONTINUE: config["RECOVERY_LINK_TTL_SECONDS"],
         LinkPurpose.CONFIRM_EMAIL: config["CONFIRM_EMAIL_LINK_TTL_SECONDS"],
         LinkPurpose.RESET: config["PASSWORD_RESET_LINK_TTL_SECONDS"],
+        LinkPurpose.OPEN_IN_BROWSER: config["OPEN_IN_BROWSER_LINK_TTL_SECONDS"],
     }[purpose]
 
 
@@ -132,6 +134,23 @@ def issue_link(
     )
     db.session.commit()
     return f"{current_app.config['PUBLIC_BASE_URL']}{LINK_PATHS[purpose]}{token}"
+
+
+def issue_open_in_browser_link(user: User) -> str:
+    """ "Copy link" in an app's built-in browser: a fresh single-use link to the current inquiry,
+    short-lived, for the phone's own browser (commits). Earlier unused ones of this kind die, so
+    only the link last copied works."""
+    db.session.execute(
+        update(RecoveryLink)
+        .where(
+            RecoveryLink.user_id == user.id,
+            RecoveryLink.purpose == LinkPurpose.OPEN_IN_BROWSER,
+            RecoveryLink.used_at.is_(None),
+            RecoveryLink.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    return issue_link(user, get_current_inquiry(user), LinkPurpose.OPEN_IN_BROWSER, locale=current_locale())
 
 
 def link_locale(token_hash: str | None) -> str | None:
@@ -165,7 +184,7 @@ def _is_usable(link: RecoveryLink) -> bool:
         return False
     if not link.user.active:
         return False
-    if link.purpose != LinkPurpose.CONTINUE:
+    if link.purpose not in (LinkPurpose.CONTINUE, LinkPurpose.OPEN_IN_BROWSER):
         return True
     current = get_current_inquiry(link.user)
     if link.inquiry_id is not None and (current is None or current.id != link.inquiry_id):

@@ -90,8 +90,11 @@ def set_security_headers(response: Response) -> Response:
     headers["X-Frame-Options"] = "DENY"
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     denied = ", ".join(f"{feature}=()" for feature in _DENIED_FEATURES)
-    # The camera and microphone go to Persona's frame only, never to our own page.
-    headers["Permissions-Policy"] = f'camera=("{flow_origin}"), microphone=("{flow_origin}"), {denied}'
+    # The camera and microphone go to Persona's frame. Our page is in the camera's list only so
+    # that the page script can read the camera permission before the flow boots (with the
+    # feature off, the Permissions API says "denied" whatever the person chose); it never opens
+    # the camera (tests/browser/test_device.py checks that).
+    headers["Permissions-Policy"] = f'camera=(self "{flow_origin}"), microphone=("{flow_origin}"), {denied}'
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     if current_app.config["HSTS_ENABLED"]:
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"

@@ -1,5 +1,9 @@
 // The continue page: boots the official Persona client, heals "Session expired" once, keeps the
-// sign-in alive while the flow is open, and says plainly when this browser was signed out.
+// sign-in alive while the flow is open, says plainly when this browser was signed out, and
+// runs the flow in one tab of this browser at a time (the newest tab takes over). Before the flow
+// boots: in an app's built-in browser (the server tells), "Copy link" for the phone's own
+// browser; with no camera API or the camera denied for this site, how to allow it. This script
+// never opens the camera itself: only the flow does, when it needs it.
 // Settings come from the JSON block #verify-config; no inline script (CSP nonce only).
 // Every sentence shown comes translated in cfg.messages; the flow is told cfg.language.
 (function () {
@@ -9,7 +13,10 @@
   var statusEl = byId("flow-status");
   var announcer = byId("flow-announcer");
   var warningEl = byId("sign-out-warning");
-  var panels = [byId("saved-panel"), byId("slow-panel"), byId("error-panel"), byId("signed-out-panel")];
+  var elsewherePanel = byId("elsewhere-panel");
+  var cameraPanel = byId("camera-panel");
+  var panels = [byId("saved-panel"), byId("slow-panel"), byId("error-panel"), byId("signed-out-panel"), elsewherePanel,
+    cameraPanel];
   var client = null;
   var refreshed = false; // one automatic token refresh per page view
   var loadTimer = null;
@@ -21,6 +28,11 @@
   var warningTimer = null;
   var signOutTimer = null;
   var focusBeforeWarning = null;
+  var elsewhere = false; // another tab of this browser took the flow over
+  // One tab at a time: every tab that boots the flow says so on this channel, and the others
+  // close theirs. Without BroadcastChannel each tab runs on its own, as before.
+  var tabs = "BroadcastChannel" in window ? new window.BroadcastChannel("continue-verification") : null;
+  var tabId = String(Math.random()).slice(2) + String(Date.now());
   // When the sign-in ends if nothing else happens (this clock), from the server's last word.
   var signedInUntil = Date.now() + cfg.signedInMs;
 
@@ -129,6 +141,7 @@
     if (flowOpen) return;
     destroyClient();
     hideWarning();
+    if (byId("in-app-panel")) byId("in-app-panel").hidden = true;
     setStatus("");
     showPanel(byId("signed-out-panel"));
   }
@@ -164,7 +177,9 @@
   function scheduleSignOutWarning() {
     window.clearTimeout(warningTimer);
     window.clearTimeout(signOutTimer);
-    if (signedOut) return;
+    // While another tab has the flow, that tab keeps the sign-in alive and warns; this one
+    // checks again when the person comes back to it ("Use this tab").
+    if (signedOut || elsewhere) return;
     var left = signedInUntil - Date.now();
     warningTimer = window.setTimeout(showWarning, Math.max(0, left - cfg.warnBeforeMs));
     signOutTimer = window.setTimeout(onSignedOut, Math.max(0, left));
@@ -279,8 +294,38 @@
     }, cfg.loadTimeoutMs);
   }
 
+  // -- one tab at a time --------------------------------------------------------------------
+  function claimTheFlow() {
+    elsewhere = false;
+    if (tabs) tabs.postMessage({ type: "flow-opened", tab: tabId });
+  }
+
+  function onFlowOpenedElsewhere() {
+    elsewhere = true;
+    destroyClient();
+    hideWarning();
+    setStatus("");
+    showPanel(elsewherePanel);
+  }
+
+  if (tabs) {
+    tabs.addEventListener("message", function (event) {
+      var message = event.data || {};
+      if (message.type === "flow-opened" && message.tab !== tabId && !signedOut) onFlowOpenedElsewhere();
+    });
+  }
+
+  byId("use-this-tab").addEventListener("click", function () {
+    claimTheFlow();
+    // The other tab kept the sign-in alive; learn how long it has before opening the flow here.
+    stayAlive().then(function () {
+      if (!signedOut && !elsewhere) boot();
+    });
+  });
+
   function boot() {
     destroyClient();
+    claimTheFlow();
     showPanel(null);
     ready = false;
     setStatus(t.opening);
@@ -351,5 +396,80 @@
     });
   });
 
-  boot();
+  // -- before the flow: the in-app browser and the camera ---------------------------------
+  // Resolves "missing" (no camera API: an old or locked-down browser, or not a secure page),
+  // "denied" (the Permissions API says so for this site) or null. Asking the Permissions API
+  // shows no prompt and opens nothing.
+  function cameraProblem() {
+    var media = navigator.mediaDevices;
+    if (!media || typeof media.getUserMedia !== "function") return Promise.resolve("missing");
+    if (!navigator.permissions || typeof navigator.permissions.query !== "function") return Promise.resolve(null);
+    return navigator.permissions.query({ name: "camera" }).then(function (status) {
+      return status.state === "denied" ? "denied" : null;
+    }, function () { return null; }); // a browser that can't tell (Firefox before 131): go on
+  }
+
+  function showCameraPanel(problem) {
+    if (problem === "missing") {
+      byId("camera-reason").textContent = t.noCameraApi;
+    }
+    setStatus("");
+    showPanel(cameraPanel);
+    scheduleSignOutWarning();
+  }
+
+  byId("camera-continue").addEventListener("click", function () { boot(); });
+
+  var copyForm = document.querySelector("form[data-copy-link]");
+  if (copyForm) {
+    copyForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var status = byId("copy-link-status");
+      var field = byId("copy-link-text");
+      status.textContent = t.makingLink;
+      window.fetch(copyForm.action, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Accept": "application/json" },
+        body: new FormData(copyForm)
+      }).then(function (response) {
+        if (response.status === 401) return null;
+        if (!response.ok) throw new Error("status " + response.status);
+        return response.json();
+      }).then(function (data) {
+        if (!data) {
+          status.textContent = "";
+          onSignedOut();
+          return;
+        }
+        field.value = data.url;
+        var copied = navigator.clipboard && navigator.clipboard.writeText
+          ? navigator.clipboard.writeText(data.url) : Promise.reject(new Error("no clipboard"));
+        return copied.then(function () {
+          status.textContent = t.linkCopied;
+        }, function () {
+          // No clipboard here (some in-app browsers): the link to select and copy by hand.
+          byId("copy-link-fallback").hidden = false;
+          field.focus();
+          field.select();
+          status.textContent = t.copyByHand;
+        });
+      }).catch(function () {
+        status.textContent = t.linkNotMade;
+      });
+    });
+  }
+
+  if (cfg.inAppBrowser) {
+    // The server showed the in-app pre-flight: the flow waits for "Continue here anyway".
+    scheduleSignOutWarning();
+  } else {
+    cameraProblem().then(function (problem) {
+      if (problem) {
+        showCameraPanel(problem);
+      } else {
+        boot();
+      }
+    });
+  }
 })();

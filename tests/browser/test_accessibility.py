@@ -91,7 +91,14 @@ def test_the_continue_pages_other_panels(open_browser, demo):
     journeys.flow_is_open(driver)
     driver.click("button", "Exit", in_flow=True)
     journeys.panel_shown(driver, "saved-panel")
-    for panel in ("sign-out-warning", "slow-panel", "signed-out-panel", "error-panel"):
+    for panel in (
+        "sign-out-warning",
+        "slow-panel",
+        "signed-out-panel",
+        "error-panel",
+        "elsewhere-panel",
+        "camera-panel",
+    ):
         driver.evaluate(f"(document.getElementById('{panel}').hidden = false, true)")
         assert driver.axe_serious_violations() == [], panel
 

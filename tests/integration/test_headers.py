@@ -58,7 +58,7 @@ def test_headers_on_every_kind_of_response(make_app, emulator):
         assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
         assert "charset=utf-8" in headers["Content-Type"]
         policy = headers["Permissions-Policy"]
-        assert f'camera=("{emulator.origin}")' in policy and "geolocation=()" in policy
+        assert f'camera=(self "{emulator.origin}")' in policy and "geolocation=()" in policy
         assert "Cross-Origin-Embedder-Policy" not in headers
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     error = client.get("/boom")

@@ -9,11 +9,13 @@ from werkzeug.wrappers import Response
 from .. import accounts, i18n, recovery
 from ..extensions import limiter
 from ..forms import EmailForm
+from ..models import LinkPurpose
 from ..route_policy import verification_scope
 from ..security import hash_token
 
 bp = Blueprint("recovery", __name__)
 SESSION_KEY = "recovery_link"  # the link's SHA-256: the raw token never leaves the URL it came in
+OPEN_IN_BROWSER_SESSION_KEY = "open_in_browser_link"  # the same, for links copied in an app's browser
 
 
 def _signed_in_id() -> int | None:
@@ -39,25 +41,47 @@ def _attempt_limit() -> str:
     return current_app.config["RECOVERY_LINK_ATTEMPT_LIMIT"]
 
 
+def _take_token(token: str, session_key: str, landing_endpoint: str) -> Response:
+    session[session_key] = hash_token(token) if recovery.looks_like_token(token) else None
+    i18n.open_in_link_language(recovery.link_locale(session[session_key]))
+    return _no_referrer(redirect(url_for(landing_endpoint), code=303))
+
+
+def _show_landing(session_key: str, purpose: str, redeem_endpoint: str) -> Response:
+    check = recovery.check_link(session.get(session_key), _signed_in_id(), purpose)
+    if check.problem or check.link is None:
+        return _refusal(check)
+    html = render_template(
+        "recovery/landing.html", redeem_url=url_for(redeem_endpoint), account_email=check.link.user.email
+    )
+    return _no_referrer(Response(html, mimetype="text/html"))
+
+
+def _redeem(session_key: str, purpose: str) -> Response:
+    signed_in = _signed_in_id()
+    check = recovery.redeem_link(session.get(session_key), signed_in, purpose)
+    if check.problem or check.link is None:
+        return _refusal(check)
+    if signed_in is None:
+        accounts.sign_in(check.link.user, scope="verification")
+    else:
+        session.pop(session_key, None)
+    return _no_referrer(redirect(url_for("verify.show"), code=303))
+
+
 @bp.get("/r/<token>")
 @verification_scope
 @limiter.limit(_attempt_limit)
 def landing_with_token(token: str) -> Response:
     """Takes the token out of the address bar (into the session) and shows /r. Uses nothing."""
-    session[SESSION_KEY] = hash_token(token) if recovery.looks_like_token(token) else None
-    i18n.open_in_link_language(recovery.link_locale(session[SESSION_KEY]))
-    return _no_referrer(redirect(url_for("recovery.landing"), code=303))
+    return _take_token(token, SESSION_KEY, "recovery.landing")
 
 
 @bp.get("/r")
 @verification_scope
 def landing() -> Response:
     """One button, "Continue verification": the link is used only when it is pressed."""
-    check = recovery.check_link(session.get(SESSION_KEY), _signed_in_id())
-    if check.problem or check.link is None:
-        return _refusal(check)
-    html = render_template("recovery/landing.html", account_email=check.link.user.email)
-    return _no_referrer(Response(html, mimetype="text/html"))
+    return _show_landing(SESSION_KEY, LinkPurpose.CONTINUE, "recovery.redeem")
 
 
 @bp.post("/r")
@@ -65,15 +89,30 @@ def landing() -> Response:
 @limiter.limit(_attempt_limit)
 def redeem() -> Response:
     """Use the link: a fresh session limited to verification, then /verify."""
-    signed_in = _signed_in_id()
-    check = recovery.redeem_link(session.get(SESSION_KEY), signed_in)
-    if check.problem or check.link is None:
-        return _refusal(check)
-    if signed_in is None:
-        accounts.sign_in(check.link.user, scope="verification")
-    else:
-        session.pop(SESSION_KEY, None)
-    return _no_referrer(redirect(url_for("verify.show"), code=303))
+    return _redeem(SESSION_KEY, LinkPurpose.CONTINUE)
+
+
+@bp.get("/open/<token>")
+@verification_scope
+@limiter.limit(_attempt_limit)
+def open_in_browser_with_token(token: str) -> Response:
+    """A link copied in an app's built-in browser, pasted into the phone's own: as /r/<token>."""
+    return _take_token(token, OPEN_IN_BROWSER_SESSION_KEY, "recovery.open_in_browser_landing")
+
+
+@bp.get("/open")
+@verification_scope
+def open_in_browser_landing() -> Response:
+    """One button, "Continue verification" (scanners and previews use nothing up)."""
+    return _show_landing(OPEN_IN_BROWSER_SESSION_KEY, LinkPurpose.OPEN_IN_BROWSER, "recovery.open_in_browser")
+
+
+@bp.post("/open")
+@verification_scope
+@limiter.limit(_attempt_limit)
+def open_in_browser() -> Response:
+    """Use the copied link: a fresh session limited to verification, then /verify."""
+    return _redeem(OPEN_IN_BROWSER_SESSION_KEY, LinkPurpose.OPEN_IN_BROWSER)
 
 
 @bp.route("/recovery/resend", methods=["GET", "POST"])

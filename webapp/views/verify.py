@@ -16,13 +16,14 @@ from flask import (
     render_template,
     request,
     send_file,
+    session,
     url_for,
 )
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from .. import accounts, recovery, services, verification
+from .. import accounts, device, recovery, services, verification
 from ..budget import Priority
 from ..extensions import limiter
 from ..mail import mask_email
@@ -53,9 +54,23 @@ def person_waiting(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+# Set by "Continue here anyway": this browser's session no longer asks to leave the app.
+CONTINUE_IN_APP_SESSION_KEY = "continue_in_app_browser"
+
+
 def render_verify_page(page: VerifyPage, status: int = 200) -> tuple[str, int]:
     template = "verify/continue.html" if page.state == "continue" else "verify/status.html"
-    return render_template(template, page=page), status
+    in_app_browser = None
+    if page.state == "continue" and not session.get(CONTINUE_IN_APP_SESSION_KEY):
+        in_app_browser = device.detect_in_app_browser(request.user_agent.string)
+    return render_template(template, page=page, in_app_browser=in_app_browser), status
+
+
+def _private(response: Response) -> Response:
+    """An answer that carries a link token: never cached, never sent on as a referrer."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @bp.context_processor
@@ -119,6 +134,30 @@ def keep_alive() -> Response:
     stay signed in). Loading the user counted as activity; the answer says how long the sign-in
     now lasts."""
     return jsonify({"expiresInSeconds": accounts.seconds_left(current_user)})
+
+
+@bp.post("/open-in-browser-link")
+@login_required
+@verification_scope
+@limiter.limit(lambda: current_app.config["OPEN_IN_BROWSER_LINK_LIMIT"], key_func=_per_user)
+def open_in_browser_link() -> Response:
+    """ "Copy link" in an app's built-in browser: a fresh single-use link for the phone's own
+    browser (JSON for the page script; without it, a page that shows the link to copy)."""
+    url = recovery.issue_open_in_browser_link(current_user)
+    if wants_json():
+        return _private(jsonify({"url": url}))
+    minutes = current_app.config["OPEN_IN_BROWSER_LINK_TTL_SECONDS"] // 60
+    html = render_template("verify/open_in_browser.html", link=url, minutes=minutes)
+    return _private(Response(html, mimetype="text/html"))
+
+
+@bp.post("/continue-here")
+@login_required
+@verification_scope
+def continue_here() -> Response:
+    """ "Continue here anyway": open the flow in the app's built-in browser after all."""
+    session[CONTINUE_IN_APP_SESSION_KEY] = True
+    return redirect(url_for("verify.show"), code=303)
 
 
 @bp.get("/received")
