@@ -279,7 +279,14 @@ def send_confirmation(user: User) -> bool:
 
 def _account_exists_email(email: str) -> outbox.Prepared | None:
     base = current_app.config["PUBLIC_BASE_URL"]
-    return _capped_email(email, "account_exists", login_url=f"{base}/login", forgot_url=f"{base}/password/forgot")
+    owner = accounts.get_user_by_email(email)  # the mailbox's own account: its language
+    return _capped_email(
+        email,
+        "account_exists",
+        locale=account_locale(owner) if owner is not None else None,
+        login_url=f"{base}/login",
+        forgot_url=f"{base}/password/forgot",
+    )
 
 
 def send_account_exists_notice(email: str) -> bool:

@@ -98,7 +98,7 @@ def test_choice_before_sign_in_is_stored_on_the_account_and_follows_it(app, clie
     assert 'lang="es"' in html_tag(page)
 
 
-def test_sign_up_stores_the_browser_language_and_signed_in_choices_update_the_account(app, client):
+def test_sign_up_stores_the_page_language_and_confirms_the_address_in_it(app, client):
     page = client.get("/signup", headers={"Accept-Language": "de-DE"})
     client.post(
         "/signup",
@@ -113,11 +113,13 @@ def test_sign_up_stores_the_browser_language_and_signed_in_choices_update_the_ac
     with app.app_context():
         user = db.session.scalar(db.select(User).where(User.email == "grete@example.test"))
         assert user.locale == "de"
-        user.email_confirmed_at = user.created_at  # (sign-up asks to confirm the address first)
-        db.session.commit()
-        db.session.refresh(user)
-        db.session.expunge(user)
-    sign_in(client, "grete@example.test", "lang genug passwort")
+    (message,) = outbox(app.config["MAIL_OUTBOX_DIR"])
+    assert subject_of(message) == "Bestätigen Sie Ihre E-Mail-Adresse" and message["Content-Language"] == "de"
+    assert "Der Link funktioniert einmal und" in text_of(message)
+
+
+def test_a_choice_made_while_signed_in_is_stored_on_the_account(app, client, user):
+    sign_in(client)
     choose(client, "pt_BR", "/account")
     assert stored_locale(app, user) == "pt_BR"
 

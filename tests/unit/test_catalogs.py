@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from babel.messages.catalog import Catalog, Message
 
-from scripts.translations import TRANSLATIONS, pseudo, read_catalog
+from scripts.translations import TRANSLATIONS, extract, pseudo, read_catalog
 from webapp.config import Config
 
 PLACEHOLDER = re.compile(r"%\(([a-z_]+)\)[sd]|\{([a-z]+)\}")
@@ -69,6 +69,19 @@ def test_catalog_is_complete(locale: str):
     catalog = read_catalog(path, locale)
     assert len(catalog) > 100
     assert problems(catalog) == []
+
+
+def test_every_source_string_is_in_every_catalog(tmp_path: Path):
+    """A string added to a page, email or script without `make translations-update` (and a
+    translation) fails here."""
+    source = {m.id for m in read_catalog(extract(tmp_path / "messages.pot")) if m.id}
+    assert len(source) > 100
+    missing = {}
+    for locale in LOCALES:
+        catalog = read_catalog(TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po", locale)
+        if gaps := source - {m.id for m in catalog if m.id}:
+            missing[locale] = sorted(map(str, gaps))
+    assert missing == {}, "run `make translations-update`, then translate the new strings"
 
 
 def test_the_check_catches_each_kind_of_problem(tmp_path: Path):

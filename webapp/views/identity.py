@@ -7,6 +7,7 @@ hash waits in the session), GET uses nothing, one POST uses the link.
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from werkzeug.wrappers import Response
 
@@ -86,7 +87,7 @@ def confirm_email_redeem() -> Response:
     if check.problem or check.link is None:
         return _html("identity/link_invalid.html", 404, what="confirmation")
     accounts.confirm_email(current_user)
-    flash("Thank you: your email address is confirmed.")
+    flash(_("Thank you: your email address is confirmed."))
     return _no_referrer(redirect(url_for("verify.show"), code=303))
 
 
@@ -97,7 +98,7 @@ def confirm_email_resend() -> Response:
     """Send the confirmation link again (to the account's own address, capped per mailbox)."""
     if current_user.is_authenticated and not current_user.email_confirmed:
         recovery.send_confirmation(current_user)
-        flash(f"We've sent a new link to {mask_address(current_user.email)}.")
+        flash(_("We've sent a new link to %(address)s.", address=mask_address(current_user.email)))
     return redirect(url_for("identity.confirm_email"), code=303)
 
 
@@ -139,7 +140,7 @@ def reset_password() -> Response:
         accounts.reset_password(used.link.user, form.password.data or "")
         logout_user()
         session.clear()
-        flash("Your password is changed and you are signed out everywhere. Sign in with the new password.")
+        flash(_("Your password is changed and you are signed out everywhere. Sign in with the new password."))
         return _no_referrer(redirect(url_for("auth.login"), code=303))
     return _html("identity/reset.html", form=form, masked=masked)
 

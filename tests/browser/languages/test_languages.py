@@ -3,6 +3,7 @@ emails, right to left, and layouts that hold at 320 px in long languages."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
@@ -60,6 +61,8 @@ def test_spanish_browser_sees_spanish_and_the_flow_is_asked_for_spanish(browser:
     query = parse_qs(urlsplit(frame.get_attribute("src") or "").query)
     assert query["language"] == ["es"]
     expect(frame).to_have_attribute("title", "Verifica tu identidad")
+    # The emulator honours `language` as Persona does: the flow itself speaks Spanish.
+    expect(page.frame_locator(FLOW).get_by_role("button", name="Salir")).to_be_visible(timeout=10000)
     # The expiry, rewritten by the page script in this browser's zone (Mexico City): no "UTC" left.
     expiry = page.locator("time[data-local-time]")
     expect(expiry).not_to_contain_text("UTC")
@@ -139,8 +142,20 @@ def test_spanish_recovery_email_and_its_link_open_in_spanish(browser: Browser, a
 def test_long_languages_fit_320px_and_pass_axe_on_every_page(browser: Browser, demo, lang):
     context = new_context(browser, demo.url, lang=lang, viewport=NARROW)
     page = context.new_page()
-    problems = visit_every_page(page, demo.url, check_layout_and_axe)
+    check = check_layout_axe_and_words if lang == PSEUDO else check_layout_and_axe
+    problems = visit_every_page(page, demo.url, check)
     assert problems == []
+    context.close()
+
+
+def test_the_word_check_catches_text_that_skipped_gettext(browser: Browser, demo):
+    """Guards the guard: an English sentence on a pseudo-locale page is reported."""
+    context = new_context(browser, demo.url, lang=PSEUDO)
+    page = context.new_page()
+    page.goto(demo.url + "/")
+    assert untranslated_words(page) == []
+    page.evaluate("document.querySelector('h1').textContent = 'Please wait here'")
+    assert untranslated_words(page) == ["Please", "here", "wait"]
     context.close()
 
 
@@ -156,6 +171,30 @@ def test_the_layout_check_catches_overflow(browser: Browser, demo):
 
 # -- walking every page ---------------------------------------------------------------------
 Check = Callable[[Page, str], list[str]]
+
+
+# Words that stay as they are in every language: names, and the language menu's own entries.
+UNTRANSLATED_OK = {"Acme", "Persona", "JavaScript", "UTC", "English", "Deutsch", "Español", "Français", "Português"}
+ENGLISH_WORD = re.compile(r"\b[A-Za-z]{4,}\b")
+
+
+def untranslated_words(page: Page) -> list[str]:
+    """Plain-ASCII words on screen in the pseudo-locale, where every translated string has
+    accents: text that never went through gettext."""
+    text = page.evaluate(
+        """() => { const body = document.body.cloneNode(true);  // the menu names languages in themselves,
+        // and dates and the countdown are the browser's own words (Intl)
+        body.querySelectorAll('.language-menu, script, noscript, style, time, [data-wait-seconds]')
+          .forEach(e => e.remove());
+        return body.textContent; }"""
+    )
+    text = re.sub(r"\S+@\S+", "", text)  # addresses
+    return sorted({w for w in ENGLISH_WORD.findall(text) if w not in UNTRANSLATED_OK})
+
+
+def check_layout_axe_and_words(page: Page, label: str) -> list[str]:
+    words = untranslated_words(page)
+    return check_layout_and_axe(page, label) + ([f"{label}: not translated: {words}"] if words else [])
 
 
 def check_layout_and_axe(page: Page, label: str) -> list[str]:
@@ -184,6 +223,13 @@ def visit_every_page(page: Page, base: str, check: Check) -> list[str]:
     page.locator("#email").fill("someone@example.test")
     page.locator("main form button[type=submit]").click()
     look("/recovery/resend sent")
+    page.goto(base + "/password/forgot")
+    look("/password/forgot")
+    page.locator("#email").fill("someone@example.test")
+    page.locator("main form button[type=submit]").click()
+    look("/password/forgot sent")
+    page.goto(base + "/password/reset")
+    look("/password/reset without a link")
     for email in ("completed", "review", "approved", "declined", "failed"):
         sign_in(page, base, f"{email}@demo.test")
         look(f"/verify for {email}")
@@ -193,7 +239,28 @@ def visit_every_page(page: Page, base: str, check: Check) -> list[str]:
     sign_in(page, base, "pending@demo.test")
     expect(page.locator("#error-panel")).to_be_visible()
     look("/verify, the script's error panel")
-    page.unroute("**/verify/sdk/**")
     page.goto(base + "/account")
     look("/account")
+    page.goto(base + "/verify")  # the flow still blocked: the page stays usable
+    page.locator(".whose button").first.click()  # "Not you?"
+    look("/not-you")
+    page.unroute("**/verify/sdk/**")
     return problems
+
+
+@pytest.mark.parametrize("lang", ["ar", PSEUDO])
+def test_the_waiting_page_and_its_countdown_speak_the_language(browser: Browser, app, demo, lang):
+    app.extensions["persona"].budget.back_off(30)  # over Persona's budget, as after a 429
+    context = new_context(browser, demo.url, lang=lang, viewport=NARROW)
+    page = context.new_page()
+    sign_in(page, demo.url, "pending@demo.test")
+    expect(page.locator("main")).to_have_attribute("data-verification-state", "waiting")
+    countdown = page.locator("#wait-countdown")
+    first = countdown.inner_text()
+    expect(countdown).not_to_have_text(first, timeout=2500)  # the script rewrote it
+    check = check_layout_axe_and_words if lang == PSEUDO else check_layout_and_axe
+    assert check(page, "waiting") == []
+    if lang == "ar":
+        expect(page.locator("h1")).to_have_text("يُرجى الانتظار قليلًا")
+        expect(countdown).to_contain_text("ثان")  # Intl's own Arabic plural of "second"
+    context.close()
