@@ -190,8 +190,9 @@ QUERY_CAMERA = (
     "navigator.permissions ? navigator.permissions.query({name: 'camera'}).then(s => s.state, e => e.name) : 'no API'"
 )
 CAMERA = {
-    # Headless Chromium under Playwright answers "denied" until a test grants it.
-    "chromium": {"page": "denied", "frame": "denied"},
+    # Chromium asks ("prompt") now that our Permissions-Policy lets our page and the flow's
+    # origin use the camera; with camera=() it answered "denied" whatever the person chose.
+    "chromium": {"page": "prompt", "frame": "prompt"},
     # WebKit knows the camera permission and would ask ("prompt"), in the page and in the frame.
     "webkit": {"page": "prompt", "frame": "prompt"},
 }
