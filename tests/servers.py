@@ -37,13 +37,8 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
 
 
 def process_ended(proc: subprocess.Popen) -> None:
-    """SIGTERM; SIGKILL if it is still going after 10 s (a busy machine, keep-alive clients)."""
     proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+    proc.wait(timeout=10)
 
 
 @contextmanager
