@@ -7,7 +7,7 @@ APP_PORT ?= 5000
 EMULATOR_PORT ?= 5001
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast test-browser lint base-deps system-deps deps bench clean \
+.PHONY: help run cluster test test-fast test-faults test-browser lint base-deps run-deps system-deps deps bench clean \
 	translations translations-extract translations-update
 
 help: ## List the targets
@@ -38,13 +38,18 @@ base-deps: ## Python venv support and Node.js/npm (what `make run` needs), from 
 	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then $(call apt_install,$$missing); fi
 
-system-deps: ## Chromium, WebKitGTK's WebDriver + Xvfb, PostgreSQL and Redis (what the tests use), from Debian if missing
+run-deps: ## Redis (the task broker `make run` starts), from Debian if missing
+	@command -v redis-server >/dev/null || ( $(call apt_install,redis-server) ) \
+		|| echo "No Redis: make run goes on without it (mail is then sent by the app process)" >&2
+
+system-deps: ## Chromium, WebKitGTK's WebDriver + Xvfb, PostgreSQL, Redis and nginx (what the tests use), from Debian if missing
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v WebKitWebDriver >/dev/null || missing="$$missing webkit2gtk-driver"; \
 	command -v Xvfb >/dev/null || missing="$$missing xvfb"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	[ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$$missing postgresql"; \
+	[ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then $(call apt_install,$$missing); fi
 
 # Languages: the .po catalogs are in git; the compiled .mo are built here (make run, make test).
@@ -57,7 +62,7 @@ translations-extract: $(BIN)/.installed ## Collect every translatable string int
 translations-update: $(BIN)/.installed ## Merge new strings into each language's .po (then translate them)
 	$(BIN)/python scripts/translations.py update
 
-run: deps translations ## Start app (localhost:5000) + Persona emulator (localhost:5001) + SQLite + demo data
+run: run-deps deps translations ## Start app (localhost:5000) + Persona emulator (localhost:5001) + Redis, Celery worker and beat + SQLite + demo data
 	APP_PORT=$(APP_PORT) EMULATOR_PORT=$(EMULATOR_PORT) ./scripts/run-dev.sh
 
 test: system-deps deps translations ## Install what the tests need and run all of them (SQLite, then PostgreSQL)
@@ -67,6 +72,12 @@ test: system-deps deps translations ## Install what the tests need and run all o
 	$(BIN)/bandit -q -r webapp persona_emulator
 	$(BIN)/pytest
 	TEST_DATABASE=postgresql $(BIN)/pytest -m "postgres_too"
+
+cluster: system-deps deps translations ## Production shape on loopback: TLS balancer https://localhost:8443, 2 app instances, 2 workers, beat, PostgreSQL, Redis, emulator :5001
+	$(BIN)/python -u scripts/cluster.py
+
+test-faults: system-deps deps translations ## The fault suite alone (make test runs it too): prints journeys, emails, webhooks
+	$(BIN)/pytest -m faults -s
 
 test-fast: deps translations ## Unit and integration tests only, SQLite (no browser)
 	$(BIN)/pytest -m "not browser"
@@ -83,4 +94,4 @@ bench: system-deps deps ## Benchmarks with their baselines (docs/PERFORMANCE.md)
 	$(BIN)/python scripts/load_bench.py
 
 clean: ## Remove the local database, emulator state and outbox
-	rm -rf instance/app.db instance/persona-emulator.db instance/persona-emulator.db-wal instance/persona-emulator.db-shm instance/outbox
+	rm -rf instance/app.db instance/persona-emulator.db instance/persona-emulator.db-wal instance/persona-emulator.db-shm instance/outbox instance/celerybeat-schedule*

@@ -23,3 +23,7 @@ def on_starting(server):
     from webapp.config import CONFIGS
 
     CONFIGS[os.environ.get("APP_ENV", "development")].check()
+
+
+# No control socket: several instances on one machine (make cluster) would share its one path.
+control_socket_disable = True

@@ -34,7 +34,16 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TABLES = ("mail_sent", "reminders_sent", "recovery_links", "webhook_events", "login_sessions", "inquiries", "users")
+TABLES = (
+    "outbox",
+    "mail_sent",
+    "reminders_sent",
+    "recovery_links",
+    "webhook_events",
+    "login_sessions",
+    "inquiries",
+    "users",
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -142,9 +151,6 @@ def make_app(database_url: str, emulator: EmulatorClient, tmp_path):
 
     yield make
     for app in apps:
-        # Mail jobs a test queued and did not wait for must not outlive it: on PostgreSQL a job
-        # still reading would deadlock with the next test's TRUNCATE.
-        app.extensions["background"].close()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

@@ -37,8 +37,13 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
 
 
 def process_ended(proc: subprocess.Popen) -> None:
+    """SIGTERM; SIGKILL if it is still going after 10 s (a busy machine, keep-alive clients)."""
     proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 @contextmanager

@@ -9,14 +9,15 @@ from flask_babel import lazy_gettext
 from jinja2 import StrictUndefined
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import accounts, cli, errors, i18n, logs, route_policy, sdk, security
+from . import accounts, cli, errors, i18n, logs, metrics, outbox, route_policy, sdk, security
 from .addresses import mask_address
 from .budget import Coalescer, Pace, PersonaBudget, shared_state
 from .config import CONFIGS, ROOT, Config
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .persona import PersonaClient
-from .recovery import Background, reminders_per_hour
+from .recovery import reminders_per_hour
 from .statuses import InquiryStatus
+from .tasks import celery_init_app
 
 
 def create_app(config_class: type[Config] | None = None) -> Flask:
@@ -59,8 +60,10 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     )
     app.extensions["coalescer"] = Coalescer(state)
     app.extensions["reminder_pace"] = Pace(storage_uri, "reminders", reminders_per_hour(app.config) // 60)
+    app.extensions["persona"].on_exchange = metrics.observe_persona_call
     app.extensions["token_cipher"] = security.TokenCipher(app.config["TOKEN_ENCRYPTION_KEY"], app.config["SECRET_KEY"])
-    app.extensions["background"] = Background(app)
+    celery_init_app(app)  # background work: app.extensions["celery"]
+    outbox.init_app(app)  # committed emails go to the workers when the app context ends
     sdk.init_app(app)
 
     # Headers on every answer, and the guards that read each route's policy

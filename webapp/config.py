@@ -157,8 +157,28 @@ class Config:
     REDIS_URL = _env("REDIS_URL")
     # Rate limits (Flask-Limiter): memory:// in one process, redis:// when several share them.
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
+    # While that Redis is away (a restart), limits count in each process rather than fail requests.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+
+    # Background work (Celery). No broker: tasks run in the process that asks for them.
+    CELERY_BROKER_URL = _env("CELERY_BROKER_URL") or REDIS_URL
+    # A task a dead worker held goes back to the queue after this (the outbox sweep is sooner).
+    CELERY_VISIBILITY_TIMEOUT_SECONDS = int(_env("CELERY_VISIBILITY_TIMEOUT_SECONDS", "3600"))
+    OUTBOX_SWEEP_SECONDS = float(_env("OUTBOX_SWEEP_SECONDS", "60"))  # beat runs the sweep this often
+    # An email queued or sending this long past its time is handed to the workers again.
+    # Keep it well above MAIL_SMTP_TIMEOUT_SECONDS: a slow send is not an abandoned one.
+    OUTBOX_STALE_SECONDS = float(_env("OUTBOX_STALE_SECONDS", "180"))
+    OUTBOX_MAX_ATTEMPTS = int(_env("OUTBOX_MAX_ATTEMPTS", "10"))
+    OUTBOX_RETRY_BASE_SECONDS = float(_env("OUTBOX_RETRY_BASE_SECONDS", "10"))
+    OUTBOX_RETRY_CAP_SECONDS = float(_env("OUTBOX_RETRY_CAP_SECONDS", "600"))  # below the visibility timeout
+    REMINDERS_EVERY_SECONDS = float(_env("REMINDERS_EVERY_SECONDS", "3600"))
+    SYNC_EVERY_SECONDS = float(_env("SYNC_EVERY_SECONDS", str(24 * 3600)))
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+
+    # Observability: /metrics needs this bearer token (empty: direct loopback connections only).
+    METRICS_TOKEN = _env("METRICS_TOKEN")
+    LOG_FORMAT = _env("LOG_FORMAT", "text")  # text | json (production's default)
 
     # Proxies in front of the app (X-Forwarded-* hops to trust; 0 trusts none).
     TRUSTED_PROXY_HOPS = int(_env("TRUSTED_PROXY_HOPS", "0"))
@@ -178,6 +198,7 @@ class ProductionConfig(Config):
     HSTS_ENABLED = True
     PERSONA_WEBHOOK_SECRETS = _csv("PERSONA_WEBHOOK_SECRETS")  # no default secret in production
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")  # no default database in production
+    LOG_FORMAT = _env("LOG_FORMAT", "json")
     # Only our own host name, loopback (probes on the machine itself) and any other the load
     # balancer's checks use: other Host headers get a 400, so no redirect (Werkzeug's own
     # included) echoes one.
@@ -187,7 +208,7 @@ class ProductionConfig(Config):
         "127.0.0.1",
         *_csv("TRUSTED_HOSTS_EXTRA"),
     ]
-    EMAIL_ALLOW_TEST_DOMAINS = False
+    EMAIL_ALLOW_TEST_DOMAINS = _bool("EMAIL_ALLOW_TEST_DOMAINS", False)  # make cluster's demo users set it
 
     @classmethod
     def check(cls) -> None:
@@ -215,7 +236,7 @@ class ProductionConfig(Config):
             return "set PERSONA_WEBHOOK_SECRETS (the secret of the webhook you created in Persona)"
         if not cls.SQLALCHEMY_DATABASE_URI:
             return "set DATABASE_URL (postgresql+psycopg://...)"
-        if not cls.REDIS_URL and cls.RATELIMIT_STORAGE_URI.startswith("memory"):
+        if not cls.REDIS_URL and (cls.RATELIMIT_STORAGE_URI.startswith("memory") or not cls.CELERY_BROKER_URL):
             return "set REDIS_URL (rate limits and background tasks are shared through Redis)"
         if cls.RATELIMIT_STORAGE_URI.startswith("memory"):
             # Each worker would count on its own: limits multiplied, the sign-in back-off bypassed.
@@ -229,6 +250,7 @@ class TestConfig(Config):
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     REDIS_URL = ""
     RATELIMIT_STORAGE_URI = "memory://"
+    CELERY_BROKER_URL = ""  # tasks run eagerly unless a test gives a broker
     PERSONA_CONNECT_TIMEOUT_SECONDS = 1.0
     PERSONA_READ_TIMEOUT_SECONDS = 2.0
     PERSONA_RETRY_AFTER_CAP_SECONDS = 0.2

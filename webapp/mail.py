@@ -1,4 +1,7 @@
-"""Email: `send_email(to, template, locale=..., **context)` is the only place that sends mail.
+"""Email: `send_email(to, template, locale=..., **context)` is the only way mail is sent.
+
+It renders the message and writes it to the outbox in the caller's transaction (webapp.outbox);
+a Celery worker delivers it once that commits (`deliver_message`).
 
 Each message is written in the recipient's language (subject, text and HTML parts), says so
 in `Content-Language` and `<html lang dir>`, and formats its times for that language.
@@ -35,7 +38,14 @@ SUBJECTS = {
 
 
 class MailError(Exception):
-    """The message could not be handed to the mail server."""
+    """The message could not be handed to the mail server. `permanent`: the server refused it
+    (5xx) or it can never go; trying again will not help. Otherwise (4xx, timeouts, no
+    connection) it may."""
+
+    def __init__(self, reason: str, *, permanent: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
 
 
 def mask_email(address: str) -> str:
@@ -72,24 +82,42 @@ class UndeliverableAddressError(MailError):
     """The stored address is not one we accept (a row from before the strict rule)."""
 
 
-def send_email(to: str, template: str, locale: str | None = None, **context) -> None:
-    """Render `email/<template>.txt` + `.html` in `locale` and send it to exactly `to`, a stored
-    (normalised) address: anything else is refused, never parsed for another recipient.
-    Raises MailError."""
+def check_deliverable(to: str, template: str) -> None:
+    """Mail goes to exactly `to`, a stored (normalised) address: anything else is refused,
+    never parsed for another recipient. Raises UndeliverableAddressError."""
     if not is_valid_address(to) or normalize_address(to) != to:
         log.error("email %r not sent: %s is not an address we accept", template, mask_email(to))
         raise UndeliverableAddressError(template)
-    message = build_message(to, template, locale, **context)
+
+
+def send_email(to: str, template: str, locale: str | None = None, **context) -> None:
+    """Render `email/<template>.txt` + `.html` in `locale` and queue it in the outbox for exactly
+    `to` (check_deliverable), in the current transaction: it goes out after the caller commits,
+    and not at all if it rolls back. Raises MailError for an address we do not accept."""
+    from .outbox import add_email
+
+    check_deliverable(to, template)
+    add_email(to, template, build_message(to, template, locale, **context))
+
+
+def deliver_message(message: EmailMessage, to: str) -> None:
+    """Hand one message for `to` (the envelope recipient) to the mail server, or write it to
+    the .eml outbox. Raises MailError, `permanent` or not."""
     config = current_app.config
     try:
         if config["MAIL_SMTP_HOST"]:
             _send_smtp(message, to)
         else:
             _write_outbox(message)
-    except (OSError, smtplib.SMTPException) as exc:
-        log.error("email %r to %s failed: %s", template, mask_email(to), type(exc).__name__)
-        raise MailError(template) from exc
-    log.info("email %r sent to %s", message["Subject"], mask_email(to))
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = sorted({code for code, _ in exc.recipients.values()})
+        raise MailError(f"recipients refused {codes}", permanent=all(c >= 500 for c in codes)) from exc
+    except smtplib.SMTPResponseException as exc:
+        raise MailError(f"{type(exc).__name__} {exc.smtp_code}", permanent=exc.smtp_code >= 500) from exc
+    except (OSError, smtplib.SMTPServerDisconnected) as exc:
+        raise MailError(type(exc).__name__, permanent=False) from exc
+    except smtplib.SMTPException as exc:  # e.g. STARTTLS not offered: settings, not luck
+        raise MailError(type(exc).__name__, permanent=True) from exc
 
 
 def _send_smtp(message: EmailMessage, to: str) -> None:

@@ -171,3 +171,36 @@ class MailSent(Base):
     delivery_key: Mapped[str] = mapped_column(String(254))
     template: Mapped[str] = mapped_column(String(40))
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxStatus:
+    """Where an outbox email is. `queued` and `sending` are open; the other three are final."""
+
+    QUEUED = "queued"  # waiting for a worker (first try, or a retry at next_attempt_at)
+    SENDING = "sending"  # claimed by a worker at claimed_at
+    SENT = "sent"
+    FAILED = "failed"  # a permanent refusal, or out of attempts
+    DROPPED = "dropped"  # a request that turned out to need no email (e.g. no such account)
+
+
+class OutboxEmail(Base):
+    """One email to send, written in the same transaction as the link it carries.
+
+    The task that sends it carries only `id`. The rendered message is kept encrypted until it
+    is sent, then dropped; `last_error` names an error class or SMTP code, never the message."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next_attempt", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template: Mapped[str] = mapped_column(String(40))
+    to_address: Mapped[str | None] = mapped_column(String(254))
+    message_ciphertext: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    request_id: Mapped[str] = mapped_column(String(32), default="-")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]

@@ -261,6 +261,8 @@ class PersonaClient:
         self._local = threading.local()  # requests.Session is not documented as thread-safe
         self.breaker = CircuitBreaker(breaker_threshold, breaker_cooldown_seconds)
         self.budget = budget or PersonaBudget.in_process()
+        # Told of every HTTP exchange: (method, path, status or error class, seconds). Metrics.
+        self.on_exchange: Callable[[str, str, str, float], None] = lambda *_: None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], budget: PersonaBudget | None = None) -> PersonaClient:
@@ -443,8 +445,10 @@ class PersonaClient:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
+            self.on_exchange(method, path, type(exc).__name__, time.monotonic() - started)
             log.warning("persona %s %s failed: %s", method, path, type(exc).__name__)
             raise
+        self.on_exchange(method, path, str(response.status_code), time.monotonic() - started)
         log.info(
             "persona %s %s -> %s in %.0f ms (request id %s)",
             method,

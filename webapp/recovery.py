@@ -3,31 +3,30 @@
 A link is 256 random bits in the URL; only its SHA-256 is stored, bound to one user and
 their inquiry, with an expiry. GET never uses it. One conditional UPDATE uses it, so of many
 concurrent redemptions exactly one wins. It dies once the inquiry is final or the account
-is disabled. Sending happens in the background, so "send me a link" answers in the same time
-whether or not the address has an account.
+is disabled. Every email goes through the outbox (webapp.outbox), written in the transaction
+that makes its link. "Send me a link", "forgot password" and sign-up write the same one row
+whatever the address and leave the rest to a worker, so they answer in the same time either way.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography.fernet import Fernet, InvalidToken
-from flask import Flask, current_app, g, has_app_context
-from sqlalchemy import delete, func, select, update
+from flask import current_app
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import accounts, i18n, services
+from . import accounts, i18n, outbox, services
 from .addresses import delivery_key
 from .clock import utcnow
 from .extensions import db, execute_for_rowcount
 from .i18n import account_locale, current_locale
-from .mail import MailError, mask_email, send_email
+from .mail import MailError, build_message, check_deliverable, mask_email, send_email  # noqa: F401 - MailError: callers catch it from here
 from .models import Inquiry, LinkPurpose, MailSent, RecoveryLink, ReminderSent, User
 from .security import derived_fernet, hash_token, new_token
 from .statuses import LINKS_LEAD_NOWHERE, RESUMABLE
@@ -49,51 +48,6 @@ class LinkProblem:
 class LinkCheck:
     link: RecoveryLink | None
     problem: str | None
-
-
-# -- background sending ----------------------------------------------------------------------
-class Background:
-    """A small worker pool for mail, so requests never wait on SMTP (and timing leaks nothing)."""
-
-    def __init__(self, app: Flask, workers: int = 2) -> None:
-        self._app = app
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mail")
-        self._futures: set[Future] = set()
-        self._lock = threading.Lock()
-
-    def submit(self, fn, *args) -> None:
-        request_id = g.get("request_id", "-") if has_app_context() else "-"
-
-        def run() -> None:
-            with self._app.app_context():
-                g.request_id = request_id  # its log lines name the request that queued it
-                try:
-                    fn(*args)
-                except Exception:  # a background job has nobody to tell but the log
-                    log.exception("background job %s failed", getattr(fn, "__name__", fn))
-                finally:
-                    db.session.remove()
-
-        future = self._pool.submit(run)
-        with self._lock:
-            self._futures.add(future)
-        future.add_done_callback(self._forget)
-
-    def _forget(self, future: Future) -> None:
-        with self._lock:
-            self._futures.discard(future)
-
-    def join(self, timeout: float = 10.0) -> None:
-        """Wait for queued jobs (tests, CLI)."""
-        with self._lock:
-            pending = list(self._futures)
-        for future in pending:
-            future.result(timeout=timeout)
-
-    def close(self, timeout: float = 30.0) -> None:
-        """Finish every queued job, then stop the workers (an app that is going away)."""
-        self.join(timeout)
-        self._pool.shutdown(wait=True)
 
 
 # -- links -----------------------------------------------------------------------------------
@@ -121,6 +75,15 @@ def issue_link(
 ) -> str:
     """A new link URL for `user` (commits), for an email in `locale`. The raw token exists only
     in the returned URL."""
+    url = _add_link(user, inquiry, purpose, locale)
+    db.session.commit()
+    return url
+
+
+def _add_link(
+    user: User, inquiry: Inquiry | None, purpose: str = LinkPurpose.CONTINUE, locale: str | None = None
+) -> str:
+    """A new link in the current transaction (the caller commits); its URL."""
     token = new_token()
     db.session.add(
         RecoveryLink(
@@ -132,7 +95,6 @@ def issue_link(
             expires_at=utcnow() + timedelta(seconds=link_ttl_seconds(purpose)),
         )
     )
-    db.session.commit()
     return f"{current_app.config['PUBLIC_BASE_URL']}{LINK_PATHS[purpose]}{token}"
 
 
@@ -219,34 +181,55 @@ def redeem_link(
     return check
 
 
-def send_capped(address: str, template: str, **context) -> bool:
-    """Send through `send_email` unless the mailbox `address` reaches had MAIL_PER_ADDRESS_PER_HOUR
-    messages this hour (counted by delivery key, so `name+tag@x` counts as `name@x`). Returns
-    whether it was sent. Raises MailError."""
+def _capped_email(address: str, template: str, locale: str | None = None, **context) -> outbox.Prepared | None:
+    """The message for `address`, counted against its mailbox's hourly share (MailSent, in the
+    current transaction); None when the share is used up. Raises MailError for an address we
+    do not accept."""
     if mail_cap_reached(address):
         log.info("email %r to %s skipped: that mailbox had its share this hour", template, mask_email(address))
-        return False
+        return None
+    check_deliverable(address, template)  # raises UndeliverableAddressError
     db.session.add(MailSent(delivery_key=delivery_key(address), template=template))
+    return outbox.Prepared(template, build_message(address, template, locale, **context))
+
+
+def _queue(address: str, prepared: outbox.Prepared | None) -> bool:
+    """Queue what was prepared, committing it with its link and count; roll back if nothing."""
+    if prepared is None:
+        db.session.rollback()
+        return False
+    outbox.add_email(address, prepared.template, prepared.message)
     db.session.commit()
-    send_email(address, template, **context)
     return True
 
 
-def send_link_to_user(user: User) -> bool:
-    """Email `user` a fresh link to continue, unless the account is disabled, its address is
-    not confirmed, the verification is over, or the mailbox had its hourly share. Returns
-    whether it was sent."""
+def send_capped(address: str, template: str, **context) -> bool:
+    """Queue an email unless the mailbox `address` reaches had MAIL_PER_ADDRESS_PER_HOUR messages
+    this hour (counted by delivery key, so `name+tag@x` counts as `name@x`). Returns whether."""
+    return _queue(address, _capped_email(address, template, **context))
+
+
+def _continue_email(user: User) -> outbox.Prepared | None:
+    """A fresh link to continue and its email (in the current transaction), unless the account
+    is disabled, its address is not confirmed, the verification is over, or the mailbox had its
+    hourly share."""
     if not user.active or not user.email_confirmed:
-        return False
+        return None
     inquiry = get_current_inquiry(user)
     if inquiry is not None and inquiry.status in LINKS_LEAD_NOWHERE:
-        return False  # nothing left to continue
+        return None  # nothing left to continue
     if mail_cap_reached(user.email):
-        return False
+        return None
     locale = account_locale(user)
-    url = issue_link(user, inquiry, locale=locale)
+    url = _add_link(user, inquiry, locale=locale)
     hours = current_app.config["RECOVERY_LINK_TTL_SECONDS"] // 3600
-    return send_capped(user.email, "recovery", locale=locale, link=url, valid_hours=hours)
+    return _capped_email(user.email, "recovery", locale=locale, link=url, valid_hours=hours)
+
+
+def send_link_to_user(user: User) -> bool:
+    """Email `user` a fresh link to continue (the link, its count and its outbox row commit
+    together). Returns whether one was queued."""
+    return _queue(user.email, _continue_email(user))
 
 
 def mail_cap_reached(address: str) -> bool:
@@ -260,51 +243,44 @@ def mail_cap_reached(address: str) -> bool:
     return (recent or 0) >= current_app.config["MAIL_PER_ADDRESS_PER_HOUR"]
 
 
-def send_link_to_address(email: str) -> None:
-    """The "send me a new link" job: runs in the background, says nothing about the address."""
+def prepare_link_request(email: str) -> outbox.Prepared | None:
+    """For the worker: the link email an address asked for, if it has an account that may have
+    one now (in the caller's transaction). None: no email, and nobody is told."""
     user = accounts.get_user_by_email(email)
-    if user is None:
-        return
-    try:
-        send_link_to_user(user)
-    except MailError:
-        pass  # logged in send_email; the person can ask again
-
-
-def _send_link_to_user_id(user_id: int) -> None:
-    """The "email me a link" job (background): the person is read again when it runs."""
-    user = db.session.get(User, user_id)
-    if user is not None:
-        send_link_to_user(user)
+    return _continue_email(user) if user is not None else None
 
 
 def request_link_for_user(user: User) -> None:
-    """Queue a link for a signed-in person (the page answers before the mail is sent)."""
-    services.background().submit(_send_link_to_user_id, user.id)
+    """ "Email me a link" for a signed-in person: queued now, sent by a worker."""
+    send_link_to_user(user)
 
 
 def request_link_for(email: str) -> None:
-    """Queue a link for an address; the same (fast) path whether or not it has an account."""
-    services.background().submit(send_link_to_address, email)
+    """ "Send me a new link": one outbox row and a commit whatever the address; a worker looks
+    it up and sends (or drops) it."""
+    outbox.add_request(email, "recovery-request")
+    db.session.commit()
 
 
 # -- confirming an address, resetting a password -----------------------------------------
+def _confirmation_email(user: User) -> outbox.Prepared | None:
+    if user.email_confirmed or not user.active or mail_cap_reached(user.email):
+        return None
+    locale = account_locale(user)
+    url = _add_link(user, None, LinkPurpose.CONFIRM_EMAIL, locale=locale)
+    hours = current_app.config["CONFIRM_EMAIL_LINK_TTL_SECONDS"] // 3600
+    return _capped_email(user.email, "confirm_email", locale=locale, link=url, valid_hours=hours)
+
+
 def send_confirmation(user: User) -> bool:
     """Email a new account's address the link that proves it is theirs (capped per mailbox)."""
-    if user.email_confirmed or not user.active or mail_cap_reached(user.email):
-        return False
-    locale = account_locale(user)
-    url = issue_link(user, None, LinkPurpose.CONFIRM_EMAIL, locale=locale)
-    hours = current_app.config["CONFIRM_EMAIL_LINK_TTL_SECONDS"] // 3600
-    return send_capped(user.email, "confirm_email", locale=locale, link=url, valid_hours=hours)
+    return _queue(user.email, _confirmation_email(user))
 
 
-def send_account_exists_notice(email: str) -> bool:
-    """Someone signed up with an address that has an account: tell its mailbox (no link that
-    signs anyone in), and tell the person at the screen nothing more than a new sign-up."""
+def _account_exists_email(email: str) -> outbox.Prepared | None:
     base = current_app.config["PUBLIC_BASE_URL"]
     owner = accounts.get_user_by_email(email)  # the mailbox's own account: its language
-    return send_capped(
+    return _capped_email(
         email,
         "account_exists",
         locale=account_locale(owner) if owner is not None else None,
@@ -313,43 +289,60 @@ def send_account_exists_notice(email: str) -> bool:
     )
 
 
-def send_password_reset(email: str) -> None:
-    """The "forgot password" job: a short-lived link if the address has an active account.
-    Also for an unconfirmed address: using the link proves the mailbox, and confirms it."""
+def send_account_exists_notice(email: str) -> bool:
+    """Someone signed up with an address that has an account: tell its mailbox (no link that
+    signs anyone in), and tell the person at the screen nothing more than a new sign-up."""
+    return _queue(email, _account_exists_email(email))
+
+
+def prepare_password_reset(email: str) -> outbox.Prepared | None:
+    """For the worker: a short-lived reset link if the address has an active account (also an
+    unconfirmed one: using the link proves the mailbox, and confirms it)."""
     user = accounts.get_user_by_email(email)
     if user is None or not user.active or mail_cap_reached(user.email):
-        return
+        return None
     locale = account_locale(user)
-    url = issue_link(user, None, LinkPurpose.RESET, locale=locale)
+    url = _add_link(user, None, LinkPurpose.RESET, locale=locale)
     minutes = current_app.config["PASSWORD_RESET_LINK_TTL_SECONDS"] // 60
-    try:
-        send_capped(user.email, "reset_link", locale=locale, link=url, valid_minutes=minutes)
-    except MailError:
-        pass  # logged in send_email; the person can ask again
+    return _capped_email(user.email, "reset_link", locale=locale, link=url, valid_minutes=minutes)
 
 
-def _send_after_signup(user_id: int | None, email: str) -> None:
-    try:
-        if user_id is None:
-            send_account_exists_notice(email)
-            return
-        user = db.session.get(User, user_id)
-        if user is not None:
-            send_confirmation(user)
-    except MailError:
-        pass  # logged in send_email; they can ask for it again from the confirm page
+def send_password_reset(email: str) -> None:
+    """Queue the reset email now (support and tests; the page uses request_password_reset)."""
+    user = accounts.get_user_by_email(email)
+    if user is not None:
+        _queue(user.email, prepare_password_reset(email))
+
+
+def request_password_reset(email: str) -> None:
+    """ "Forgot password": one outbox row and a commit whatever the address; a worker decides."""
+    outbox.add_request(email, "reset-request")
+    db.session.commit()
+
+
+def prepare_confirmation(email: str) -> outbox.Prepared | None:
+    """For the worker, after a sign-up that made an account: its confirmation link."""
+    user = accounts.get_user_by_email(email)
+    return _confirmation_email(user) if user is not None else None
+
+
+def prepare_account_exists_notice(email: str) -> outbox.Prepared | None:
+    """For the worker, after a sign-up with an address that had an account: a notice to it."""
+    user = accounts.get_user_by_email(email)
+    return _account_exists_email(user.email) if user is not None else None
 
 
 def sign_up(email: str, password: str) -> User | None:
-    """Create an unconfirmed account and mail its confirmation link; for an address that has an
-    account already, mail that mailbox a notice instead. The same answer and about the same
-    time either way (no enumeration). Returns the new user, or None."""
+    """Create an unconfirmed account and queue its confirmation link; for an address that has an
+    account already, a notice to that mailbox instead. The same answer and the same work either
+    way (one outbox row; a worker decides). Returns the new user, or None."""
     try:
         # The browser's language: the confirmation email is written in it.
         user: User | None = accounts.create_user(email, password, locale=i18n.locale_for_new_sign_in(None))
     except accounts.EmailTakenError:
         user = None
-    services.background().submit(_send_after_signup, user.id if user else None, email)
+    outbox.add_request(email, "confirm-request" if user else "exists-request")
+    db.session.commit()
     return user
 
 
@@ -437,32 +430,26 @@ def due_reminders(now: datetime | None = None) -> list[Reminder]:
 
 
 def send_reminder(reminder: Reminder) -> bool:
-    """Claim the window (unique row, so overlapping runs send once), then send. Returns sent."""
+    """Claim the window (unique row, so overlapping runs send once) and queue the email, in one
+    transaction. Returns whether this run queued it."""
     inquiry = reminder.inquiry
+    user = inquiry.user
+    locale = account_locale(user)
     db.session.add(ReminderSent(inquiry_id=inquiry.id, window=reminder.window))
+    send_email(
+        user.email,
+        "reminder",
+        locale=locale,
+        link=_add_link(user, inquiry, locale=locale),
+        unsubscribe_url=unsubscribe_url(user),
+        expired=reminder.window.startswith("after"),
+        expires_at=inquiry.expires_at,
+    )
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         return False  # another run has it
-    user = inquiry.user
-    locale = account_locale(user)
-    try:
-        send_email(
-            user.email,
-            "reminder",
-            locale=locale,
-            link=issue_link(user, inquiry, locale=locale),
-            unsubscribe_url=unsubscribe_url(user),
-            expired=reminder.window.startswith("after"),
-            expires_at=inquiry.expires_at,
-        )
-    except MailError:
-        db.session.execute(
-            delete(ReminderSent).where(ReminderSent.inquiry_id == inquiry.id, ReminderSent.window == reminder.window)
-        )
-        db.session.commit()  # free the window: the next run tries again
-        return False
     return True
 
 

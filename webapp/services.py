@@ -9,7 +9,6 @@ from flask import current_app
 if TYPE_CHECKING:
     from .budget import Coalescer, Pace
     from .persona import PersonaClient
-    from .recovery import Background
     from .security import TokenCipher
 
 
@@ -31,11 +30,6 @@ def reminder_pace() -> Pace:
 def token_cipher() -> TokenCipher:
     """Encrypts Persona session tokens at rest."""
     return current_app.extensions["token_cipher"]
-
-
-def background() -> Background:
-    """Runs mail jobs outside the request."""
-    return current_app.extensions["background"]
 
 
 def persona_sdk_file() -> str | None:

@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import services
+from . import metrics, services
 from .addresses import normalize_address
 from .clock import utcnow
 from .extensions import db
@@ -113,6 +113,7 @@ def start_or_resume_verification(user: User, requested_inquiry: str | None = Non
     if inquiry.status in (InquiryStatus.PENDING, InquiryStatus.EXPIRED):
         token = _stored_token(inquiry)
         if token is not None:
+            metrics.SESSION_TOKENS.labels("reused").inc()
             return VerifyPage("continue", inquiry, session_token=token)
         return _mint_token(user, inquiry)
     return page_for_status(inquiry)
@@ -311,6 +312,7 @@ def _resume_at_persona(user: User, inquiry: Inquiry) -> VerifyPage:
     inquiry.tokens_minted += 1
     inquiry.last_activity_at = utcnow()
     db.session.commit()
+    metrics.SESSION_TOKENS.labels("minted").inc()
     log.info("minted session token #%d for inquiry %s", inquiry.tokens_minted, inquiry.persona_id)
     return VerifyPage("continue", inquiry, session_token=resumed.session_token)
 

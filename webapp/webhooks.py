@@ -22,6 +22,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from . import metrics
 from .clock import utcnow
 from .extensions import db, execute_for_rowcount
 from .models import Inquiry, WebhookEvent
@@ -182,7 +183,10 @@ def receive_event(header: str | None, body: bytes, *, secrets: list[str], now: f
     verify_signature(header, body, secrets, now=now, tolerance_seconds=tolerance_seconds)
     event = parse_event(body)
     row, is_new = store_event(event, body)
+    if is_new and event.created_at is not None:
+        metrics.WEBHOOK_LAG.observe(max(0.0, (utcnow() - event.created_at).total_seconds()))
     outcome = apply_event(row)
+    metrics.WEBHOOKS.labels(outcome if is_new else "duplicate").inc()
     log.info(
         "webhook %s %s for %s: %s%s",
         event.event_id,

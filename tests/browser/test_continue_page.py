@@ -94,7 +94,6 @@ def test_new_account_signs_up_confirms_its_address_and_reaches_the_flow(page: Pa
     page.get_by_label("Repeat password").fill("a long enough password")
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
-    app.extensions["background"].join()
     [message] = outbox(app.config["MAIL_OUTBOX_DIR"])
     link = re.search(r"https?://\S+/confirm-email/[A-Za-z0-9_-]{43}", text_of(message)).group(0)
     page.goto(live_server.url + urlsplit(link).path)

@@ -9,8 +9,10 @@ from datetime import timedelta
 
 import pytest
 
+from tests import stack
 from tests.builders import give_inquiry, make_user, new_link
 from tests.pages import open_link, redeem, sign_in
+from tests.smtp_sink import SmtpSink
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.models import User
@@ -104,3 +106,20 @@ def shared_redis(redis_url: str) -> str:
 
     redis.Redis.from_url(redis_url).flushdb()
     return redis_url
+
+
+@pytest.fixture
+def sink():
+    """An SMTP server on a free port, running (tests.smtp_sink)."""
+    running = SmtpSink().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def processes():
+    """Every process a test starts (tests.stack); stopped (SIGTERM, then SIGKILL) at its end."""
+    started: list[stack.Process] = []
+    yield started
+    for process in started:
+        process.stop()

@@ -59,6 +59,7 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/language"):                       (400,      400,   400,  400,  400),  # no locale sent
     ("GET",  "/healthz"):                        (200,      200,   200,  200,  200),
     ("GET",  "/readyz"):                         (200,      200,   200,  200,  200),
+    ("GET",  "/metrics"):                        (200,      200,   200,  200,  200),  # loopback, no token
     ("GET",  "/static/<path:filename>"):         (200,      200,   200,  200,  200),
     ("POST", "/logout"):                         (302,      303,   303,  303,  303),
     ("POST", "/account/sign-out-everywhere"):    (302,      303,   303,  302,  302),

@@ -45,6 +45,18 @@ def test_a_mail_job_logs_under_the_request_that_queued_it(app, emulator, app_log
     answer = client.post(
         "/recovery/resend", data={"email": "ada@example.test", "csrf_token": csrf_from(page.get_data(as_text=True))}
     )
-    app.extensions["background"].join()
-    sent = [line for line in app_log.getvalue().splitlines() if "webapp.mail" in line and "sent to" in line]
+    sent = [line for line in app_log.getvalue().splitlines() if "webapp.outbox" in line and "sent to" in line]
     assert len(sent) == 1 and f"[{answer.headers['X-Request-Id']}]" in sent[0]
+
+
+def test_metrics_need_the_token_or_a_direct_loopback_connection(make_app):
+    open_app = make_app(METRICS_TOKEN="")
+    direct = open_app.test_client().get("/metrics")  # the test client connects from 127.0.0.1
+    assert direct.status_code == 200 and direct.mimetype == "text/plain"
+    assert b"outbox_open 0.0" in direct.data and b"persona_breaker_open 0.0" in direct.data
+    assert open_app.test_client().get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 404
+    assert open_app.test_client().get("/metrics", environ_base={"REMOTE_ADDR": "10.0.0.5"}).status_code == 404
+    locked = make_app(METRICS_TOKEN="a-scrape-token").test_client()
+    assert locked.get("/metrics").status_code == 404
+    assert locked.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 404
+    assert locked.get("/metrics", headers={"Authorization": "Bearer a-scrape-token"}).status_code == 200

@@ -38,7 +38,6 @@ REFUSED_ADDRESSES = [
 
 
 def mails(app) -> list:
-    app.extensions["background"].join()
     return outbox(app.config["MAIL_OUTBOX_DIR"])
 
 

@@ -110,7 +110,6 @@ def test_sign_up_stores_the_page_language_and_confirms_the_address_in_it(app, cl
         },
         headers={"Accept-Language": "de-DE"},
     )
-    app.extensions["background"].join()
     with app.app_context():
         user = db.session.scalar(db.select(User).where(User.email == "grete@example.test"))
         assert user.locale == "de"

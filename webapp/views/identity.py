@@ -11,11 +11,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from werkzeug.wrappers import Response
 
-from .. import accounts, recovery, services
+from .. import accounts, recovery
 from ..addresses import mask_address
 from ..extensions import limiter
 from ..forms import EmailForm, NewPasswordForm
-from ..mail import MailError
 from ..models import LinkPurpose
 from ..route_policy import unconfirmed_allowed, verification_scope
 from ..security import hash_token
@@ -98,21 +97,9 @@ def confirm_email_redeem() -> Response:
 def confirm_email_resend() -> Response:
     """Send the confirmation link again (to the account's own address, capped per mailbox)."""
     if current_user.is_authenticated and not current_user.email_confirmed:
-        services.background().submit(_send_confirmation_to, current_user.id)
+        recovery.send_confirmation(current_user)
         flash(_("We've sent a new link to %(address)s.", address=mask_address(current_user.email)))
     return redirect(url_for("identity.confirm_email"), code=303)
-
-
-def _send_confirmation_to(user_id: int) -> None:
-    from ..extensions import db
-    from ..models import User
-
-    user = db.session.get(User, user_id)
-    if user is not None:
-        try:
-            recovery.send_confirmation(user)
-        except MailError:
-            pass  # logged in send_email; they can ask again
 
 
 # -- forgot password ---------------------------------------------------------------------------
@@ -122,7 +109,7 @@ def forgot_password() -> str:
     """Ask for a reset link: the same answer whether or not the address has an account."""
     form = EmailForm()
     if form.validate_on_submit():
-        services.background().submit(recovery.send_password_reset, form.email.data or "")
+        recovery.request_password_reset(form.email.data or "")
         minutes = current_app.config["PASSWORD_RESET_LINK_TTL_SECONDS"] // 60
         return render_template("identity/forgot_sent.html", minutes=minutes)
     return render_template("identity/forgot.html", form=form)

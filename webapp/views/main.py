@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
-from .. import accounts, i18n, services
+from .. import accounts, i18n, metrics, services
 from ..extensions import db
 from ..route_policy import json_only, sessionless, unconfirmed_allowed, verification_scope
 from ..security import is_safe_next
@@ -68,3 +68,12 @@ def ready() -> Response:
         response.headers["Retry-After"] = "5"
         return response
     return jsonify({"status": "ok", "database": "ok", "persona": persona})
+
+
+@bp.get("/metrics")
+@sessionless
+def prometheus_metrics() -> Response:
+    """Prometheus metrics, for the scraper only (a token, or a direct loopback connection)."""
+    if not metrics.may_scrape():
+        return Response("Not found\n", 404, mimetype="text/plain")
+    return Response(metrics.render(), mimetype=metrics.CONTENT_TYPE, headers={"Cache-Control": "no-store"})

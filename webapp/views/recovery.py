@@ -54,7 +54,11 @@ def _show_landing(session_key: str, purpose: str, redeem_endpoint: str) -> Respo
     html = render_template(
         "recovery/landing.html", redeem_url=url_for(redeem_endpoint), account_email=check.link.user.email
     )
-    return _no_referrer(Response(html, mimetype="text/html"))
+    response = _no_referrer(Response(html, mimetype="text/html"))
+    # Its button POSTs here over HTTPS, where the CSRF check wants a same-origin Referer; this
+    # address carries no token, and other origins still get nothing.
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
 
 
 def _redeem(session_key: str, purpose: str) -> Response:

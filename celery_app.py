@@ -1,0 +1,6 @@
+"""The Celery app for workers and beat: `celery -A celery_app worker` / `celery -A celery_app beat`."""
+
+from webapp import create_app
+
+flask_app = create_app()
+app = flask_app.extensions["celery"]
