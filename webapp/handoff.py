@@ -45,11 +45,11 @@ class HandoffLink:
 
 def qr_svg(url: str, title: str) -> str:
     """The QR code of `url` as inline SVG, black on white with the standard quiet zone, scaled
-    by CSS (no fixed size). Error correction M: readable from a screen at a slant."""
+    by CSS (no fixed size), an image named `title` for screen readers. Error correction M:
+    readable from a screen at a slant."""
     code = segno.make_qr(url, error="m", boost_error=False)
-    return code.svg_inline(
-        scale=4, border=4, dark="#000", light="#fff", title=title, omitsize=True, svgclass="qr-code"
-    )
+    svg = code.svg_inline(scale=4, border=4, dark="#000", light="#fff", title=title, omitsize=True, svgclass="qr-code")
+    return svg.replace("<svg ", '<svg role="img" ', 1)  # named by its <title>
 
 
 def issue_handoff_link(user: User, qr_title: str) -> HandoffLink:

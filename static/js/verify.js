@@ -35,6 +35,8 @@
   // close theirs. Without BroadcastChannel each tab runs on its own, as before.
   var tabs = "BroadcastChannel" in window ? new window.BroadcastChannel("continue-verification") : null;
   var tabId = String(Math.random()).slice(2) + String(Date.now());
+  // A phone or tablet is already the device with the camera: it is offered no "Continue on your phone".
+  var onATouchScreen = Boolean(window.matchMedia && window.matchMedia("(pointer: coarse)").matches);
   // When the sign-in ends if nothing else happens (this clock), from the server's last word.
   var signedInUntil = Date.now() + cfg.signedInMs;
 
@@ -55,6 +57,7 @@
     panels.forEach(function (p) { p.hidden = p !== panel; });
     // Each panel has its own way on: one "Email me a link" on screen is enough.
     byId("summary-email-link").hidden = Boolean(panel);
+    byId("summary-handoff").hidden = Boolean(panel) || onATouchScreen;
     if (panel) {
       var heading = panel.querySelector("h2");
       if (heading) heading.focus();
@@ -531,9 +534,8 @@
   }
 
   var handoffForm = document.querySelector("form[data-handoff-open]");
-  var onATouchScreen = window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
   document.querySelectorAll("[data-handoff-offer]").forEach(function (offer) {
-    offer.hidden = onATouchScreen; // a phone or tablet is already the device with the camera
+    offer.hidden = onATouchScreen;
     offer.querySelector("form").addEventListener("submit", function (event) {
       event.preventDefault();
       openHandoff();

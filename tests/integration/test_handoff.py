@@ -25,7 +25,9 @@ JSON = {"Accept": "application/json"}
 def new_handoff(client) -> dict:
     """Press "Continue on your phone" as the page script does: the JSON answer."""
     page = client.get("/verify")
-    answer = client.post("/verify/handoff-link", headers={**JSON, "X-CSRFToken": csrf_from(page.get_data(as_text=True))})
+    answer = client.post(
+        "/verify/handoff-link", headers={**JSON, "X-CSRFToken": csrf_from(page.get_data(as_text=True))}
+    )
     assert answer.status_code == 200, answer.data
     assert answer.headers["Cache-Control"] == "no-store"
     return answer.get_json()
@@ -49,9 +51,7 @@ def press_continue(phone, landing):
     return phone.post("/h", data={"csrf_token": csrf_from(landing.get_data(as_text=True))})
 
 
-def test_the_qr_code_encodes_the_link_and_the_phone_continues_after_seeing_whose_it_is(
-    app, client, pending_user
-):
+def test_the_qr_code_encodes_the_link_and_the_phone_continues_after_seeing_whose_it_is(app, client, pending_user):
     handoff = new_handoff(client)
     url = handoff["url"]
     assert re.fullmatch(re.escape(app.config["PUBLIC_BASE_URL"]) + r"/h/[A-Za-z0-9_-]{43}", url)
@@ -93,9 +93,7 @@ def test_rotation_kills_older_links_after_the_grace_and_only_one_wins(app, clien
     assert press_continue(phone2, landing2).status_code == 303
 
 
-def test_the_link_dies_with_the_inquiry_and_the_computer_follows_to_the_result(
-    app, client, pending_user, emulator
-):
+def test_the_link_dies_with_the_inquiry_and_the_computer_follows_to_the_result(app, client, pending_user, emulator):
     handoff = new_handoff(client)
     phone, landing = scan(app, handoff["url"])
     body = event_body("inquiry.completed", pending_user, at=later(5))
@@ -107,7 +105,9 @@ def test_the_link_dies_with_the_inquiry_and_the_computer_follows_to_the_result(
     assert delivered.status_code < 300
     assert press_continue(phone, landing).status_code == 404
     assert poll(client, handoff["issuedAt"]) == {"state": "finished", "redirect": "/verify"}
-    refused = client.post("/verify/handoff-link", headers={**JSON, "X-CSRFToken": csrf_from(client.get("/").get_data(as_text=True))})
+    refused = client.post(
+        "/verify/handoff-link", headers={**JSON, "X-CSRFToken": csrf_from(client.get("/").get_data(as_text=True))}
+    )
     assert refused.get_json() == {"redirect": "/verify"}
 
 
