@@ -141,7 +141,7 @@ def test_without_javascript_the_button_shows_a_page_with_the_code(client, pendin
     assert 'role="img"' in html and "<svg" in html and "/h/" in html
 
 
-@pytest.mark.parametrize("since", ["", "abc", "-5", "9" * 40, "1e9"])
+@pytest.mark.parametrize("since", ["", "abc", "-5", "9" * 14, "9" * 40, "1e9"])
 def test_a_bad_poll_is_a_400_in_json(client, pending_user, since):
     answer = client.get(f"/verify/handoff-status?since={since}", headers=JSON)
     assert answer.status_code == 400 and answer.is_json

@@ -181,7 +181,7 @@ def handoff_status() -> Response:
     """JSON, polled by the computer while it shows the QR code or "Continue on your phone…":
     `waiting`, `on_phone` (a phone opened the link), or where to go (the result is ready)."""
     since = request.args.get("since", "")
-    if not since.isdigit() or len(since) > 15:
+    if not since.isdigit() or len(since) > 13:  # 13 digits: up to the year 2286
         return Response('{"error": "since: milliseconds since 1970 expected"}', 400, mimetype="application/json")
     state = handoff.handoff_status(current_user, int(since))
     if state == handoff.HandoffState.FINISHED:
