@@ -114,6 +114,9 @@ class Session:
     used_at: float | None = None  # the `started-at` of Persona's inquiry-session
     revoked_at: float | None = None  # expired early: by the API, the inquiry's expiry, or control
     canceled_at: float | None = None
+    # How this device was reached from another one (Persona's `device-handoff-method`): set on
+    # a session opened by a one-time link the flow made for "Continue on another device".
+    device_handoff_method: str | None = None
 
     def status(self, now: float) -> str:
         """`active`, `expired` or `canceled` at `now`."""
@@ -124,6 +127,22 @@ class Session:
         if self.used_at is None and self.unused_until <= now:
             return "expired"
         return "active"
+
+
+@dataclass
+class OneTimeLink:
+    """A one-time link (OTL): opens the inquiry once, on any device, in a new session. Made by
+    the API (generate-one-time-link) or by the flow's "Continue on another device" (`method`
+    set: the session it opens records it as its `device-handoff-method`)."""
+
+    KIND: ClassVar[str] = "one-time-link"
+    id: str  # the code in `/verify?code=…`
+    inquiry_id: str
+    created_at: float
+    expires_at: float
+    method: str | None = None
+    used_at: float | None = None
+    session_id: str | None = None  # the session it opened
 
 
 @dataclass
@@ -170,9 +189,9 @@ class Settings:
     webhooks_paused: bool = False
 
 
-Record = Inquiry | Session | Event | Delivery | IdempotencyRecord | Settings
+Record = Inquiry | Session | Event | Delivery | IdempotencyRecord | Settings | OneTimeLink
 RECORD_TYPES: dict[str, type[Record]] = {
-    t.KIND: t for t in (Inquiry, Session, Event, Delivery, IdempotencyRecord, Settings)
+    t.KIND: t for t in (Inquiry, Session, Event, Delivery, IdempotencyRecord, Settings, OneTimeLink)
 }
 
 
@@ -213,6 +232,7 @@ class Store:
         self.deliveries: dict[str, Delivery] = {}
         self.open_deliveries: dict[str, Delivery] = {}  # not yet delivered or failed
         self.idempotency: dict[str, IdempotencyRecord] = {}
+        self.one_time_links: dict[str, OneTimeLink] = {}
 
     # -- the lock-and-save helper and persistence ---------------------------------------------
     @contextmanager
@@ -252,6 +272,8 @@ class Store:
             self.events[record.id] = record
         elif isinstance(record, Delivery):
             self._add_delivery(record)
+        elif isinstance(record, OneTimeLink):
+            self.one_time_links[record.id] = record
         else:
             self.idempotency[record.id] = record
 
@@ -430,13 +452,38 @@ class Store:
         self.touch(inq)
         self.emit(inq, "inquiry.transitioned")
 
-    def one_time_link(self, inq: Inquiry, origin: str) -> dict[str, str]:
+    def one_time_link(self, inq: Inquiry, origin: str, method: str | None = None) -> dict[str, str]:
         """`meta` of generate-one-time-link; refused for an expired (until resumed) or finished
-        inquiry (OTL). Opening the link is not emulated."""
+        inquiry (OTL). The link dies with the inquiry (FACTS.md §1) and works once."""
         if inq.status not in {"created", "pending"} or inq.redacted_at:
             raise StateError(409, "Conflict", f"Cannot generate a one-time link while the inquiry is {inq.status}")
         code = secrets.token_urlsafe(24)
+        link = OneTimeLink(code, inq.id, self.now(), inq.expires_at, method=method)
+        self.one_time_links[code] = link
+        self.touch(link)
         return {"one-time-link": f"{origin}/verify?code={code}", "one-time-link-short": f"{origin}/v/{code[:10]}"}
+
+    def open_one_time_link(self, code: str) -> tuple[Inquiry, Session]:
+        """Open a one-time link on a device: a new session for its inquiry (recording the link's
+        handoff method), once. StateError when it is unknown, used, or its inquiry is over."""
+        link = self.one_time_links.get(code)
+        if link is None or link.used_at is not None:
+            raise StateError(404, "Record not found", "This link is not valid")
+        inq = self.inquiry(link.inquiry_id)  # expires it if due
+        if inq.status not in {"created", "pending"} or inq.redacted_at or link.expires_at <= self.now():
+            raise StateError(409, "Conflict", f"This link cannot be used while the inquiry is {inq.status}")
+        session = self.open_session(inq)
+        session.device_handoff_method = link.method
+        link.used_at = self.now()
+        link.session_id = session.id
+        self.touch(link)
+        self.mark_used(session)
+        return inq, session
+
+    def handoff_link_opened(self, inquiry_id: str, code: str) -> bool:
+        """Whether the flow's own handoff link `code` (of this inquiry) was opened on another device."""
+        link = self.one_time_links.get(code)
+        return link is not None and link.inquiry_id == inquiry_id and link.used_at is not None
 
     # -- sessions ----------------------------------------------------------------------------
     def _add_session(self, session: Session) -> None:
@@ -669,7 +716,7 @@ def serialize_session(session: Session, store: Store) -> dict[str, Any]:
             "canceled-at": iso(session.canceled_at),
             "ip-address": None,
             "user-agent": None,
-            "device-handoff-method": None,
+            "device-handoff-method": session.device_handoff_method,
         },
         "relationships": {"inquiry": {"data": {"type": "inquiry", "id": session.inquiry_id}}},
     }

@@ -45,6 +45,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "network.title": "No connection",
         "network.text": "We could not reach the verification service. Check your connection and try again.",
         "retry": "Try again",
+        "handoff.button": "Use another device",
+        "handoff": "Continue on another device",
+        "handoff.text": "Open this one-time link on your phone to carry on there. This window follows along.",
+        "handoff.link": "One-time link",
+        "handoff.opened": "Continuing on your other device… This window finishes by itself.",
+        "handoff.cancel": "Continue on this device",
     },
     "es": {
         "title": "Verifica tu identidad",
@@ -84,6 +90,12 @@ STRINGS: dict[str, dict[str, str]] = {
             "No hemos podido contactar con el servicio de verificación. Revisa tu conexión e inténtalo de nuevo."
         ),
         "retry": "Reintentar",
+        "handoff.button": "Usar otro dispositivo",
+        "handoff": "Continuar en otro dispositivo",
+        "handoff.text": "Abre este enlace de un solo uso en tu teléfono para seguir allí. Esta ventana te acompaña.",
+        "handoff.link": "Enlace de un solo uso",
+        "handoff.opened": "Continuando en tu otro dispositivo… Esta ventana terminará sola.",
+        "handoff.cancel": "Continuar en este dispositivo",
     },
     "fr": {
         "title": "Vérifiez votre identité",
@@ -121,6 +133,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "network.title": "Pas de connexion",
         "network.text": "Impossible de joindre le service de vérification. Vérifiez votre connexion et réessayez.",
         "retry": "Réessayer",
+        "handoff.button": "Utiliser un autre appareil",
+        "handoff": "Continuer sur un autre appareil",
+        "handoff.text": "Ouvrez ce lien à usage unique sur votre téléphone pour continuer là-bas. Cette fenêtre suit.",
+        "handoff.link": "Lien à usage unique",
+        "handoff.opened": "Suite sur votre autre appareil… Cette fenêtre se terminera d'elle-même.",
+        "handoff.cancel": "Continuer sur cet appareil",
     },
     "de": {
         "title": "Bestätigen Sie Ihre Identität",
@@ -162,6 +180,12 @@ STRINGS: dict[str, dict[str, str]] = {
             "Der Verifizierungsdienst ist nicht erreichbar. Prüfen Sie Ihre Verbindung und versuchen Sie es erneut."
         ),
         "retry": "Erneut versuchen",
+        "handoff.button": "Anderes Gerät verwenden",
+        "handoff": "Auf einem anderen Gerät fortfahren",
+        "handoff.text": "Öffnen Sie diesen Einmal-Link auf Ihrem Handy, um dort weiterzumachen. Dieses Fenster folgt.",
+        "handoff.link": "Einmal-Link",
+        "handoff.opened": "Weiter auf Ihrem anderen Gerät … Dieses Fenster schließt von selbst ab.",
+        "handoff.cancel": "Auf diesem Gerät fortfahren",
     },
     "pt-BR": {
         "title": "Verifique sua identidade",
@@ -199,6 +223,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "network.title": "Sem conexão",
         "network.text": "Não foi possível acessar o serviço de verificação. Verifique sua conexão e tente novamente.",
         "retry": "Tentar novamente",
+        "handoff.button": "Usar outro dispositivo",
+        "handoff": "Continuar em outro dispositivo",
+        "handoff.text": "Abra este link de uso único no celular para continuar lá. Esta janela acompanha.",
+        "handoff.link": "Link de uso único",
+        "handoff.opened": "Continuando no seu outro dispositivo… Esta janela termina sozinha.",
+        "handoff.cancel": "Continuar neste dispositivo",
     },
     "ar": {
         "title": "تحقق من هويتك",
@@ -236,6 +266,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "network.title": "لا يوجد اتصال",
         "network.text": "تعذّر الوصول إلى خدمة التحقق. تحقق من اتصالك وحاول مرة أخرى.",
         "retry": "إعادة المحاولة",
+        "handoff.button": "استخدام جهاز آخر",
+        "handoff": "المتابعة على جهاز آخر",
+        "handoff.text": "افتح هذا الرابط لمرة واحدة على هاتفك للمتابعة هناك. هذه النافذة تتابع معك.",
+        "handoff.link": "رابط لمرة واحدة",
+        "handoff.opened": "تتم المتابعة على جهازك الآخر… ستنتهي هذه النافذة تلقائيًا.",
+        "handoff.cancel": "المتابعة على هذا الجهاز",
     },
 }
 

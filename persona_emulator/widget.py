@@ -141,6 +141,36 @@ def widget_page() -> str:
     )
 
 
+@bp.get("/verify")
+def hosted_flow() -> tuple[str, int] | str:
+    """A one-time link opened on a device (OTL): the hosted flow, in a new session of its own
+    (once; a used or dead link shows "Session expired"). Opened from the flow's "Continue on
+    another device", the session records that as its `device-handoff-method`."""
+    st = store()
+    language = language_for(request.args.get("language"))
+    try:
+        with st.write():
+            inq, session = st.open_one_time_link(request.args.get("code", ""))
+            token = st.token(session)
+    except StateError:
+        inq, token = None, ""
+    page = render_template(
+        "widget.html",
+        container_id="",
+        iframe_origin="",
+        inquiry_id=inq.id if inq else "",
+        session_token=token,
+        template_id=inq.template_id if inq else "",
+        language=language,
+        direction="rtl" if language in RTL else "ltr",
+        t=STRINGS[language],
+        strings_json=json.dumps(STRINGS[language]),
+        hosted=True,
+        link_dead=inq is None,
+    )
+    return (page, 404) if inq is None else page
+
+
 @bp.get("/preload")
 def preload() -> str:
     return "<!doctype html><title>preload</title>"
@@ -161,6 +191,43 @@ def open_session() -> Response:
             return opened
         inq, token = opened
         return jsonify(_flow_state(inq, token))
+
+
+@bp.post("/widget/api/handoff")
+def start_handoff() -> Response:
+    """ "Continue on another device": a one-time link for this inquiry (shown as a QR code and
+    a link), whose session will record `device-handoff-method` `qr`."""
+    body = _payload()
+    st = store()
+    with st.write():
+        inquiry_id = str(body.get("inquiryId", ""))
+        try:
+            inq = st.inquiry(inquiry_id)
+        except StateError:
+            return _not_found(st)
+        if st.session_for_token(inquiry_id, str(body.get("sessionToken") or "")) is None:
+            return _error(409, "unauthenticated", "Session expired", inquiryStatus=inq.status)
+        meta = st.one_time_link(inq, request.host_url.rstrip("/"), method="qr")
+        code = meta["one-time-link"].rsplit("code=", 1)[1]
+        return jsonify({"link": meta["one-time-link"], "code": code})
+
+
+@bp.post("/widget/api/handoff-status")
+def handoff_status() -> Response:
+    """Polled by the first device while the other one runs the flow: whether the link was
+    opened there, and the inquiry's status (the first device finishes when it is final)."""
+    body = _payload()
+    st = store()
+    with st.write():
+        inquiry_id = str(body.get("inquiryId", ""))
+        try:
+            inq = st.inquiry(inquiry_id)
+        except StateError:
+            return _not_found(st)
+        if st.session_for_token(inquiry_id, str(body.get("sessionToken") or "")) is None and inq.status not in FINAL:
+            return _error(409, "unauthenticated", "Session expired", inquiryStatus=inq.status)
+        opened = st.handoff_link_opened(inquiry_id, str(body.get("code", "")))
+        return jsonify({"opened": opened, "status": inq.status, "inquiryId": inq.id, "fields": inq.fields})
 
 
 @bp.post("/widget/api/step")

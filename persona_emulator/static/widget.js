@@ -17,7 +17,7 @@
   }
 
   function show(id) {
-    ["loading", "step", "confirm-exit", "expired", "finished", "failure", "offline"].forEach(function (s) {
+    ["loading", "step", "confirm-exit", "expired", "finished", "failure", "offline", "handoff-screen"].forEach(function (s) {
       document.getElementById(s).hidden = s !== id;
     });
     var heading = document.querySelector("#" + id + " h1");
@@ -112,6 +112,61 @@
       }, function () { offline(function () { show("step"); step(action); }); });
   }
 
+  // -- "Continue on another device" (Persona's own handoff) ----------------------------------
+  // A one-time link for this inquiry; the other device opens it in a session of its own
+  // (`device-handoff-method` "qr"). This window says so to the SDK with the documented events
+  // (one-time-link-sent, -start, -exit) and, once the inquiry is finished there, completes here
+  // too, as the first device does in Persona's flow.
+  var FINISHED = ["completed", "failed", "approved", "declined", "needs_review"];
+  var handoff = null; // {code, timer, started}
+
+  function startHandoff() {
+    call("/widget/api/handoff", { inquiryId: cfg.inquiryId, sessionToken: state.sessionToken })
+      .then(function (result) {
+        if (!result.ok) return handleError(result.data);
+        handoff = { code: result.data.code, timer: null, started: false };
+        document.getElementById("handoff-text").textContent = t["handoff.text"];
+        document.getElementById("handoff-link").value = result.data.link;
+        show("handoff-screen");
+        post("one-time-link-sent", { metadata: { inquiryId: cfg.inquiryId } });
+        followHandoff(handoff);
+      }, function () { offline(function () { show("step"); startHandoff(); }); });
+  }
+
+  function followHandoff(current) {
+    current.timer = window.setTimeout(function () {
+      call("/widget/api/handoff-status", { inquiryId: cfg.inquiryId, sessionToken: state.sessionToken, code: current.code })
+        .then(function (result) {
+          if (handoff !== current) return;
+          if (!result.ok) return handleError(result.data);
+          if (result.data.opened && !current.started) {
+            current.started = true;
+            document.getElementById("handoff-text").textContent = t["handoff.opened"];
+            post("one-time-link-start", { metadata: { inquiryId: cfg.inquiryId } });
+          }
+          if (FINISHED.indexOf(result.data.status) >= 0) {
+            handoff = null;
+            var done = result.data.status !== "failed";
+            document.getElementById("finished-title").textContent = done ? t["done.title"] : t["failed.title"];
+            document.getElementById("finished-text").textContent = done ? t["done.text"] : t["failed.text"];
+            show("finished");
+            post(done ? "complete" : "fail", {
+              metadata: { inquiryId: result.data.inquiryId, status: result.data.status, fields: result.data.fields }
+            });
+            return;
+          }
+          followHandoff(current);
+        }, function () { if (handoff === current) followHandoff(current); });
+    }, 1000);
+  }
+
+  function cancelHandoff() {
+    if (handoff) window.clearTimeout(handoff.timer);
+    handoff = null;
+    post("one-time-link-exit", { metadata: { inquiryId: cfg.inquiryId } });
+    renderStep();
+  }
+
   function exit() {
     post("exit", { metadata: { inquiryId: cfg.inquiryId, sessionToken: state ? state.sessionToken : undefined } });
   }
@@ -132,6 +187,8 @@
   document.getElementById("continue").addEventListener("click", function () { step("continue"); });
   document.getElementById("submit").addEventListener("click", function () { step("submit"); });
   document.getElementById("fail").addEventListener("click", function () { step("fail"); });
+  if (document.getElementById("handoff")) document.getElementById("handoff").addEventListener("click", startHandoff);
+  document.getElementById("handoff-cancel").addEventListener("click", cancelHandoff);
   document.getElementById("exit").addEventListener("click", exit);
   document.getElementById("confirm-exit-button").addEventListener("click", exit);
   document.getElementById("stay").addEventListener("click", renderStep);
@@ -147,6 +204,10 @@
   });
 
   post("load");
+  if (cfg.linkDead) { // a one-time link that was used, or whose inquiry is over
+    show("expired");
+    return;
+  }
   if (!cfg.inquiryId) {
     handleError({ error: { status: 400, code: "invalid_config", message: "The emulator only runs existing inquiries (inquiryId)." } });
     return;

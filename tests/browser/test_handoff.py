@@ -1,7 +1,7 @@
-"""'Continue on your phone' (issue #14 item 3) in real Chromium, with the official SDK and the
-emulator: the computer's QR code decodes (Debian's zbarimg) to a link that a phone opens through
-"Continue verification" into the flow; the computer then shows `handoff` and, when the phone
-submits, reaches the processing page by itself."""
+"""'Continue on your phone' (issue #14 item 3), and Persona's own handoff (item 5), in real
+Chromium, with the official SDK and the emulator: the computer's QR code decodes (Debian's
+zbarimg) to a link that a phone opens through "Continue verification" into the flow; the computer
+then shows `handoff` and, when the phone submits, reaches the processing page by itself."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from pathlib import Path
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.pages import FLOW, flow_is_open, serious_violations, sign_in_with_browser
+from webapp.accounts import get_user_by_email
+from webapp.verification import get_current_inquiry
 
 PHONE = {"viewport": {"width": 320, "height": 640}, "is_mobile": True, "has_touch": True}
 
@@ -152,4 +154,72 @@ def test_without_javascript_the_button_shows_one_code(browser: Browser, app, dem
     desktop.locator(".qr svg").screenshot(path=str(shot))
     decoded = subprocess.run(["zbarimg", "--quiet", "--raw", str(shot)], capture_output=True, text=True, timeout=30)
     assert decoded.stdout.strip() == desktop.get_by_label(re.compile("Type this link")).input_value()
+    computer.close()
+
+
+# -- Persona's own handoff (issue #14 item 5) ----------------------------------------------------
+# Every message the flow's frame posts to our page (the SDK passes each to onEvent/callbacks).
+RECORD_FLOW_MESSAGES = """
+window.addEventListener("message", (event) => {
+  if (!event.data || typeof event.data.name !== "string") return;
+  const seen = JSON.parse(sessionStorage.getItem("flowMessages") || "[]");
+  seen.push(event.data.name);
+  sessionStorage.setItem("flowMessages", JSON.stringify(seen));  // kept across our page's navigations
+});
+"""
+FLOW_MESSAGES = "JSON.parse(sessionStorage.getItem('flowMessages') || '[]')"
+
+
+def test_personas_own_handoff_completes_on_the_phone_and_the_computer_follows(browser: Browser, app, demo, emulator):
+    """The template's "Continue on another device" inside the flow ("Use another device";
+    not a name with "Continue" in it, which other tests press by that word) (modelled by the emulator):
+    the phone opens the one-time link in a session of its own (`device-handoff-method` qr); the
+    computer's flow posts the documented events and completes when the phone submits, and our
+    page goes on to processing by itself."""
+    computer = browser.new_context(viewport={"width": 1280, "height": 800})
+    desktop = computer.new_page()
+    desktop.add_init_script(RECORD_FLOW_MESSAGES)
+    sign_in_with_browser(desktop, demo.url, "pending@demo.test")
+    flow = flow_is_open(desktop)
+    flow.get_by_role("button", name="Use another device").click()
+    expect(flow.get_by_label("One-time link")).to_have_value(re.compile(r"/verify\?code="))
+    link = flow.get_by_label("One-time link").input_value()
+
+    phone_context = browser.new_context(**PHONE)
+    phone = phone_context.new_page()
+    phone.goto(link)
+    expect(phone.get_by_role("heading", name="Take a photo of your ID")).to_be_visible()
+    expect(flow.get_by_text("Continuing on your other device")).to_be_visible(timeout=10000)
+    phone.get_by_role("button", name="Continue").click()
+    phone.get_by_role("button", name="Submit").click()
+    expect(phone.get_by_role("heading", name="Thank you")).to_be_visible()
+
+    expect(desktop.locator("main")).to_have_attribute("data-verification-state", "processing", timeout=15000)
+    messages = desktop.evaluate(FLOW_MESSAGES)
+    handoff = [m for m in messages if m.startswith("one-time-link") or m == "complete"]
+    assert handoff == ["one-time-link-sent", "one-time-link-start", "complete"]
+
+    with app.app_context():
+        inquiry_id = get_current_inquiry(get_user_by_email("pending@demo.test")).persona_id
+    sessions = emulator.call("GET", f"/inquiry-sessions?filter[inquiry-id]={inquiry_id}").json()["data"]
+    methods = [s["attributes"]["device-handoff-method"] for s in sessions]
+    assert methods.count("qr") == 1 and len(methods) >= 2  # the computer's own session has none
+    again = phone_context.new_page()  # a one-time link works once
+    again.goto(link)
+    expect(again.get_by_role("heading", name="Session expired")).to_be_visible()
+    phone_context.close()
+    computer.close()
+
+
+def test_continue_on_this_device_returns_to_the_flow_here(browser: Browser, demo):
+    computer = browser.new_context(viewport={"width": 1280, "height": 800})
+    desktop = computer.new_page()
+    desktop.add_init_script(RECORD_FLOW_MESSAGES)
+    sign_in_with_browser(desktop, demo.url, "pending@demo.test")
+    flow = flow_is_open(desktop)
+    flow.get_by_role("button", name="Use another device").click()
+    flow.get_by_role("button", name="Continue on this device").click()
+    expect(flow.get_by_role("heading", name="Take a photo of your ID")).to_be_visible()
+    messages = desktop.evaluate(FLOW_MESSAGES)
+    assert [m for m in messages if m.startswith("one-time-link")] == ["one-time-link-sent", "one-time-link-exit"]
     computer.close()

@@ -314,3 +314,32 @@ def test_create_with_an_inquiry_session(emulator: EmulatorClient):
     assert emulator.sessions(inquiry_id) == 1
     assert widget(emulator, "session", inquiryId=inquiry_id, sessionToken=token).json()["sessionToken"] == token
     assert emulator.sessions(inquiry_id) == 1  # the flow used that session, not a new one
+
+
+def test_one_time_links_open_once_in_a_session_of_their_own(emulator: EmulatorClient):
+    """A one-time link opens the hosted flow once, in a new session; the flow's own "Continue on
+    another device" makes one whose session records `device-handoff-method` (FACTS.md, APIR)."""
+    inquiry = emulator.create_inquiry()
+    emulator.set_status(inquiry["id"], "pending")
+    link = emulator.call("POST", f"/inquiries/{inquiry['id']}/generate-one-time-link").json()["meta"]["one-time-link"]
+    opened = requests.get(link, timeout=5)
+    assert opened.status_code == 200 and 'data-session-token="ey' in opened.text
+    assert requests.get(link, timeout=5).status_code == 404  # once
+
+    token = emulator.call("POST", f"/inquiries/{inquiry['id']}/resume").json()["meta"]["session-token"]
+    flow = emulator.origin + "/widget/api"
+    handoff = requests.post(f"{flow}/handoff", json={"inquiryId": inquiry["id"], "sessionToken": token}, timeout=5)
+    code = handoff.json()["code"]
+    status = {"inquiryId": inquiry["id"], "sessionToken": token, "code": code}
+    assert requests.post(f"{flow}/handoff-status", json=status, timeout=5).json()["opened"] is False
+    assert requests.get(handoff.json()["link"], timeout=5).status_code == 200
+    answer = requests.post(f"{flow}/handoff-status", json=status, timeout=5).json()
+    assert answer["opened"] is True and answer["status"] == "pending"
+    sessions = emulator.call("GET", f"/inquiry-sessions?filter[inquiry-id]={inquiry['id']}").json()["data"]
+    assert sorted(str(s["attributes"]["device-handoff-method"]) for s in sessions) == ["None", "None", "qr"]
+    refused = requests.post(f"{flow}/handoff", json={"inquiryId": inquiry["id"], "sessionToken": "x"}, timeout=5)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "unauthenticated"
+
+    late = emulator.call("POST", f"/inquiries/{inquiry['id']}/generate-one-time-link").json()["meta"]["one-time-link"]
+    emulator.call("POST", f"/inquiries/{inquiry['id']}/expire")
+    assert requests.get(late, timeout=5).status_code == 404  # it died with the inquiry
