@@ -38,7 +38,10 @@ class Config:
 
     SECRET_KEY = _env("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{ROOT / 'instance' / 'app.db'}")
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # No pool_pre_ping (a round trip on every request): connections are retired after
+    # DATABASE_POOL_RECYCLE_SECONDS, below servers' idle timeouts, and a statement that finds
+    # its connection dropped is retried once on a fresh one (extensions.RetryingSession).
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_recycle": int(_env("DATABASE_POOL_RECYCLE_SECONDS", "1800"))}
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://localhost:5000").rstrip("/")
 
     # Persona. No key configured: the local emulator (python -m persona_emulator).
@@ -198,6 +201,12 @@ class ProductionConfig(Config):
     HSTS_ENABLED = True
     PERSONA_WEBHOOK_SECRETS = _csv("PERSONA_WEBHOOK_SECRETS")  # no default secret in production
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")  # no default database in production
+    # A pooled connection for each gunicorn thread: with fewer, every busy moment opens and closes
+    # connections beyond the pool (its overflow), a new PostgreSQL backend each (PERFORMANCE.md).
+    SQLALCHEMY_ENGINE_OPTIONS = {
+        **Config.SQLALCHEMY_ENGINE_OPTIONS,
+        "pool_size": int(_env("DATABASE_POOL_SIZE", _env("GUNICORN_THREADS", "8"))),
+    }
     LOG_FORMAT = _env("LOG_FORMAT", "json")
     # Only our own host name, loopback (probes on the machine itself) and any other the load
     # balancer's checks use: other Host headers get a 400, so no redirect (Werkzeug's own
