@@ -47,8 +47,11 @@ WEBHOOK_SECRET = "wbhsec_bench_" + secrets.token_hex(8)
 
 # -- processes -------------------------------------------------------------------------------
 @contextmanager
-def gunicorn(app_spec: str, env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`app_spec` under gunicorn with the production settings; its log lines go to `log`."""
+def gunicorn(
+    app_spec: str, env: dict[str, str], log: Path, tree: Path = ROOT
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`app_spec` of the source `tree` under gunicorn with the production settings; its log
+    lines go to `log`."""
     port = free_port()
     log_file = log.open("ab")
     proc = subprocess.Popen(
@@ -62,8 +65,8 @@ def gunicorn(app_spec: str, env: dict[str, str], log: Path) -> Iterator[tuple[st
             "/dev/null",
         ]
         + ["--error-logfile", "/dev/null", app_spec],
-        cwd=ROOT,
-        env=env,
+        cwd=tree,
+        env={**env, "PYTHONPATH": str(tree)},
         stdout=log_file,
         stderr=log_file,
     )
@@ -196,7 +199,9 @@ def as_a_browser_keeps_it(response: requests.Response, person: dict) -> None:
         person["cookie"] = f"{name}={updated.group(1)}"
 
 
-def reload_storm(app_url: str, floor_url: str, person: dict, profiled: contextlib.AbstractContextManager) -> None:
+def reload_storm(
+    app_url: str, floor_url: str, person: dict, profiled: contextlib.AbstractContextManager, baseline_url: str | None
+) -> None:
     http = requests.Session()
     first = http.get(app_url + "/verify", headers={"Cookie": person["cookie"]}, timeout=10)
     assert state_of(first.text) == "continue", first.text[:300]
@@ -205,11 +210,15 @@ def reload_storm(app_url: str, floor_url: str, person: dict, profiled: contextli
     assert state_of(again.text) == "continue" and "Set-Cookie" not in again.headers, again.headers
     with profiled:
         ours = wrk(app_url + "/verify", person["cookie"])
+    baseline = wrk(baseline_url + "/verify", person["cookie"]) if baseline_url else None
     floor = wrk(f"{floor_url}/floor/{person['id']}")
     print("1. Reload storm: GET /verify with a stored token (0 Persona calls) vs the floor")
     print(f"   floor (1 SELECT + 1 template): {floor['rps']:8.0f} req/s   p50 {floor['p50']:6.1f} ms")
     print(f"   our /verify:                   {ours['rps']:8.0f} req/s   p50 {ours['p50']:6.1f} ms")
     print(f"   cost ratio (floor / ours):     {floor['rps'] / ours['rps']:8.2f}x   (target <= 1.5x)")
+    if baseline is not None:
+        print(f"   baseline tree's /verify:       {baseline['rps']:8.0f} req/s   p50 {baseline['p50']:6.1f} ms")
+        print(f"   its cost ratio (floor / it):   {floor['rps'] / baseline['rps']:8.2f}x")
 
 
 def tutorial_vs_ours(app_url: str, floor_url: str, emulator: EmulatorClient, person: dict) -> None:
@@ -235,7 +244,9 @@ def tutorial_vs_ours(app_url: str, floor_url: str, emulator: EmulatorClient, per
     emulator.configure(latency="", rate_limit_per_minute=0)
 
 
-def minting(app_url: str, emulator: EmulatorClient, people: list[dict]) -> None:
+def minting(
+    app_url: str, emulator: EmulatorClient, people: list[dict], profiled: contextlib.AbstractContextManager
+) -> None:
     """Every request mints: each person's first /verify resumes at Persona (150 ms)."""
     emulator.configure(latency=LATENCY, rate_limit_per_minute=0)
     results: list[float] = []
@@ -256,12 +267,13 @@ def minting(app_url: str, emulator: EmulatorClient, people: list[dict]) -> None:
                     results.append(time.monotonic() - started)
 
     threads = [threading.Thread(target=worker) for _ in range(CONNECTIONS)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - started
+    with profiled:
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
     rate = len(results) / elapsed
     ceiling = CONNECTIONS / 0.150
     print(f"3. Minting under {LATENCY} upstream latency ({len(people)} people, {CONNECTIONS} at a time)")
@@ -356,8 +368,19 @@ def main() -> None:
     parser.add_argument("--blast-seconds", type=float, default=60.0)
     parser.add_argument("--mint-people", type=int, default=400)
     parser.add_argument("--only", default="storm,tutorial,mint,blast", help="scenarios to run, comma-separated")
-    parser.add_argument("--py-spy", metavar="FILE", help="record the storm's first app worker with py-spy into FILE")
+    parser.add_argument(
+        "--py-spy",
+        metavar="FILE",
+        help="record the first app worker with py-spy into FILE, in the storm (or in minting without the storm)",
+    )
     parser.add_argument("--py-spy-gil", action="store_true", help="record only samples holding the GIL (CPU)")
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        type=Path,
+        help="another source tree of the app (e.g. `git archive main | tar -x -C DIR`) whose /verify the storm "
+        "also measures, in the same run: before/after on a busy machine",
+    )
     args = parser.parse_args()
     only = set(args.only.split(","))
     if shutil.which("wrk") is None:
@@ -391,11 +414,18 @@ def main() -> None:
             gunicorn("scripts.floor_app:app", env, work / "servers.log") as (floor_url, _),
         ):
             if "storm" in only:
-                reload_storm(app_url, floor_url, storm_person, py_spy(master, args.py_spy, args.py_spy_gil))
+                with contextlib.ExitStack() as stack:
+                    baseline_url = None
+                    if args.baseline:
+                        baseline = gunicorn("wsgi:app", env, work / "servers.log", tree=args.baseline.resolve())
+                        baseline_url, _ = stack.enter_context(baseline)
+                    profiled = py_spy(master, args.py_spy, args.py_spy_gil)
+                    reload_storm(app_url, floor_url, storm_person, profiled, baseline_url)
             if "tutorial" in only:
                 tutorial_vs_ours(app_url, floor_url, emulator, storm_person)
             if "mint" in only:
-                minting(app_url, emulator, minters)
+                profiled = py_spy(master, args.py_spy if "storm" not in only else None, args.py_spy_gil)
+                minting(app_url, emulator, minters, profiled)
             if "blast" in only:
                 email_blast(app_url, emulator, blasted, args.blast_seconds)
             rss = worker_peak_rss_mib(master)

@@ -45,6 +45,18 @@ class RetryingSession(Session):
 db = SQLAlchemy(model_class=Base, session_options={"class_": RetryingSession})
 
 
+def commit_keeping_loaded() -> None:
+    """Commit, leaving what this session has loaded as it is rather than expired: for a request
+    that only renders its page after its last write, which would otherwise load each object
+    again (a transaction and a round trip per object: three after minting a session token)."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
 def execute_for_rowcount(statement: Executable) -> int:
     """Execute an INSERT/UPDATE/DELETE in the current session (no commit); how many rows it touched."""
     result = db.session.execute(statement)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from . import metrics, services
 from .addresses import normalize_address
 from .clock import utcnow
-from .extensions import db
+from .extensions import commit_keeping_loaded, db
 from .models import Inquiry, User
 from .persona import (
     PersonaConflictError,
@@ -311,7 +311,7 @@ def _resume_at_persona(user: User, inquiry: Inquiry) -> VerifyPage:
     inquiry.session_token_expires_at = resumed.inquiry.expires_at or _fallback_expiry()
     inquiry.tokens_minted += 1
     inquiry.last_activity_at = utcnow()
-    db.session.commit()
+    commit_keeping_loaded()  # the page is rendered from what was just written
     metrics.SESSION_TOKENS.labels("minted").inc()
     log.info("minted session token #%d for inquiry %s", inquiry.tokens_minted, inquiry.persona_id)
     return VerifyPage("continue", inquiry, session_token=resumed.session_token)

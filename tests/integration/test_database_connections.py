@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import flask_migrate
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.exc import OperationalError
 
 from tests.builders import give_inquiry, make_user
@@ -79,3 +79,39 @@ def test_a_dropped_connection_with_unflushed_changes_is_not_retried(pg_app, post
             db.session.scalar(select(User.id).where(User.id == user.id))
         db.session.rollback()
         assert db.session.scalar(select(User.locale).where(User.id == user.id)) is None
+
+
+def statements_of(app, client, path: str) -> list[str]:
+    """The SQL a request sends, in order: each statement's verb, and COMMIT / ROLLBACK."""
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def statement(conn, cursor, sql, parameters, context, executemany) -> None:
+        seen.append(sql.split()[0].upper())
+
+    listeners = {
+        "before_cursor_execute": statement,
+        "commit": lambda conn: seen.append("COMMIT"),
+        "rollback": lambda conn: seen.append("ROLLBACK"),
+    }
+    for name, listener in listeners.items():
+        event.listen(engine, name, listener)
+    try:
+        assert state_of(client.get(path)) == "continue"
+    finally:
+        for name, listener in listeners.items():
+            event.remove(engine, name, listener)
+    return seen
+
+
+def test_minting_a_token_renders_its_page_without_reading_again(pg_app, emulator):
+    """The page after a mint shows what the mint wrote: nothing is loaded again after the
+    commit (expired objects would cost a transaction and a round trip each)."""
+    give_inquiry(pg_app, emulator, make_user(pg_app), "pending")
+    client = pg_app.test_client()
+    sign_in(client)
+    minted = statements_of(pg_app, client, "/verify")
+    assert minted[-1] == "COMMIT", minted
+    reload = statements_of(pg_app, client, "/verify")  # a stored token: two reads, one transaction
+    assert reload == ["SELECT", "SELECT", "ROLLBACK"], reload
