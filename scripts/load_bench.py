@@ -145,6 +145,13 @@ def _ms(match: re.Match | None) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
+def empty_budget(redis_url: str) -> None:
+    """A scenario starts with the whole Persona budget (and no coalescing or queue left over)."""
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+
+
 # -- people ----------------------------------------------------------------------------------
 class People:
     """Accounts with a pending inquiry at the emulator, and a signed-in session cookie each
@@ -366,7 +373,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--blast-people", type=int, default=int(os.environ.get("BENCH_BLAST_PEOPLE", "400")))
     parser.add_argument("--blast-seconds", type=float, default=60.0)
-    parser.add_argument("--mint-people", type=int, default=400)
+    parser.add_argument("--mint-people", type=int, default=250)  # within one minute of the budget
     parser.add_argument("--only", default="storm,tutorial,mint,blast", help="scenarios to run, comma-separated")
     parser.add_argument(
         "--py-spy",
@@ -406,30 +413,40 @@ def main() -> None:
         storm_person = people.make(1, "storm")[0]
         minters = people.make(args.mint_people if "mint" in only else 0, "mint")
         blasted = people.make(args.blast_people if "blast" in only else 0, "blast")
+        baseline_minters = people.make(args.mint_people if "mint" in only and args.baseline else 0, "base-mint")
         print(f"Load benchmark: gunicorn {WORKERS} workers x {THREADS} threads, wrk -c{CONNECTIONS} for {SECONDS} s")
         print(f"(PostgreSQL, Redis, APP_ENV=production; {os.cpu_count()} CPUs shared with whatever else runs)")
         print(f"(the servers' log lines: {work / 'servers.log'})\n")
         with (
             gunicorn("wsgi:app", env, work / "servers.log") as (app_url, master),
             gunicorn("scripts.floor_app:app", env, work / "servers.log") as (floor_url, _),
+            contextlib.ExitStack() as stack,
         ):
+            baseline_url, baseline_master = None, None
+            if args.baseline:
+                baseline = gunicorn("wsgi:app", env, work / "servers.log", tree=args.baseline.resolve())
+                baseline_url, baseline_master = stack.enter_context(baseline)
             if "storm" in only:
-                with contextlib.ExitStack() as stack:
-                    baseline_url = None
-                    if args.baseline:
-                        baseline = gunicorn("wsgi:app", env, work / "servers.log", tree=args.baseline.resolve())
-                        baseline_url, _ = stack.enter_context(baseline)
-                    profiled = py_spy(master, args.py_spy, args.py_spy_gil)
-                    reload_storm(app_url, floor_url, storm_person, profiled, baseline_url)
+                profiled = py_spy(master, args.py_spy, args.py_spy_gil)
+                reload_storm(app_url, floor_url, storm_person, profiled, baseline_url)
             if "tutorial" in only:
                 tutorial_vs_ours(app_url, floor_url, emulator, storm_person)
             if "mint" in only:
                 profiled = py_spy(master, args.py_spy if "storm" not in only else None, args.py_spy_gil)
+                empty_budget(redis_url)
                 minting(app_url, emulator, minters, profiled)
+                if baseline_url:
+                    print("   the baseline tree, with as many other people:")
+                    empty_budget(redis_url)
+                    minting(baseline_url, emulator, baseline_minters, contextlib.nullcontext())
             if "blast" in only:
+                empty_budget(redis_url)
                 email_blast(app_url, emulator, blasted, args.blast_seconds)
             rss = worker_peak_rss_mib(master)
             print(f"5. Peak RSS per app worker: {', '.join(f'{r:.0f} MiB' for r in rss)}   (target <= 80 MiB)")
+            if baseline_master:
+                rss = worker_peak_rss_mib(baseline_master)
+                print(f"   the baseline tree's workers: {', '.join(f'{r:.0f} MiB' for r in rss)}")
 
 
 if __name__ == "__main__":
