@@ -65,7 +65,7 @@ def execute_for_rowcount(statement: Executable) -> int:
 
 class Migrations:
     """Flask-Migrate (`flask db ...`, `flask_migrate.upgrade()`), loaded the first time a
-    migration is asked for: Alembic and Mako (about 12 MiB a process) stay out of the web and
+    migration is asked for: Alembic, Mako and Pygments (about 9 MiB a process) stay out of the web and
     task workers, which never migrate (docs/PERFORMANCE.md)."""
 
     def init_app(self, app: Flask, directory: Path) -> None:
