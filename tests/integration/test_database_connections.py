@@ -2,38 +2,19 @@
 no longer pings before every request (docs/PERFORMANCE.md); a statement that finds its
 connection dead is retried once on a fresh one, when nothing can be lost.
 
-Always on PostgreSQL (its own cluster): SQLite has no server that can drop a connection."""
+Always on PostgreSQL (its own cluster, `pg_app` in conftest.py): SQLite has no server that can
+drop a connection."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import flask_migrate
 import pytest
 from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.exc import OperationalError
 
 from tests.builders import give_inquiry, make_user
 from tests.pages import sign_in, state_of
-from tests.servers import postgres_cluster
 from webapp.extensions import db
 from webapp.models import User
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    with postgres_cluster() as url:
-        yield url
-
-
-@pytest.fixture
-def pg_app(make_app, postgres_url):
-    app = make_app(SQLALCHEMY_DATABASE_URI=postgres_url)
-    with app.app_context():
-        flask_migrate.upgrade()
-        db.session.execute(text("TRUNCATE users, login_sessions, inquiries RESTART IDENTITY CASCADE"))
-        db.session.commit()
-    return app
 
 
 def drop_every_connection(url: str) -> int:
