@@ -14,6 +14,10 @@ DEVELOPMENT_SECRET_KEY = "dev-only-secret-key-change-me"  # nosec B105
 MIN_SECRET_KEY_LENGTH = 32
 
 
+# Values the SDK refuses in `customHost` (it throws: "must be either a valid host or development").
+SDK_RESERVED_HOSTS = frozenset({"production", "staging", "canary"})
+
+
 class ConfigError(SystemExit):
     """The configuration cannot run: exits with one line that names the variable to set."""
 
@@ -48,7 +52,8 @@ class Config:
         "PERSONA_API_BASE_URL",
         "http://localhost:5001/api/v1" if PERSONA_USES_EMULATOR else "https://api.withpersona.com/api/v1",
     ).rstrip("/")
-    # The SDK's `host` option and the origin of the flow iframe it loads (SDK.md).
+    # The SDK's `customHost` option (empty: Persona's production flow) and the origin of the flow
+    # iframe it loads (SDK.md). `production`, `staging` and `canary` make the SDK throw.
     PERSONA_FLOW_HOST = _env("PERSONA_FLOW_HOST", "localhost:5001" if PERSONA_USES_EMULATOR else "")
     PERSONA_FLOW_ORIGIN = _env(
         "PERSONA_FLOW_ORIGIN",
@@ -238,6 +243,9 @@ class ProductionConfig(Config):
             return "set DATABASE_URL (postgresql+psycopg://...)"
         if not cls.REDIS_URL and (cls.RATELIMIT_STORAGE_URI.startswith("memory") or not cls.CELERY_BROKER_URL):
             return "set REDIS_URL (rate limits and background tasks are shared through Redis)"
+        if cls.PERSONA_FLOW_HOST in SDK_RESERVED_HOSTS:
+            # SDK 5.9.0 throws for these in `customHost`: the page could never open the flow.
+            return "PERSONA_FLOW_HOST names no host: leave it empty for Persona's own flow, or give a host name"
         if cls.RATELIMIT_STORAGE_URI.startswith("memory"):
             # Each worker would count on its own: limits multiplied, the sign-in back-off bypassed.
             return "RATELIMIT_STORAGE_URI is memory://: leave it empty (REDIS_URL is used) or name a shared store"
