@@ -12,10 +12,11 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import IO
+from typing import IO, Any
 
 from flask import current_app
 from sqlalchemy import delete, select, update
@@ -36,6 +37,7 @@ HEX = frozenset(string.hexdigits)
 # What we keep of a subject inquiry's attributes: what `_apply_status` reads, nothing personal
 # (real payloads carry names, birthdates, addresses in `fields`).
 KEPT_ATTRIBUTES = ("status", "expires-at", "next-step-name", "redacted-at")
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 class WebhookRefusedError(Exception):
@@ -142,14 +144,28 @@ def verify_signature(
         raise InvalidSignatureError("no matching signature in the time window")
 
 
+def kebab_key(key: str) -> str:
+    """A key in any of Persona's key inflections (`created-at`, `createdAt`, `created_at`) in
+    the kebab case this module reads. A webhook's bodies follow the inflection set on the webhook
+    (KI), not the `Key-Inflection` header our API calls send."""
+    return _CAMEL_HUMP.sub("-", key).replace("_", "-").lower()
+
+
+def kebab_keys(value: Any) -> Any:
+    """An object's own keys in kebab case (values and deeper objects untouched); not an object: as is."""
+    if not isinstance(value, dict):
+        return value
+    return {kebab_key(key) if isinstance(key, str) else key: item for key, item in value.items()}
+
+
 def parse_event(body: bytes) -> ParsedEvent:
-    """The event in a (signed) body. Raises InvalidEventError."""
+    """The event in a (signed) body, whatever the webhook's key inflection. Raises InvalidEventError."""
     try:
         document = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise InvalidEventError("not JSON") from exc
     data = document.get("data") if isinstance(document, dict) else None
-    attrs = data.get("attributes") if isinstance(data, dict) else None
+    attrs = kebab_keys(data.get("attributes")) if isinstance(data, dict) else None
     if not isinstance(data, dict) or not isinstance(attrs, dict):
         raise InvalidEventError("no data.attributes")
     event_id, name = data.get("id"), attrs.get("name")
@@ -162,7 +178,7 @@ def parse_event(body: bytes) -> ParsedEvent:
     inquiry_id = subject.get("id") if isinstance(subject, dict) else None
     if not isinstance(inquiry_id, str) or len(inquiry_id) > 80:
         inquiry_id = None
-    subject_attrs = subject.get("attributes") if isinstance(subject, dict) else None
+    subject_attrs = kebab_keys(subject.get("attributes")) if isinstance(subject, dict) else None
     return ParsedEvent(
         event_id=event_id,
         name=name,
@@ -241,11 +257,13 @@ def _apply_status(row: WebhookEvent) -> str:
     target = STATUS_BY_EVENT.get(row.name)
     if target is None:
         return "ignored: event not used"
+    if row.inquiry_persona_id is None:
+        return _missing_field(row, "payload.data.id", "no inquiry id")
     inquiry = db.session.scalar(select(Inquiry).where(Inquiry.persona_id == row.inquiry_persona_id))
     if inquiry is None:
         return "ignored: unknown inquiry"
     if row.event_created_at is None:
-        return "ignored: no event time"
+        return _missing_field(row, "created-at", "no event time")
     if row.event_created_at > utcnow() + timedelta(seconds=current_app.config["WEBHOOK_FUTURE_SKEW_SECONDS"]):
         # Applied, it would outrank every true event until that date: stored, never applied.
         return "ignored: event time in the future"
@@ -262,6 +280,14 @@ def _apply_status(row: WebhookEvent) -> str:
             return "ignored: the inquiry was decided"
         return "ignored: older than the current status"
     return f"status {target}"
+
+
+def _missing_field(row: WebhookEvent, field: str, outcome: str) -> str:
+    """An event we use, ignored for want of `field` (missing or unreadable, in any inflection):
+    said at WARNING and counted, since it may mean Persona's body is not what we read."""
+    log.warning("webhook %s %s ignored: field %s missing or unreadable", row.event_id, row.name, field)
+    metrics.WEBHOOK_MISSING_FIELD.labels(field).inc()
+    return f"ignored: {outcome}"
 
 
 def kept_payload(event: ParsedEvent) -> str:
