@@ -60,6 +60,12 @@ class Config:
         "http://localhost:5001" if PERSONA_USES_EMULATOR else "https://inquiry.withpersona.com",
     )
     PERSONA_TEMPLATE_ID = _env("PERSONA_TEMPLATE_ID", "itmpl_emulator_demo")
+    # The `next-step-name` values of PERSONA_TEMPLATE_ID's published version, in order (each
+    # template defines its own). Empty: the page says nothing about steps. The emulator's are
+    # the demo default.
+    PERSONA_TEMPLATE_STEPS = _csv(
+        "PERSONA_TEMPLATE_STEPS", "select_id_type,document_front,selfie" if PERSONA_USES_EMULATOR else ""
+    )
     PERSONA_VERSION = _env("PERSONA_VERSION", "2025-10-27")
     PERSONA_CONNECT_TIMEOUT_SECONDS = float(_env("PERSONA_CONNECT_TIMEOUT_SECONDS", "2"))
     PERSONA_READ_TIMEOUT_SECONDS = float(_env("PERSONA_READ_TIMEOUT_SECONDS", "5"))

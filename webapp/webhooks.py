@@ -28,7 +28,14 @@ from .clock import utcnow
 from .extensions import db, execute_for_rowcount
 from .models import Inquiry, WebhookEvent
 from .persona import parse_time
-from .statuses import MAY_FOLLOW_A_DECISION, STANDING_DECISIONS, STATUS_BY_EVENT, apply_status_if_newer
+from .statuses import (
+    MAY_FOLLOW_A_DECISION,
+    PAGE_STATE_BY_STATUS,
+    STANDING_DECISIONS,
+    STATUS_BY_EVENT,
+    StatusSource,
+    apply_status_if_newer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +44,7 @@ HEX = frozenset(string.hexdigits)
 # What we keep of a subject inquiry's attributes: what `_apply_status` reads, nothing personal
 # (real payloads carry names, birthdates, addresses in `fields`).
 KEPT_ATTRIBUTES = ("status", "expires-at", "next-step-name", "redacted-at")
+TRANSITIONED = "inquiry.transitioned"
 _CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -254,9 +262,49 @@ def apply_event(row: WebhookEvent, *, force: bool = False) -> str:
 
 
 def _apply_status(row: WebhookEvent) -> str:
+    attrs = _subject_attributes(row)
+    reported = _reported_status(row, attrs)
+    if isinstance(reported, str):
+        return reported
+    target, source = reported
+    found = _inquiry_to_update(row)
+    if isinstance(found, str):
+        return found
+    inquiry, event_at = found
+    if target == "redacted":
+        purge_payloads(inquiry.persona_id)
+    fields: dict = {}
+    if "expires-at" in attrs:
+        fields["expires_at"] = parse_time(attrs["expires-at"])
+    if isinstance(attrs.get("next-step-name"), str | None):
+        fields["next_step_name"] = attrs.get("next-step-name")
+    if not apply_status_if_newer(inquiry, target, as_of=event_at, source=source, **fields):
+        if inquiry.status in STANDING_DECISIONS and target not in MAY_FOLLOW_A_DECISION:
+            return "ignored: the inquiry was decided"
+        return "ignored: older than the current status"
+    return f"status {target}" if source == "event" else f"step {fields.get('next_step_name')} ({target})"
+
+
+def _reported_status(row: WebhookEvent, attrs: dict) -> tuple[str, StatusSource] | str:
+    """The status the event reports and how it ranks (`event`, or `transition` for a step change
+    within a status), or the outcome saying why it is not applied."""
+    if row.name == TRANSITIONED:
+        # EVT: a step change; the inquiry in the payload says its status and `next-step-name`.
+        status = attrs.get("status")
+        if not isinstance(status, str) or not status:
+            return _missing_field(row, "payload.data.attributes.status", "no status")
+        if status not in PAGE_STATE_BY_STATUS:
+            return "ignored: a status we do not know"
+        return status, "transition"
     target = STATUS_BY_EVENT.get(row.name)
     if target is None:
         return "ignored: event not used"
+    return target, "event"
+
+
+def _inquiry_to_update(row: WebhookEvent) -> tuple[Inquiry, datetime] | str:
+    """The local inquiry the event is about and the event's time, or the outcome saying why it
+    is not applied."""
     if row.inquiry_persona_id is None:
         return _missing_field(row, "payload.data.id", "no inquiry id")
     inquiry = db.session.scalar(select(Inquiry).where(Inquiry.persona_id == row.inquiry_persona_id))
@@ -267,19 +315,7 @@ def _apply_status(row: WebhookEvent) -> str:
     if row.event_created_at > utcnow() + timedelta(seconds=current_app.config["WEBHOOK_FUTURE_SKEW_SECONDS"]):
         # Applied, it would outrank every true event until that date: stored, never applied.
         return "ignored: event time in the future"
-    if target == "redacted":
-        purge_payloads(inquiry.persona_id)
-    attrs = _subject_attributes(row)
-    fields: dict = {}
-    if "expires-at" in attrs:
-        fields["expires_at"] = parse_time(attrs["expires-at"])
-    if isinstance(attrs.get("next-step-name"), str | None):
-        fields["next_step_name"] = attrs.get("next-step-name")
-    if not apply_status_if_newer(inquiry, target, as_of=row.event_created_at, source="event", **fields):
-        if inquiry.status in STANDING_DECISIONS and target not in MAY_FOLLOW_A_DECISION:
-            return "ignored: the inquiry was decided"
-        return "ignored: older than the current status"
-    return f"status {target}"
+    return inquiry, row.event_created_at
 
 
 def _missing_field(row: WebhookEvent, field: str, outcome: str) -> str:

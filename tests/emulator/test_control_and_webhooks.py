@@ -305,9 +305,7 @@ def test_webhook_bodies_follow_the_webhooks_key_inflection(
 ):
     """KI: a webhook's payloads use the key inflection configured on the webhook itself."""
     with Receiver() as receiver:
-        emulator.configure(
-            webhook_urls=[receiver.url], webhook_secrets=["s"], webhook_key_inflection=inflection
-        )
+        emulator.configure(webhook_urls=[receiver.url], webhook_secrets=["s"], webhook_key_inflection=inflection)
         inquiry = emulator.create_inquiry()
         got = receiver.wait(1)
     event = json.loads(got[0]["body"])["data"]
@@ -319,5 +317,7 @@ def test_webhook_bodies_follow_the_webhooks_key_inflection(
 
 
 def test_an_unknown_key_inflection_is_refused(emulator: EmulatorClient):
-    response = emulator.http.post(emulator.origin + "/_emulator/config", json={"webhook_key_inflection": "pascal"}, timeout=5)
+    response = emulator.http.post(
+        emulator.origin + "/_emulator/config", json={"webhook_key_inflection": "pascal"}, timeout=5
+    )
     assert response.status_code == 400
