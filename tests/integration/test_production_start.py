@@ -80,6 +80,7 @@ def refusal_of(env: dict[str, str]) -> str:
         ({"DATABASE_URL": ""}, "DATABASE_URL"),
         ({"REDIS_URL": ""}, "REDIS_URL"),
         ({"PERSONA_FLOW_HOST": "production"}, "PERSONA_FLOW_HOST"),
+        ({"OUTBOX_STALE_SECONDS": "60", "MAIL_SMTP_TIMEOUT_SECONDS": "10"}, "OUTBOX_STALE_SECONDS"),
     ],
 )
 def test_production_refuses_bad_settings_with_one_line(tmp_path, overrides, variable):
