@@ -138,6 +138,13 @@ class Config:
     # "Copy link" in an app's built-in browser: pasted into the phone's own browser minutes later.
     OPEN_IN_BROWSER_LINK_TTL_SECONDS = int(_env("OPEN_IN_BROWSER_LINK_TTL_SECONDS", str(15 * 60)))
     OPEN_IN_BROWSER_LINK_LIMIT = _env("OPEN_IN_BROWSER_LINK_LIMIT", "10 per hour")  # per user
+    # "Continue on your phone" (webapp/handoff.py): the QR code's link, a new one every
+    # HANDOFF_ROTATE_SECONDS while the panel is open; an older one dies HANDOFF_GRACE_SECONDS later.
+    HANDOFF_LINK_TTL_SECONDS = int(_env("HANDOFF_LINK_TTL_SECONDS", str(10 * 60)))
+    HANDOFF_ROTATE_SECONDS = int(_env("HANDOFF_ROTATE_SECONDS", "30"))
+    HANDOFF_GRACE_SECONDS = int(_env("HANDOFF_GRACE_SECONDS", "90"))
+    HANDOFF_LINK_LIMIT = _env("HANDOFF_LINK_LIMIT", "10 per minute")  # per user (2 a minute when rotating)
+    HANDOFF_STATUS_LIMIT = _env("HANDOFF_STATUS_LIMIT", "90 per minute")  # per user (the desktop's polling)
     RECOVERY_LINK_ATTEMPT_LIMIT = _env("RECOVERY_LINK_ATTEMPT_LIMIT", "30 per minute")  # per client
     REMINDER_MAX_PER_INQUIRY = int(_env("REMINDER_MAX_PER_INQUIRY", "2"))
     REMINDER_BEFORE_EXPIRY_SECONDS = int(_env("REMINDER_BEFORE_EXPIRY_SECONDS", str(6 * 3600)))
