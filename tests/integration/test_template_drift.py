@@ -21,8 +21,8 @@ def calls(emulator) -> list[str]:
     return [f"{r['method']} {r['path']}" for r in emulator.requests()]
 
 
-@pytest.fixture
-def offering_app(make_app):
+def offering(make_app):
+    """An app that offers a new start when the template has drifted."""
     return make_app(VERIFY_ON_TEMPLATE_DRIFT="offer_new_start")
 
 
@@ -36,7 +36,8 @@ def test_by_default_a_drifted_inquiry_is_resumed_without_an_extra_call(app, emul
     assert calls(emulator) == [f"POST /api/v1/inquiries/{inquiry_id}/resume"]
 
 
-def test_an_inquiry_on_the_latest_version_is_resumed_after_one_read(offering_app, emulator):
+def test_an_inquiry_on_the_latest_version_is_resumed_after_one_read(make_app, emulator):
+    offering_app = offering(make_app)
     inquiry_id = give_inquiry(offering_app, emulator, make_user(offering_app), "pending")
     client = offering_app.test_client()
     sign_in(client)
@@ -47,7 +48,8 @@ def test_an_inquiry_on_the_latest_version_is_resumed_after_one_read(offering_app
 
 
 @pytest.mark.parametrize("walk", [["pending"], ["pending", "expired"]])
-def test_a_drifted_inquiry_is_not_resumed_and_a_new_start_is_offered(offering_app, emulator, walk):
+def test_a_drifted_inquiry_is_not_resumed_and_a_new_start_is_offered(make_app, emulator, walk):
+    offering_app = offering(make_app)
     inquiry_id = give_inquiry(offering_app, emulator, make_user(offering_app), *walk)
     emulator.publish_template_version(TEMPLATE)
     client = offering_app.test_client()
@@ -63,7 +65,8 @@ def test_a_drifted_inquiry_is_not_resumed_and_a_new_start_is_offered(offering_ap
     assert state_of(client.get("/verify")) == "continue"  # the new inquiry, on the new version
 
 
-def test_restart_is_refused_when_the_template_has_not_changed(offering_app, emulator):
+def test_restart_is_refused_when_the_template_has_not_changed(make_app, emulator):
+    offering_app = offering(make_app)
     give_inquiry(offering_app, emulator, make_user(offering_app), "pending")
     client = offering_app.test_client()
     sign_in(client)
@@ -81,7 +84,8 @@ def test_restart_is_refused_when_the_template_has_not_changed(offering_app, emul
         ("ar", "يُرجى بدء التحقق من جديد"),
     ],
 )
-def test_the_explanation_speaks_every_language(offering_app, emulator, locale, heading):
+def test_the_explanation_speaks_every_language(make_app, emulator, locale, heading):
+    offering_app = offering(make_app)
     give_inquiry(offering_app, emulator, make_user(offering_app), "pending")
     emulator.publish_template_version(TEMPLATE)
     client = offering_app.test_client()
