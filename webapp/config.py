@@ -16,6 +16,7 @@ MIN_SECRET_KEY_LENGTH = 32
 
 # Values the SDK refuses in `customHost` (it throws: "must be either a valid host or development").
 SDK_RESERVED_HOSTS = frozenset({"production", "staging", "canary"})
+TEMPLATE_DRIFT_POLICIES = ("resume", "offer_new_start")
 
 
 class ConfigError(SystemExit):
@@ -66,6 +67,10 @@ class Config:
     # The `next-step-name` values of PERSONA_TEMPLATE_ID's published version, in order (each
     # template defines its own). Empty: the page says nothing about steps. The emulator's are
     # the demo default.
+    # Before resuming, when the template has a newer published version than the inquiry's (RES):
+    # `resume` (resume anyway, no extra call) or `offer_new_start` (one more read before each
+    # resume; the person is offered a new start with an explanation).
+    VERIFY_ON_TEMPLATE_DRIFT = _env("VERIFY_ON_TEMPLATE_DRIFT", "resume")
     PERSONA_TEMPLATE_STEPS = _csv(
         "PERSONA_TEMPLATE_STEPS", "select_id_type,document_front,selfie" if PERSONA_USES_EMULATOR else ""
     )
@@ -271,6 +276,8 @@ class ProductionConfig(Config):
             return "set DATABASE_URL (postgresql+psycopg://...)"
         if not cls.REDIS_URL and (cls.RATELIMIT_STORAGE_URI.startswith("memory") or not cls.CELERY_BROKER_URL):
             return "set REDIS_URL (rate limits and background tasks are shared through Redis)"
+        if cls.VERIFY_ON_TEMPLATE_DRIFT not in TEMPLATE_DRIFT_POLICIES:
+            return "VERIFY_ON_TEMPLATE_DRIFT must be resume or offer_new_start"
         if cls.PERSONA_FLOW_HOST in SDK_RESERVED_HOSTS:
             # SDK 5.9.0 throws for these in `customHost`: the page could never open the flow.
             return "PERSONA_FLOW_HOST names no host: leave it empty for Persona's own flow, or give a host name"

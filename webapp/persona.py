@@ -96,6 +96,24 @@ class PersonaInquiry:
 
 
 @dataclass(frozen=True)
+class TemplateVersions:
+    """An inquiry's template version and its template's latest published version (None: the
+    answer did not say)."""
+
+    inquiry_version_id: str | None
+    latest_published_version_id: str | None
+
+    @property
+    def drifted(self) -> bool:
+        """A newer version was published since the inquiry was made (known only when both are)."""
+        return bool(
+            self.inquiry_version_id
+            and self.latest_published_version_id
+            and self.inquiry_version_id != self.latest_published_version_id
+        )
+
+
+@dataclass(frozen=True)
 class ResumedInquiry:
     inquiry: PersonaInquiry
     session_token: str
@@ -136,6 +154,38 @@ def parse_inquiry(data: Any) -> PersonaInquiry:
         expires_at=parse_time(attrs.get("expires-at")),
         next_step_name=next_step if isinstance(next_step, str) else None,
         redacted=bool(attrs.get("redacted-at")),
+    )
+
+
+def _related_id(resource: Any, name: str) -> str | None:
+    """`relationships.<name>.data.id` of a JSON:API object, if it is there."""
+    relationships = resource.get("relationships") if isinstance(resource, dict) else None
+    related = relationships.get(name) if isinstance(relationships, dict) else None
+    data = related.get("data") if isinstance(related, dict) else None
+    value = data.get("id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def parse_template_versions(body: dict) -> TemplateVersions:
+    """The versions in an inquiry read with `?include=inquiry-template` (RES): the inquiry's
+    `inquiry-template-version`, and the included template's `latest-published-version`.
+    Raises PersonaBadResponseError when `data` is no inquiry."""
+    data = body.get("data")
+    parse_inquiry(data)
+    template_id = _related_id(data, "inquiry-template")
+    included = body.get("included")
+    template = next(
+        (
+            item
+            for item in (included if isinstance(included, list) else [])
+            if isinstance(item, dict)
+            and item.get("type") == "inquiry-template"
+            and (template_id is None or item.get("id") == template_id)
+        ),
+        None,
+    )
+    return TemplateVersions(
+        _related_id(data, "inquiry-template-version"), _related_id(template, "latest-published-version")
     )
 
 
@@ -345,6 +395,12 @@ class PersonaClient:
         """The inquiry as Persona sees it now. Raises PersonaNotFoundError, PersonaUnavailableError."""
         body = self._request("GET", f"/inquiries/{self._checked(inquiry_id)}")
         return parse_inquiry(body.get("data"))
+
+    def get_template_versions(self, inquiry_id: str) -> TemplateVersions:
+        """The inquiry's template version and its template's latest published one, to compare
+        before resuming (RES). Raises PersonaNotFoundError, PersonaUnavailableError."""
+        body = self._request("GET", f"/inquiries/{self._checked(inquiry_id)}?include=inquiry-template")
+        return parse_template_versions(body)
 
     def create_inquiry(self, *, template_id: str, reference_id: str, idempotency_key: str) -> PersonaInquiry:
         """Create an inquiry server-side; the same key returns the same inquiry."""
