@@ -14,6 +14,11 @@ DEVELOPMENT_SECRET_KEY = "dev-only-secret-key-change-me"  # nosec B105
 MIN_SECRET_KEY_LENGTH = 32
 
 
+# Values the SDK refuses in `customHost` (it throws: "must be either a valid host or development").
+SDK_RESERVED_HOSTS = frozenset({"production", "staging", "canary"})
+TEMPLATE_DRIFT_POLICIES = ("resume", "offer_new_start")
+
+
 class ConfigError(SystemExit):
     """The configuration cannot run: exits with one line that names the variable to set."""
 
@@ -38,7 +43,10 @@ class Config:
 
     SECRET_KEY = _env("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{ROOT / 'instance' / 'app.db'}")
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # No pool_pre_ping (a round trip on every request): connections are retired after
+    # DATABASE_POOL_RECYCLE_SECONDS, below servers' idle timeouts, and a statement that finds
+    # its connection dropped is retried once on a fresh one (extensions.RetryingSession).
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_recycle": int(_env("DATABASE_POOL_RECYCLE_SECONDS", "1800"))}
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://localhost:5000").rstrip("/")
 
     # Persona. No key configured: the local emulator (python -m persona_emulator).
@@ -48,13 +56,24 @@ class Config:
         "PERSONA_API_BASE_URL",
         "http://localhost:5001/api/v1" if PERSONA_USES_EMULATOR else "https://api.withpersona.com/api/v1",
     ).rstrip("/")
-    # The SDK's `host` option and the origin of the flow iframe it loads (SDK.md).
+    # The SDK's `customHost` option (empty: Persona's production flow) and the origin of the flow
+    # iframe it loads (SDK.md). `production`, `staging` and `canary` make the SDK throw.
     PERSONA_FLOW_HOST = _env("PERSONA_FLOW_HOST", "localhost:5001" if PERSONA_USES_EMULATOR else "")
     PERSONA_FLOW_ORIGIN = _env(
         "PERSONA_FLOW_ORIGIN",
         "http://localhost:5001" if PERSONA_USES_EMULATOR else "https://inquiry.withpersona.com",
     )
     PERSONA_TEMPLATE_ID = _env("PERSONA_TEMPLATE_ID", "itmpl_emulator_demo")
+    # The `next-step-name` values of PERSONA_TEMPLATE_ID's published version, in order (each
+    # template defines its own). Empty: the page says nothing about steps. The emulator's are
+    # the demo default.
+    # Before resuming, when the template has a newer published version than the inquiry's (RES):
+    # `resume` (resume anyway, no extra call) or `offer_new_start` (one more read before each
+    # resume; the person is offered a new start with an explanation).
+    VERIFY_ON_TEMPLATE_DRIFT = _env("VERIFY_ON_TEMPLATE_DRIFT", "resume")
+    PERSONA_TEMPLATE_STEPS = _csv(
+        "PERSONA_TEMPLATE_STEPS", "select_id_type,document_front,selfie" if PERSONA_USES_EMULATOR else ""
+    )
     PERSONA_VERSION = _env("PERSONA_VERSION", "2025-10-27")
     PERSONA_CONNECT_TIMEOUT_SECONDS = float(_env("PERSONA_CONNECT_TIMEOUT_SECONDS", "2"))
     PERSONA_READ_TIMEOUT_SECONDS = float(_env("PERSONA_READ_TIMEOUT_SECONDS", "5"))
@@ -211,6 +230,12 @@ class ProductionConfig(Config):
     HSTS_ENABLED = True
     PERSONA_WEBHOOK_SECRETS = _csv("PERSONA_WEBHOOK_SECRETS")  # no default secret in production
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")  # no default database in production
+    # A pooled connection for each gunicorn thread: with fewer, every busy moment opens and closes
+    # connections beyond the pool (its overflow), a new PostgreSQL backend each (PERFORMANCE.md).
+    SQLALCHEMY_ENGINE_OPTIONS = {
+        **Config.SQLALCHEMY_ENGINE_OPTIONS,
+        "pool_size": int(_env("DATABASE_POOL_SIZE", _env("GUNICORN_THREADS", "8"))),
+    }
     LOG_FORMAT = _env("LOG_FORMAT", "json")
     # Only our own host name, loopback (probes on the machine itself) and any other the load
     # balancer's checks use: other Host headers get a 400, so no redirect (Werkzeug's own
@@ -251,6 +276,11 @@ class ProductionConfig(Config):
             return "set DATABASE_URL (postgresql+psycopg://...)"
         if not cls.REDIS_URL and (cls.RATELIMIT_STORAGE_URI.startswith("memory") or not cls.CELERY_BROKER_URL):
             return "set REDIS_URL (rate limits and background tasks are shared through Redis)"
+        if cls.VERIFY_ON_TEMPLATE_DRIFT not in TEMPLATE_DRIFT_POLICIES:
+            return "VERIFY_ON_TEMPLATE_DRIFT must be resume or offer_new_start"
+        if cls.PERSONA_FLOW_HOST in SDK_RESERVED_HOSTS:
+            # SDK 5.9.0 throws for these in `customHost`: the page could never open the flow.
+            return "PERSONA_FLOW_HOST names no host: leave it empty for Persona's own flow, or give a host name"
         if cls.RATELIMIT_STORAGE_URI.startswith("memory"):
             # Each worker would count on its own: limits multiplied, the sign-in back-off bypassed.
             return "RATELIMIT_STORAGE_URI is memory://: leave it empty (REDIS_URL is used) or name a shared store"

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from . import metrics, services
 from .addresses import normalize_address
 from .clock import utcnow
-from .extensions import db
+from .extensions import commit_keeping_loaded, db
 from .models import Inquiry, User
 from .persona import (
     PersonaConflictError,
@@ -42,12 +42,13 @@ from .statuses import (
 
 log = logging.getLogger(__name__)
 
+# Translated labels for step names we know (the emulator's). A template's step names are its
+# own (PERSONA_TEMPLATE_STEPS); one without a label here is counted, not named.
 STEP_LABELS = {
     "select_id_type": _l("Choose your ID type"),
     "document_front": _l("Take a photo of your ID"),
     "selfie": _l("Take a selfie"),
 }
-STEP_ORDER = tuple(STEP_LABELS)
 # A stored token must outlive the page load by this much to be reused.
 TOKEN_REUSE_MARGIN = timedelta(seconds=60)
 
@@ -64,19 +65,24 @@ class VerifyPage:
 
     @property
     def can_restart(self) -> bool:
-        return self.inquiry is not None and may_restart(self.inquiry)
+        return self.inquiry is not None and (self.reason == "template_changed" or may_restart(self.inquiry))
 
     @property
     def steps_left(self) -> int | None:
+        """Steps left in the template's flow (PERSONA_TEMPLATE_STEPS), counting the next one;
+        None when the next step is not one of them (another template, or none configured)."""
+        steps: list[str] = current_app.config["PERSONA_TEMPLATE_STEPS"]
         step = self.inquiry.next_step_name if self.inquiry else None
-        if step not in STEP_ORDER:
+        if step is None or step not in steps:
             return None
-        return len(STEP_ORDER) - STEP_ORDER.index(step)
+        return len(steps) - steps.index(step)
 
     @property
     def next_step_label(self) -> str | None:
-        step = self.inquiry.next_step_name if self.inquiry else None
-        label = STEP_LABELS.get(step or "")
+        """The next step's translated label, when it is a counted step we have a label for."""
+        if self.steps_left is None or self.inquiry is None:
+            return None
+        label = STEP_LABELS.get(self.inquiry.next_step_name or "")
         return str(label) if label is not None else None
 
 
@@ -156,7 +162,7 @@ def _sessions_used_up(inquiry: Inquiry) -> bool:
 def restart_verification(user: User) -> bool:
     """Start a new inquiry when policy allows it for the current one."""
     inquiry = get_current_inquiry(user)
-    if inquiry is None or not may_restart(inquiry):
+    if inquiry is None or not (may_restart(inquiry) or (inquiry.status in RESUMABLE and _offered_new_start(inquiry))):
         return False
     inquiry.drop_session_token()
     db.session.commit()
@@ -285,7 +291,29 @@ def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
         return _resume_at_persona(user, inquiry)
 
 
+def _offered_new_start(inquiry: Inquiry) -> bool:
+    """VERIFY_ON_TEMPLATE_DRIFT is `offer_new_start` and Persona published a newer version of
+    the inquiry's template since it was made (RES). One read; False when Persona does not say,
+    or does not know the inquiry (resuming then finds out)."""
+    if current_app.config["VERIFY_ON_TEMPLATE_DRIFT"] != "offer_new_start":
+        return False
+    try:
+        versions = services.persona().get_template_versions(inquiry.persona_id)
+    except PersonaNotFoundError:
+        return False
+    if versions.drifted:
+        log.info(
+            "inquiry %s is on template version %s, the latest published is %s: offering a new start",
+            inquiry.persona_id,
+            versions.inquiry_version_id,
+            versions.latest_published_version_id,
+        )
+    return versions.drifted
+
+
 def _resume_at_persona(user: User, inquiry: Inquiry) -> VerifyPage:
+    if _offered_new_start(inquiry):
+        return VerifyPage("closed", inquiry, reason="template_changed")
     read_at = utcnow()
     try:
         resumed = services.persona().resume_inquiry(inquiry.persona_id)
@@ -311,7 +339,7 @@ def _resume_at_persona(user: User, inquiry: Inquiry) -> VerifyPage:
     inquiry.session_token_expires_at = resumed.inquiry.expires_at or _fallback_expiry()
     inquiry.tokens_minted += 1
     inquiry.last_activity_at = utcnow()
-    db.session.commit()
+    commit_keeping_loaded()  # the page is rendered from what was just written
     metrics.SESSION_TOKENS.labels("minted").inc()
     log.info("minted session token #%d for inquiry %s", inquiry.tokens_minted, inquiry.persona_id)
     return VerifyPage("continue", inquiry, session_token=resumed.session_token)

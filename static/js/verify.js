@@ -344,7 +344,8 @@
     }
     var options = { inquiryId: cfg.inquiryId, language: cfg.language, iframeTitle: t.iframeTitle,
       onReady: onReady, onComplete: onComplete, onCancel: onCancel, onError: onError };
-    if (cfg.host) options.host = cfg.host;
+    // SDK 5.9.0: `customHost` is the public option (`host` is private and "will do nothing").
+    if (cfg.customHost) options.customHost = cfg.customHost;
     if (cfg.sessionToken) options.sessionToken = cfg.sessionToken;
     try {
       client = new window.Persona.Client(options);

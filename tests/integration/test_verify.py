@@ -29,7 +29,7 @@ def test_no_inquiry_creates_one_with_reference_id_and_idempotency_key(app, signe
     assert created[0]["reference_id"] == user.public_id
     config = boot_config(response)
     assert config["inquiryId"] == created[0]["id"] and config["sessionToken"] is None
-    assert config["host"] == emulator.host
+    assert config["customHost"] == emulator.host
     assert response.headers["Cache-Control"] == "no-store"
 
 
