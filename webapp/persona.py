@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 INQUIRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 EARLIEST_TIME = datetime(2000, 1, 1)
 LATEST_TIME = datetime(2200, 1, 1)
+MAX_SESSION_PAGES = 10  # 100 sessions a page: far past Persona's cap of 25 per inquiry
 
 
 class PersonaError(Exception):
@@ -100,6 +102,25 @@ class ResumedInquiry:
     session_token: str
 
 
+@dataclass(frozen=True)
+class PersonaSession:
+    """One inquiry session (one device's or browser's access to the inquiry, FACTS.md §1)."""
+
+    id: str
+    status: str  # `active`, `expired`, `canceled` (values assumed: PERSONA-ASSUMPTIONS.md #21)
+    created_at: datetime | None
+    started_at: datetime | None  # first opened by a flow; None while its token is unused
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """An answer as Persona gave it (PersonaClient.exchange): status, JSON object or None, headers."""
+
+    status: int
+    body: dict | None
+    headers: dict[str, str]
+
+
 def parse_time(value: Any) -> datetime | None:
     """Persona's ISO 8601 timestamps as naive UTC (our storage convention)."""
     if not isinstance(value, str) or not value:
@@ -135,6 +156,21 @@ def parse_inquiry(data: Any) -> PersonaInquiry:
         expires_at=parse_time(attrs.get("expires-at")),
         next_step_name=next_step if isinstance(next_step, str) else None,
         redacted=bool(attrs.get("redacted-at")),
+    )
+
+
+def parse_session(data: Any) -> PersonaSession:
+    """A JSON:API inquiry-session object. Raises PersonaBadResponseError."""
+    if not isinstance(data, dict) or data.get("type") != "inquiry-session" or not isinstance(data.get("id"), str):
+        raise PersonaBadResponseError("response has no inquiry session")
+    attrs = data.get("attributes")
+    attrs = attrs if isinstance(attrs, dict) else {}
+    status = attrs.get("status")
+    return PersonaSession(
+        id=data["id"],
+        status=status if isinstance(status, str) else "",
+        created_at=parse_time(attrs.get("created-at")),
+        started_at=parse_time(attrs.get("started-at")),
     )
 
 
@@ -328,7 +364,94 @@ class PersonaClient:
             raise PersonaBadResponseError("resume answer has no session token")
         return ResumedInquiry(parse_inquiry(body.get("data")), token)
 
+    def find_inquiries(self, reference_id: str, statuses: tuple[str, ...], *, limit: int = 1) -> list[PersonaInquiry]:
+        """The newest inquiries with that `reference-id` in one of `statuses` (Persona lists
+        newest first; PRE, DUP). Only the first page: at most `limit` (1 to 100)."""
+        params = {
+            "filter[reference-id]": reference_id,
+            "filter[status]": ",".join(statuses),
+            "page[size]": str(max(1, min(limit, 100))),
+        }
+        body = self._request("GET", "/inquiries", params=params)
+        data = body.get("data")
+        if not isinstance(data, list):
+            raise PersonaBadResponseError("inquiry list without data")
+        return [parse_inquiry(item) for item in data]
+
+    def list_sessions(self, inquiry_id: str) -> list[PersonaSession]:
+        """Every session Persona has opened for the inquiry (the Inquiry Sessions API, newest
+        first), in whatever state: whoever opened it, we or the flow. Follows `links.next`."""
+        params: dict[str, str] | None = {"filter[inquiry-id]": self._checked(inquiry_id), "page[size]": "100"}
+        path = "/inquiry-sessions"
+        sessions: list[PersonaSession] = []
+        for _ in range(MAX_SESSION_PAGES):
+            body = self._request("GET", path, params=params)
+            data = body.get("data")
+            if not isinstance(data, list):
+                raise PersonaBadResponseError("session list without data")
+            sessions += [parse_session(item) for item in data]
+            links = body.get("links")
+            following = links.get("next") if isinstance(links, dict) else None
+            if not isinstance(following, str) or not following:
+                return sessions
+            path, params = self._relative(following), None
+        log.warning("inquiry %s has more sessions than %d pages: counting those", inquiry_id, MAX_SESSION_PAGES)
+        return sessions
+
+    def expire_all_sessions(self, inquiry_ids: list[str]) -> int:
+        """End every live session of these inquiries (`POST /inquiry-sessions/expire-all`): a
+        token anyone kept opens nothing any more. The inquiries stay resumable. Returns how many
+        sessions Persona says it ended."""
+        ids = [self._checked(inquiry_id) for inquiry_id in inquiry_ids]
+        body = self._request(
+            "POST",
+            "/inquiry-sessions/expire-all",
+            json={"meta": {"inquiry-ids": ids}},
+            idempotency_key=str(uuid.uuid4()),
+        )
+        data = body.get("data")
+        return len(data) if isinstance(data, list) else 0
+
+    def exchange(
+        self, method: str, path: str, *, json: dict | None = None, params: dict[str, str] | None = None
+    ) -> RawAnswer:
+        """One call as Persona answers it, for diagnostics (`flask persona check`): it spends the
+        shared budget (waiting for its turn, up to a minute), is never retried and never
+        counts for the breaker; every status comes back as it came, none raises. A POST carries
+        a fresh Idempotency-Key. Raises PersonaUnavailableError when Persona cannot be reached."""
+        waited = 0.0
+        while (wait := self.budget.acquire(Priority.BACKGROUND)) > 0:
+            if waited + wait > 60:
+                raise PersonaBusyError("over the Persona budget", ceil_seconds(wait))
+            time.sleep(wait)
+            waited += wait
+        key = str(uuid.uuid4()) if method == "POST" else None
+        try:
+            response = self._send(method, path, json, key, self.timeout, params=params)
+        except requests.RequestException as exc:
+            raise PersonaUnavailableError(type(exc).__name__, self.unavailable_retry_after_seconds) from exc
+        if response.status_code == 429 and response.headers.get("RateLimit-Remaining") == "0":
+            self.budget.back_off(_persona_wait(response) or self.budget.seconds_per_call)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return RawAnswer(response.status_code, body if isinstance(body, dict) else None, dict(response.headers))
+
     # -- plumbing ------------------------------------------------------------------------
+    def _relative(self, link: str) -> str:
+        """A `links.next` URL as a path under our base URL (Persona gives it relative to the
+        API's host, e.g. `/api/v1/inquiry-sessions?page[after]=…`). Anything pointing elsewhere
+        is refused: the key never goes to another host."""
+        parts = urlsplit(link)
+        base = urlsplit(self.base_url)
+        if parts.netloc and parts.netloc != base.netloc:
+            raise PersonaBadResponseError("a pagination link points at another host")
+        path = parts.path
+        if base.path and path.startswith(base.path):
+            path = path[len(base.path) :]
+        return path + (f"?{parts.query}" if parts.query else "")
+
     @staticmethod
     def _checked(inquiry_id: str) -> str:
         """An id safe to put in a URL path; anything else is our own bad request, not a 404."""
@@ -343,11 +466,12 @@ class PersonaClient:
         *,
         json: dict | None = None,
         idempotency_key: str | None = None,
+        params: dict[str, str] | None = None,
     ) -> dict:
         """One logical call through the breaker: its verdict is recorded once."""
         self.breaker.before_call()
         try:
-            body = self._attempts(method, path, json, idempotency_key)
+            body = self._attempts(method, path, json, idempotency_key, params)
         except PersonaBusyError:
             self.breaker.record(None)  # back-pressure, not failure
             raise
@@ -363,7 +487,14 @@ class PersonaClient:
         self.breaker.record(True)
         return body
 
-    def _attempts(self, method: str, path: str, json: dict | None, idempotency_key: str | None) -> dict:
+    def _attempts(
+        self,
+        method: str,
+        path: str,
+        json: dict | None,
+        idempotency_key: str | None,
+        params: dict[str, str] | None = None,
+    ) -> dict:
         """The retry loop. Retries GETs, and POSTs with an Idempotency-Key, at most
         `max_retries` times: after a refused or reset connection (same key: Persona replays
         its first answer), a 5xx (new key: Persona replays a stored 5xx for the same one), or
@@ -377,7 +508,7 @@ class PersonaClient:
             attempt += 1
             self._spend_budget(context)
             try:
-                response = self._send(method, path, json, key, self._timeout_within(context))
+                response = self._send(method, path, json, key, self._timeout_within(context), params=params)
             except requests.ConnectionError as exc:
                 if retries_left and not isinstance(exc, requests.Timeout):
                     retries_left -= 1
@@ -431,7 +562,13 @@ class PersonaClient:
         time.sleep(seconds)
 
     def _send(
-        self, method: str, path: str, json: dict | None, key: str | None, timeout: tuple[float, float]
+        self,
+        method: str,
+        path: str,
+        json: dict | None,
+        key: str | None,
+        timeout: tuple[float, float],
+        params: dict[str, str] | None = None,
     ) -> requests.Response:
         headers = {"Idempotency-Key": key} if key else {}
         started = time.monotonic()
@@ -440,6 +577,7 @@ class PersonaClient:
                 method,
                 self.base_url + path,
                 json=json,
+                params=params,
                 headers=headers,
                 timeout=timeout,
                 allow_redirects=False,
