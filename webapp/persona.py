@@ -103,6 +103,12 @@ class ResumedInquiry:
 
 
 @dataclass(frozen=True)
+class CreatedInquiry:
+    inquiry: PersonaInquiry
+    session_token: str | None  # with `auto-create-inquiry-session`, when Persona sent one
+
+
+@dataclass(frozen=True)
 class PersonaSession:
     """One inquiry session (one device's or browser's access to the inquiry, FACTS.md §1)."""
 
@@ -346,9 +352,33 @@ class PersonaClient:
 
     def create_inquiry(self, *, template_id: str, reference_id: str, idempotency_key: str) -> PersonaInquiry:
         """Create an inquiry server-side; the same key returns the same inquiry."""
-        payload = {"data": {"attributes": {"inquiry-template-id": template_id, "reference-id": reference_id}}}
+        return self.create_inquiry_with(
+            template_id=template_id, reference_id=reference_id, idempotency_key=idempotency_key
+        ).inquiry
+
+    def create_inquiry_with(
+        self,
+        *,
+        template_id: str,
+        reference_id: str,
+        idempotency_key: str,
+        fields: Mapping[str, str] | None = None,
+        with_session: bool = False,
+    ) -> CreatedInquiry:
+        """Create an inquiry with `fields` prefilled and, `with_session`, its first session in
+        the same call (`meta.auto-create-inquiry-session`, changelog 2026-01-18): the token, or
+        None when Persona sent none. The same key returns the same inquiry (and token)."""
+        payload: dict[str, Any] = {
+            "data": {"attributes": {"inquiry-template-id": template_id, "reference-id": reference_id}}
+        }
+        if fields:
+            payload["data"]["attributes"]["fields"] = dict(fields)
+        if with_session:
+            payload["meta"] = {"auto-create-inquiry-session": True}
         body = self._request("POST", "/inquiries", json=payload, idempotency_key=idempotency_key)
-        return parse_inquiry(body.get("data"))
+        meta = body.get("meta")
+        token = meta.get("session-token") if isinstance(meta, dict) else None
+        return CreatedInquiry(parse_inquiry(body.get("data")), token if isinstance(token, str) and token else None)
 
     def resume_inquiry(self, inquiry_id: str) -> ResumedInquiry:
         """A session token for the inquiry. Raises PersonaConflictError when it cannot resume."""

@@ -337,6 +337,7 @@
       onReady: onReady, onComplete: onComplete, onCancel: onCancel, onError: onError };
     if (cfg.host) options.host = cfg.host;
     if (cfg.sessionToken) options.sessionToken = cfg.sessionToken;
+    if (cfg.environmentId) options.environmentId = cfg.environmentId;
     try {
       client = new window.Persona.Client(options);
     } catch (e) {
