@@ -21,7 +21,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
@@ -34,7 +33,6 @@ log = logging.getLogger(__name__)
 INQUIRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 EARLIEST_TIME = datetime(2000, 1, 1)
 LATEST_TIME = datetime(2200, 1, 1)
-MAX_SESSION_PAGES = 10  # 100 sessions a page: far past Persona's cap of 25 per inquiry
 
 
 class PersonaError(Exception):
@@ -90,6 +88,9 @@ class PersonaInquiry:
     expires_at: datetime | None
     next_step_name: str | None
     redacted: bool
+    # How many sessions Persona lists for it (its `sessions` relationship): whoever opened
+    # them, live or ended; None when the answer did not say.
+    session_count: int | None = None
 
     @property
     def effective_status(self) -> str:
@@ -106,16 +107,6 @@ class ResumedInquiry:
 class CreatedInquiry:
     inquiry: PersonaInquiry
     session_token: str | None  # with `auto-create-inquiry-session`, when Persona sent one
-
-
-@dataclass(frozen=True)
-class PersonaSession:
-    """One inquiry session (one device's or browser's access to the inquiry, FACTS.md §1)."""
-
-    id: str
-    status: str  # `active`, `expired`, `canceled` (values assumed: PERSONA-ASSUMPTIONS.md #21)
-    created_at: datetime | None
-    started_at: datetime | None  # first opened by a flow; None while its token is unused
 
 
 @dataclass(frozen=True)
@@ -162,22 +153,16 @@ def parse_inquiry(data: Any) -> PersonaInquiry:
         expires_at=parse_time(attrs.get("expires-at")),
         next_step_name=next_step if isinstance(next_step, str) else None,
         redacted=bool(attrs.get("redacted-at")),
+        session_count=_related_count(data, "sessions"),
     )
 
 
-def parse_session(data: Any) -> PersonaSession:
-    """A JSON:API inquiry-session object. Raises PersonaBadResponseError."""
-    if not isinstance(data, dict) or data.get("type") != "inquiry-session" or not isinstance(data.get("id"), str):
-        raise PersonaBadResponseError("response has no inquiry session")
-    attrs = data.get("attributes")
-    attrs = attrs if isinstance(attrs, dict) else {}
-    status = attrs.get("status")
-    return PersonaSession(
-        id=data["id"],
-        status=status if isinstance(status, str) else "",
-        created_at=parse_time(attrs.get("created-at")),
-        started_at=parse_time(attrs.get("started-at")),
-    )
+def _related_count(data: dict, name: str) -> int | None:
+    """How many objects a JSON:API relationship lists, or None when it is not there."""
+    relationships = data.get("relationships")
+    related = relationships.get(name) if isinstance(relationships, dict) else None
+    listed = related.get("data") if isinstance(related, dict) else None
+    return len(listed) if isinstance(listed, list) else None
 
 
 class CircuitBreaker:
@@ -408,26 +393,6 @@ class PersonaClient:
             raise PersonaBadResponseError("inquiry list without data")
         return [parse_inquiry(item) for item in data]
 
-    def list_sessions(self, inquiry_id: str) -> list[PersonaSession]:
-        """Every session Persona has opened for the inquiry (the Inquiry Sessions API, newest
-        first), in whatever state: whoever opened it, we or the flow. Follows `links.next`."""
-        params: dict[str, str] | None = {"filter[inquiry-id]": self._checked(inquiry_id), "page[size]": "100"}
-        path = "/inquiry-sessions"
-        sessions: list[PersonaSession] = []
-        for _ in range(MAX_SESSION_PAGES):
-            body = self._request("GET", path, params=params)
-            data = body.get("data")
-            if not isinstance(data, list):
-                raise PersonaBadResponseError("session list without data")
-            sessions += [parse_session(item) for item in data]
-            links = body.get("links")
-            following = links.get("next") if isinstance(links, dict) else None
-            if not isinstance(following, str) or not following:
-                return sessions
-            path, params = self._relative(following), None
-        log.warning("inquiry %s has more sessions than %d pages: counting those", inquiry_id, MAX_SESSION_PAGES)
-        return sessions
-
     def expire_all_sessions(self, inquiry_ids: list[str]) -> int:
         """End every live session of these inquiries (`POST /inquiry-sessions/expire-all`): a
         token anyone kept opens nothing any more. The inquiries stay resumable. Returns how many
@@ -469,19 +434,6 @@ class PersonaClient:
         return RawAnswer(response.status_code, body if isinstance(body, dict) else None, dict(response.headers))
 
     # -- plumbing ------------------------------------------------------------------------
-    def _relative(self, link: str) -> str:
-        """A `links.next` URL as a path under our base URL (Persona gives it relative to the
-        API's host, e.g. `/api/v1/inquiry-sessions?page[after]=…`). Anything pointing elsewhere
-        is refused: the key never goes to another host."""
-        parts = urlsplit(link)
-        base = urlsplit(self.base_url)
-        if parts.netloc and parts.netloc != base.netloc:
-            raise PersonaBadResponseError("a pagination link points at another host")
-        path = parts.path
-        if base.path and path.startswith(base.path):
-            path = path[len(base.path) :]
-        return path + (f"?{parts.query}" if parts.query else "")
-
     @staticmethod
     def _checked(inquiry_id: str) -> str:
         """An id safe to put in a URL path; anything else is our own bad request, not a 404."""

@@ -15,7 +15,7 @@ from functools import partial
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import metrics, services
@@ -159,7 +159,12 @@ def may_restart(inquiry: Inquiry) -> bool:
 
 
 def _sessions_used_up(inquiry: Inquiry) -> bool:
-    return inquiry.tokens_minted >= current_app.config["PERSONA_SESSIONS_PER_INQUIRY"]
+    """Persona's cap on sessions per inquiry is reached, as far as Persona's own count (its
+    `sessions` relationship, at our latest read) says: resume reuses unused sessions (so our
+    mints over-count) and the flow opens some itself (so they under-count). Before any read,
+    the tokens we minted stand in."""
+    used = inquiry.persona_sessions if inquiry.persona_sessions is not None else inquiry.tokens_minted
+    return used >= current_app.config["PERSONA_SESSIONS_PER_INQUIRY"]
 
 
 def restart_verification(user: User) -> bool:
@@ -196,6 +201,7 @@ def recover_inquiry(user: User) -> Inquiry | None:
         status_event_at=read_at,
         expires_at=fresh.expires_at,
         next_step_name=fresh.next_step_name,
+        persona_sessions=fresh.session_count,
     )
     db.session.add(inquiry)
     try:
@@ -225,6 +231,7 @@ def start_inquiry(user: User) -> Inquiry:
         status_event_at=read_at,  # a new row: no stored status can be newer
         expires_at=created.expires_at,
         next_step_name=created.next_step_name,
+        persona_sessions=created.session_count,
     )
     if answer.session_token:
         # The create opened its first session (one call instead of create + resume).
@@ -320,6 +327,15 @@ def _get_confirming_404(persona_id: str) -> PersonaInquiry:
 
 
 def _store_read(inquiry: Inquiry, fresh: PersonaInquiry, read_at: datetime) -> None:
+    if fresh.session_count is not None:  # sessions are never removed: the larger count is the newer
+        db.session.execute(
+            update(Inquiry)
+            .where(
+                Inquiry.id == inquiry.id,
+                or_(Inquiry.persona_sessions.is_(None), Inquiry.persona_sessions < fresh.session_count),
+            )
+            .values(persona_sessions=fresh.session_count)
+        )
     apply_status_if_newer(
         inquiry,
         fresh.effective_status,
@@ -340,8 +356,13 @@ def _stored_token(inquiry: Inquiry) -> str | None:
 
 def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
     if _sessions_used_up(inquiry):
-        # Persona caps sessions per inquiry (25): past our own count, don't ask for more.
-        log.warning("inquiry %s has used %d sessions: offering a new start", inquiry.persona_id, inquiry.tokens_minted)
+        # Persona caps sessions per inquiry (25): at its count, do not ask for more.
+        log.warning(
+            "inquiry %s has used its sessions (%s at Persona, %d minted by us): offering a new start",
+            inquiry.persona_id,
+            inquiry.persona_sessions,
+            inquiry.tokens_minted,
+        )
         return VerifyPage("closed", inquiry, reason="session_limit")
     # Two tabs or a double click at once: one resume, the other uses the token it stored.
     hold = current_app.config["PERSONA_PAGE_DEADLINE_SECONDS"]

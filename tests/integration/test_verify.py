@@ -283,3 +283,51 @@ def test_past_the_session_cap_it_offers_a_new_start_without_calling_persona(app,
     assert persona_calls(emulator) == []
     signed_in.post("/verify/restart", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
     assert boot_config(signed_in.get("/verify"))["inquiryId"] != first
+
+
+# -- the session cap, on Persona's own count (#12 app item 4) ----------------------------------
+def refresh_token(browser, page) -> dict:
+    answer = browser.post("/verify/session-token", headers={"X-CSRFToken": csrf_from(page.get_data(as_text=True))})
+    assert answer.status_code in (200, 503), answer.status_code
+    return answer.get_json() or {}
+
+
+def test_resumes_that_reuse_a_session_do_not_use_up_the_cap(make_app, emulator):
+    """Our mints over-count: resume reuses Persona's unused session, and its answer says so."""
+    app = make_app(PERSONA_SESSIONS_PER_INQUIRY=3)
+    user = make_user(app)
+    inquiry_id = give_inquiry(app, emulator, user, "pending")
+    browser = app.test_client()
+    sign_in(browser)
+    page = browser.get("/verify")
+    for _ in range(4):  # the flow never opened it: each refresh gets the same unused session back
+        assert refresh_token(browser, page)["inquiryId"] == inquiry_id
+    assert emulator.sessions(inquiry_id) == 1
+    with app.app_context():
+        row = db.session.scalar(select(Inquiry))
+        assert row.tokens_minted == 5 and row.persona_sessions == 1
+    assert state_of(browser.get("/verify")) == "continue"
+
+
+def test_sessions_persona_opened_without_us_count_toward_the_cap(make_app, emulator):
+    """Our mints under-count: the flow (or another client) opened sessions we never minted.
+    Persona's count in the resume's answer stops us before its 429 would."""
+    app = make_app(PERSONA_SESSIONS_PER_INQUIRY=3)
+    emulator.configure(max_sessions_per_inquiry=3)
+    user = make_user(app)
+    inquiry_id = give_inquiry(app, emulator, user, "pending")
+    for _ in range(2):  # two sessions opened and ended elsewhere
+        emulator.call("POST", f"/inquiries/{inquiry_id}/resume")
+        emulator.expire_sessions(inquiry_id)
+    browser = app.test_client()
+    sign_in(browser)
+    page = browser.get("/verify")  # the third and last session
+    assert boot_config(page)["sessionToken"]
+    emulator.expire_sessions(inquiry_id)
+    emulator.clear_requests()
+    assert refresh_token(browser, page) == {"redirect": "/verify"}
+    assert persona_calls(emulator) == []  # no resume Persona would refuse
+    closed = browser.get("/verify")
+    assert state_of(closed) == "closed" and b"opened too many times" in closed.data
+    with app.app_context():
+        assert db.session.scalar(select(Inquiry)).tokens_minted == 1
