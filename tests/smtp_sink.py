@@ -16,13 +16,15 @@ from tests.servers import free_port
 
 class SmtpSink:
     """Collects messages. `refuse_with`: answer DATA with that code (e.g. 451, 550).
-    `hold_seconds`: wait this long before taking RCPT (a worker is then busy with it)."""
+    `hold_seconds`: wait this long before taking RCPT (a worker is then busy with it).
+    `quit_with`: answer QUIT with that code, after the message was taken."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.messages: list[EmailMessage] = []
         self.refuse_with: int | None = None
         self.hold_seconds = 0.0
+        self.quit_with: int | None = None  # answer QUIT with this code (a goodbye that fails)
         self._lock = threading.Lock()
         self._controller: Controller | None = None
 
@@ -40,6 +42,9 @@ class SmtpSink:
         with self._lock:
             self.messages.append(message)  # type: ignore[arg-type]
         return "250 OK"
+
+    async def handle_QUIT(self, server, session, envelope):
+        return f"{self.quit_with} closing badly, for the test" if self.quit_with else "221 Bye"
 
     def start(self) -> SmtpSink:
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
@@ -60,6 +65,12 @@ class SmtpSink:
         with self._lock:
             counts = Counter(m["Message-ID"] for m in self.messages)
         return sum(1 for n in counts.values() if n > 1)
+
+    def twice_to(self) -> set[str]:
+        """The recipients of messages that arrived more than once."""
+        with self._lock:
+            counts = Counter(m["Message-ID"] for m in self.messages)
+            return {m["To"] for m in self.messages if counts[m["Message-ID"]] > 1}
 
     def settings(self) -> dict[str, object]:
         """App settings that send through this sink."""

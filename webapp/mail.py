@@ -121,15 +121,25 @@ def deliver_message(message: EmailMessage, to: str) -> None:
 
 
 def _send_smtp(message: EmailMessage, to: str) -> None:
+    """Once the server has answered the message with 2xx it is theirs: what goes wrong while
+    saying goodbye (QUIT timing out, the connection dropping) must not send it again."""
     config = current_app.config
-    with smtplib.SMTP(
-        config["MAIL_SMTP_HOST"], config["MAIL_SMTP_PORT"], timeout=config["MAIL_SMTP_TIMEOUT_SECONDS"]
-    ) as smtp:
+    smtp = smtplib.SMTP(config["MAIL_SMTP_HOST"], config["MAIL_SMTP_PORT"], timeout=config["MAIL_SMTP_TIMEOUT_SECONDS"])
+    try:
         if config["MAIL_SMTP_STARTTLS"]:
             smtp.starttls()
         if config["MAIL_SMTP_USERNAME"]:
             smtp.login(config["MAIL_SMTP_USERNAME"], config["MAIL_SMTP_PASSWORD"])
         smtp.send_message(message, to_addrs=[to])  # the envelope names `to`, not a parsed header
+    except BaseException:
+        smtp.close()
+        raise
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException) as exc:
+        log.info("mail server accepted the message; its goodbye failed (%s)", type(exc).__name__)
+    finally:
+        smtp.close()
 
 
 def _write_outbox(message: EmailMessage) -> None:

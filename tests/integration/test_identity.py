@@ -149,6 +149,21 @@ def test_sign_up_confirm_then_verify(app, client, emulator):
     assert follow(again, link, "/confirm-email").status_code == 404
 
 
+def test_pressing_confirm_again_after_a_lost_answer_says_it_is_confirmed(app, client, emulator):
+    sign_up(client, "new@example.test")
+    [link] = links_in(mails(app)[0])
+    client = app.test_client()
+    follow(client, link, "/confirm-email")
+    sign_in(client, "new@example.test")
+    confirm = client.get("/confirm-email")
+    before = client.get_cookie("session").value  # the cookie the browser keeps if the answer is lost
+    assert post_form(client, "/confirm-email", confirm).headers["Location"] == "/verify"
+    client.set_cookie("session", before)
+    again = post_form(client, "/confirm-email", confirm)  # the retry: the link is used by now
+    assert again.status_code == 303 and again.headers["Location"] == "/verify"
+    assert state_of(client.get("/verify")) == "continue"
+
+
 def test_an_unconfirmed_account_sees_only_the_confirm_page_and_gets_no_mail(app, client, runner, emulator):
     user = make_user(app, confirmed=False)
     give_inquiry(app, emulator, user, "pending")

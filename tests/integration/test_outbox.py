@@ -110,6 +110,16 @@ def test_a_4xx_is_tried_again_and_a_5xx_stops(make_app, emulator, sink, code, st
     assert len(sink.messages) == (status == OutboxStatus.QUEUED)
 
 
+def test_a_goodbye_that_fails_after_the_message_was_taken_does_not_send_it_again(make_app, emulator, sink):
+    app = make_app(**sink.settings())
+    user = make_user(app)
+    row_id = queue_link(app, user)
+    sink.quit_with = 421  # the server took the message (250), then answers QUIT badly
+    assert deliver(app, row_id).status == OutboxStatus.SENT
+    assert row(app, row_id).status == OutboxStatus.SENT
+    assert len(sink.to(user.email)) == 1
+
+
 def test_out_of_attempts_is_failed(make_app, emulator):
     app = make_app(**SmtpSink().settings(), OUTBOX_MAX_ATTEMPTS=2)
     row_id = queue_link(app, make_user(app))

@@ -59,6 +59,8 @@ def confirm_email() -> Response:
         check = recovery.check_link(session[CONFIRM_KEY], None, LinkPurpose.CONFIRM_EMAIL)
         if check.problem or check.link is None:
             session.pop(CONFIRM_KEY, None)
+            if _already_confirmed():
+                return _confirmed()
             return _html("identity/link_invalid.html", 404, what="confirmation")
         owner = check.link.user
         if not current_user.is_authenticated or not current_user.has_full_session:
@@ -85,8 +87,18 @@ def confirm_email_redeem() -> Response:
         return redirect(url_for("identity.confirm_email"), code=303)
     check = recovery.redeem_link(session.pop(CONFIRM_KEY, None), current_user.id, LinkPurpose.CONFIRM_EMAIL)
     if check.problem or check.link is None:
+        if _already_confirmed():  # e.g. the answer to the first press was lost, and this is the retry
+            return _confirmed()
         return _html("identity/link_invalid.html", 404, what="confirmation")
     accounts.confirm_email(current_user)
+    return _confirmed()
+
+
+def _already_confirmed() -> bool:
+    return bool(current_user.is_authenticated and current_user.email_confirmed)
+
+
+def _confirmed() -> Response:
     flash(_("Thank you: your email address is confirmed."))
     return _no_referrer(redirect(url_for("verify.show"), code=303))
 
