@@ -335,13 +335,7 @@ class PersonaClient:
         body = self._request("GET", f"/inquiries/{self._checked(inquiry_id)}")
         return parse_inquiry(body.get("data"))
 
-    def create_inquiry(self, *, template_id: str, reference_id: str, idempotency_key: str) -> PersonaInquiry:
-        """Create an inquiry server-side; the same key returns the same inquiry."""
-        return self.create_inquiry_with(
-            template_id=template_id, reference_id=reference_id, idempotency_key=idempotency_key
-        ).inquiry
-
-    def create_inquiry_with(
+    def create_inquiry(
         self,
         *,
         template_id: str,
@@ -350,9 +344,9 @@ class PersonaClient:
         fields: Mapping[str, str] | None = None,
         with_session: bool = False,
     ) -> CreatedInquiry:
-        """Create an inquiry with `fields` prefilled and, `with_session`, its first session in
-        the same call (`meta.auto-create-inquiry-session`, changelog 2026-01-18): the token, or
-        None when Persona sent none. The same key returns the same inquiry (and token)."""
+        """Create an inquiry server-side, `fields` prefilled and, `with_session`, its first
+        session in the same call (`meta.auto-create-inquiry-session`, changelog 2026-01-18):
+        its token, or None when Persona sent none. The same key returns the same answer."""
         payload: dict[str, Any] = {
             "data": {"attributes": {"inquiry-template-id": template_id, "reference-id": reference_id}}
         }

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from .clock import utcnow
 from .extensions import db
 from .models import WebhookEvent
-from .persona import PersonaClient, PersonaError, RawAnswer, parse_time
+from .persona import INQUIRY_ID, PersonaClient, PersonaError, RawAnswer, parse_time
 
 PRODUCTION_KEY_PREFIX = "persona_production"  # FACTS.md §2: keys are prefixed by environment
 SANDBOX_KEY_PREFIX = "persona_sandbox"
@@ -408,9 +408,10 @@ def key_inflection(payload: str) -> str:
 
 
 def _inquiry_id(answer: RawAnswer) -> str | None:
+    """The answer's inquiry id, when it is one we may put in a URL path."""
     data = (answer.body or {}).get("data")
     value = data.get("id") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
+    return value if isinstance(value, str) and INQUIRY_ID.match(value) else None
 
 
 def _times(answer: RawAnswer, name: str) -> datetime | None:

@@ -259,7 +259,7 @@ def _create_at_persona(user: User, idempotency_key: str) -> CreatedInquiry:
     config = current_app.config
     field = config["PERSONA_EMAIL_FIELD"]
     create = partial(
-        services.persona().create_inquiry_with,
+        services.persona().create_inquiry,
         template_id=config["PERSONA_TEMPLATE_ID"],
         reference_id=user.public_id,
         with_session=config["PERSONA_CREATE_WITH_SESSION"],
