@@ -143,7 +143,7 @@ class PersonaCheck:
         answer = self._create({}, {"auto-create-inquiry-session": True})
         inquiry_id = _inquiry_id(answer)
         if answer.status in (200, 201) and inquiry_id:
-            token = (answer.body or {}).get("meta", {}).get("session-token")
+            token = _meta(answer).get("session-token")
             if isinstance(token, str) and token:
                 self.sessions_opened = 1
                 self.found("create with `auto-create-inquiry-session`", Verdict.CONFIRMED, "a session token came back")
@@ -168,7 +168,7 @@ class PersonaCheck:
 
     def _resume_on_created(self, inquiry_id: str) -> None:
         answer = self._call("POST", f"/inquiries/{inquiry_id}/resume", json={"meta": {}})
-        token = (answer.body or {}).get("meta", {}).get("session-token") if answer.body else None
+        token = _meta(answer).get("session-token")
         if answer.status == 200 and isinstance(token, str) and token:
             self.found("resume a `created` inquiry", Verdict.CONFIRMED, "200 with a session token", "#1")
         else:
@@ -185,8 +185,11 @@ class PersonaCheck:
         if answer.status != 200 or not isinstance(data, list):
             self.found("list the inquiry's sessions", Verdict.DIFFERS, f"HTTP {answer.status} {_error(answer)}", "#21")
             return
-        statuses = sorted({str((s.get("attributes") or {}).get("status")) for s in data if isinstance(s, dict)})
-        shaped = all(isinstance(s, dict) and s.get("type") == "inquiry-session" for s in data)
+        shaped = all(
+            isinstance(s, dict) and s.get("type") == "inquiry-session" and isinstance(s.get("attributes"), dict)
+            for s in data
+        )
+        statuses = sorted({str(s["attributes"].get("status")) for s in data}) if shaped else []
         if shaped and len(data) == expected_sessions and statuses == ["active"]:
             self.found(
                 "list the inquiry's sessions; resume reuses an unused one",
@@ -294,7 +297,7 @@ class PersonaCheck:
             )
         expired = self._call("POST", f"/inquiries/{inquiry_id}/expire")
         resumed = self._call("POST", f"/inquiries/{inquiry_id}/resume", json={"meta": {}})
-        status = ((resumed.body or {}).get("data") or {}).get("attributes", {}).get("status")
+        status = _attributes(resumed).get("status")
         resumed_expiry = _times(resumed, "expires-at")
         if expired.status != 200 or resumed.status != 200:
             self.found(
@@ -414,10 +417,19 @@ def _inquiry_id(answer: RawAnswer) -> str | None:
     return value if isinstance(value, str) and INQUIRY_ID.match(value) else None
 
 
-def _times(answer: RawAnswer, name: str) -> datetime | None:
+def _meta(answer: RawAnswer) -> dict:
+    meta = (answer.body or {}).get("meta")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _attributes(answer: RawAnswer) -> dict:
     data = (answer.body or {}).get("data")
     attributes = data.get("attributes") if isinstance(data, dict) else None
-    return parse_time(attributes.get(name)) if isinstance(attributes, dict) else None
+    return attributes if isinstance(attributes, dict) else {}
+
+
+def _times(answer: RawAnswer, name: str) -> datetime | None:
+    return parse_time(_attributes(answer).get(name))
 
 
 def _error(answer: RawAnswer) -> str:
