@@ -214,15 +214,18 @@ def recover_inquiry(user: User) -> Inquiry | None:
     return inquiry
 
 
-def start_inquiry(user: User) -> Inquiry:
-    """Create the user's next inquiry at Persona and record it.
+def start_inquiry(user: User, *, with_session: bool | None = None) -> Inquiry:
+    """Create the user's next inquiry at Persona and record it, with its first session token
+    when `with_session` (default: PERSONA_CREATE_WITH_SESSION).
 
     The Idempotency-Key names the user's n-th inquiry, so two tabs creating at once get
     the same Persona inquiry and one local row.
     """
     count = len(db.session.scalars(select(Inquiry.id).where(Inquiry.user_id == user.id)).all())
     read_at = utcnow()
-    answer = _create_at_persona(user, f"create-inquiry:{user.public_id}:{count + 1}")
+    if with_session is None:
+        with_session = current_app.config["PERSONA_CREATE_WITH_SESSION"]
+    answer = _create_at_persona(user, f"create-inquiry:{user.public_id}:{count + 1}", with_session)
     created = answer.inquiry
     inquiry = Inquiry(
         persona_id=created.id,
@@ -252,17 +255,17 @@ def start_inquiry(user: User) -> Inquiry:
     return inquiry
 
 
-def _create_at_persona(user: User, idempotency_key: str) -> CreatedInquiry:
+def _create_at_persona(user: User, idempotency_key: str, with_session: bool) -> CreatedInquiry:
     """Create with what we know prefilled (the email, in PERSONA_EMAIL_FIELD) and, when
-    PERSONA_CREATE_WITH_SESSION, the first session token in the same answer. A template that
-    refuses the field (4xx) still gets its inquiry, without it (the setting is logged as wrong)."""
+    `with_session`, the first session token in the same answer. A template that refuses the
+    field (4xx) still gets its inquiry, without it (the setting is logged as wrong)."""
     config = current_app.config
     field = config["PERSONA_EMAIL_FIELD"]
     create = partial(
         services.persona().create_inquiry,
         template_id=config["PERSONA_TEMPLATE_ID"],
         reference_id=user.public_id,
-        with_session=config["PERSONA_CREATE_WITH_SESSION"],
+        with_session=with_session,
     )
     if not field:
         return create(idempotency_key=idempotency_key)
