@@ -24,13 +24,14 @@ class SmtpSink:
         self.messages: list[EmailMessage] = []
         self.refuse_with: int | None = None
         self.hold_seconds = 0.0
+        self.hold_only: str | None = None  # hold RCPT for this address only (None: for every one)
         self.quit_with: int | None = None  # answer QUIT with this code (a goodbye that fails)
         self._lock = threading.Lock()
         self._controller: Controller | None = None
 
     # aiosmtpd handler hooks
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.hold_seconds:
+        if self.hold_seconds and self.hold_only in (None, address):
             await asyncio.sleep(self.hold_seconds)
         envelope.rcpt_tos.append(address)
         return "250 OK"

@@ -172,7 +172,8 @@ class Config:
     CELERY_VISIBILITY_TIMEOUT_SECONDS = int(_env("CELERY_VISIBILITY_TIMEOUT_SECONDS", "3600"))
     OUTBOX_SWEEP_SECONDS = float(_env("OUTBOX_SWEEP_SECONDS", "60"))  # beat runs the sweep this often
     # An email queued or sending this long past its time is handed to the workers again.
-    # Keep it well above MAIL_SMTP_TIMEOUT_SECONDS: a slow send is not an abandoned one.
+    # Keep it above SMTP_ROUND_TRIPS x MAIL_SMTP_TIMEOUT_SECONDS (production checks): a slow
+    # send is not an abandoned one.
     OUTBOX_STALE_SECONDS = float(_env("OUTBOX_STALE_SECONDS", "180"))
     OUTBOX_MAX_ATTEMPTS = int(_env("OUTBOX_MAX_ATTEMPTS", "10"))
     OUTBOX_RETRY_BASE_SECONDS = float(_env("OUTBOX_RETRY_BASE_SECONDS", "10"))
@@ -195,6 +196,11 @@ class Config:
     @classmethod
     def check(cls) -> None:
         """Raise ConfigError when this configuration cannot run (development runs on defaults)."""
+
+
+# An SMTP send waits for at most this many answers, each up to MAIL_SMTP_TIMEOUT_SECONDS:
+# connect, EHLO, STARTTLS, EHLO, AUTH, MAIL, RCPT, DATA, the message.
+SMTP_ROUND_TRIPS = 9
 
 
 class ProductionConfig(Config):
@@ -247,6 +253,13 @@ class ProductionConfig(Config):
         if cls.RATELIMIT_STORAGE_URI.startswith("memory"):
             # Each worker would count on its own: limits multiplied, the sign-in back-off bypassed.
             return "RATELIMIT_STORAGE_URI is memory://: leave it empty (REDIS_URL is used) or name a shared store"
+        slowest_send = SMTP_ROUND_TRIPS * cls.MAIL_SMTP_TIMEOUT_SECONDS
+        if cls.OUTBOX_STALE_SECONDS < slowest_send:
+            # A worker still sending would have its email taken over by the sweep: sent twice.
+            return (
+                f"OUTBOX_STALE_SECONDS ({cls.OUTBOX_STALE_SECONDS:g}) is under {SMTP_ROUND_TRIPS} x "
+                f"MAIL_SMTP_TIMEOUT_SECONDS ({slowest_send:g}): a slow send would be taken for an abandoned one"
+            )
         return None
 
 

@@ -211,11 +211,15 @@ def run_the_faults(cluster: Cluster, sink: SmtpSink, tally: Tally) -> None:
     with tally.lock:
         tally.emails_asked.append(held.email)  # its confirmation
     cluster.processes["worker-2"].stop()  # one worker left, so we know which one holds the task
-    sink.hold_seconds = 2.5  # under MAIL_SMTP_TIMEOUT_SECONDS: slow, not failing
+    sink.hold_only, sink.hold_seconds = held.email, 4.0  # under MAIL_SMTP_TIMEOUT_SECONDS: slow, not failing
     if held.ask_for_link():
         with tally.lock:
             tally.emails_asked.append(held.email)
-    stack.wait_until(lambda: outbox_statuses(cluster)["sending"], 30, "a worker holding a mail task")
+    stack.wait_until(
+        lambda: any(r["status"] == "sending" for r in outbox_rows_of(cluster, {held.email})),
+        30,
+        "a worker holding the held email",
+    )
     time.sleep(1)
     cluster.processes["worker-1"].kill()
     sink.hold_seconds = 0.0
@@ -237,7 +241,8 @@ def test_journeys_survive_kills_restarts_and_an_smtp_outage(tmp_path, capsys):
         "RECOVERY_LINK_ATTEMPT_LIMIT": "1000 per minute",
         "RECOVERY_SEND_LIMIT_PER_CLIENT": "1000 per minute",
         "OUTBOX_SWEEP_SECONDS": "1",
-        "OUTBOX_STALE_SECONDS": "8",
+        "MAIL_SMTP_TIMEOUT_SECONDS": "5",
+        "OUTBOX_STALE_SECONDS": "45",  # production refuses less than 9 x the SMTP timeout
         "OUTBOX_RETRY_BASE_SECONDS": "1",
         "OUTBOX_RETRY_CAP_SECONDS": "4",
     }
@@ -272,6 +277,7 @@ def test_journeys_survive_kills_restarts_and_an_smtp_outage(tmp_path, capsys):
         time.sleep(3)  # a second copy would come now
         hooks = webhook_lines(cluster)
         twice_rows = outbox_rows_of(cluster, sink.twice_to())
+        held_attempts = max(r["attempts"] for r in outbox_rows_of(cluster, {"held@fault.test"}))
         for row in twice_rows:
             row["worker log"] = [
                 line.strip()[:160]
@@ -287,7 +293,8 @@ def test_journeys_survive_kills_restarts_and_an_smtp_outage(tmp_path, capsys):
     report = (
         f"journeys attempted {tally.attempted}, succeeded {tally.succeeded}; "
         f"emails asked {len(tally.emails_asked)}, delivered {delivered}, delivered twice {twice}; "
-        f"webhooks received {len(hooks)}, applied {len(applied)}, applied twice {applied_twice}"
+        f"webhooks received {len(hooks)}, applied {len(applied)}, applied twice {applied_twice}; "
+        f"the email held by the killed worker: sent at attempt {held_attempts}"
     )
     with capsys.disabled():
         print(f"\n[faults] {report}")
@@ -297,4 +304,5 @@ def test_journeys_survive_kills_restarts_and_an_smtp_outage(tmp_path, capsys):
             print(f"[faults] delivered twice, its outbox row: {row}")
     assert twice == 0 and applied_twice == 0, report
     assert {m["To"] for m in sink.messages} >= set(tally.emails_asked), report
+    assert held_attempts >= 2, report  # its worker died holding it: the sweep gave it to another
     assert tally.attempted >= 6 and tally.succeeded >= tally.attempted - 1, report

@@ -79,6 +79,7 @@ def refusal_of(env: dict[str, str]) -> str:
         ({"PERSONA_WEBHOOK_SECRETS": ""}, "PERSONA_WEBHOOK_SECRETS"),
         ({"DATABASE_URL": ""}, "DATABASE_URL"),
         ({"REDIS_URL": ""}, "REDIS_URL"),
+        ({"OUTBOX_STALE_SECONDS": "60", "MAIL_SMTP_TIMEOUT_SECONDS": "10"}, "OUTBOX_STALE_SECONDS"),
     ],
 )
 def test_production_refuses_bad_settings_with_one_line(tmp_path, overrides, variable):
