@@ -42,7 +42,7 @@ run-deps: ## Redis (the task broker `make run` starts), from Debian if missing
 	@command -v redis-server >/dev/null || ( $(call apt_install,redis-server) ) \
 		|| echo "No Redis: make run goes on without it (mail is then sent by the app process)" >&2
 
-system-deps: ## Chromium, WebKitGTK's WebDriver + Xvfb, PostgreSQL, Redis and nginx (what the tests use), from Debian if missing
+system-deps: ## Chromium, WebKitGTK's WebDriver + Xvfb, PostgreSQL, Redis, nginx and zbarimg (what the tests use), from Debian if missing
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v WebKitWebDriver >/dev/null || missing="$$missing webkit2gtk-driver"; \
@@ -50,6 +50,7 @@ system-deps: ## Chromium, WebKitGTK's WebDriver + Xvfb, PostgreSQL, Redis and ng
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	[ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$$missing postgresql"; \
 	[ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	command -v zbarimg >/dev/null || missing="$$missing zbar-tools"; \
 	if [ -n "$$missing" ]; then $(call apt_install,$$missing); fi
 
 # Languages: the .po catalogs are in git; the compiled .mo are built here (make run, make test).

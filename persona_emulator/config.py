@@ -16,6 +16,7 @@ from typing import Any
 DEFAULT_API_KEY = "persona_sandbox_emulator_key"
 # Persona's documented retry schedule after the first attempt, in seconds (FACTS.md §5).
 PERSONA_RETRY_SCHEDULE_SECONDS = (3, 64, 729, 4096, 15625, 46656, 117649)
+KEY_INFLECTIONS = ("kebab", "camel", "snake")
 
 
 def _csv(value: str | None) -> list[str]:
@@ -90,6 +91,9 @@ class EmulatorConfig:
     webhook_backoff_scale: float = 1.0
     webhook_timeout_seconds: float = 5.0
     webhook_success_statuses: list[int] = field(default_factory=lambda: [200, 201, 202, 204])
+    # KI: a webhook's bodies follow the key inflection configured on the webhook (kebab, camel or
+    # snake); one setting for every URL here. Every key is inflected, at any depth (assumed).
+    webhook_key_inflection: str = "kebab"
     # Widget behaviour for inquiries that can no longer be worked on (UNCONFIRMED).
     widget_final_error_code: str = "unknown"
     # What the flow reports for an inquiry id Persona does not know (UNCONFIRMED): "unknown"
@@ -126,6 +130,9 @@ class EmulatorConfig:
         cfg.webhook_urls = _csv(env.get("PERSONA_EMULATOR_WEBHOOK_URLS"))
         cfg.webhook_secrets = _csv(env.get("PERSONA_EMULATOR_WEBHOOK_SECRETS"))
         cfg.webhook_backoff_scale = float(env.get("PERSONA_EMULATOR_WEBHOOK_BACKOFF_SCALE", cfg.webhook_backoff_scale))
+        cfg.webhook_key_inflection = env.get("PERSONA_EMULATOR_WEBHOOK_KEY_INFLECTION", cfg.webhook_key_inflection)
+        if cfg.webhook_key_inflection not in KEY_INFLECTIONS:
+            raise ValueError("PERSONA_EMULATOR_WEBHOOK_KEY_INFLECTION must be kebab, camel or snake")
         cfg.latency = env.get("PERSONA_EMULATOR_LATENCY", cfg.latency)
         parse_latency(cfg.latency)
         cfg.request_log_size = int(env.get("PERSONA_EMULATOR_REQUEST_LOG_SIZE", cfg.request_log_size))
@@ -153,6 +160,8 @@ class EmulatorConfig:
             ok = isinstance(value, type(current))
         if isinstance(current, list) and ok:
             ok = all(isinstance(item, type(current[0]) if current else str | int) for item in value)
+        if ok and key == "webhook_key_inflection":
+            ok = value in KEY_INFLECTIONS
         if ok and key == "widget_not_found_error_code":
             ok = value in {"unknown", "invalid_config"}
         if ok and key == "latency":

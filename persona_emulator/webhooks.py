@@ -20,7 +20,27 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 1 + len(PERSONA_RETRY_SCHEDULE_SECONDS)
 
 
-def event_body(event: Event) -> bytes:
+def inflect_keys(value: Any, inflection: str) -> Any:
+    """`value` with every object key (written kebab-case) in `inflection`: `kebab`, `camel` or
+    `snake`. Values are left alone (`next-step-name`'s value stays as the template wrote it)."""
+    if inflection == "kebab":
+        return value
+    if isinstance(value, list):
+        return [inflect_keys(item, inflection) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {_inflect(key, inflection): inflect_keys(item, inflection) for key, item in value.items()}
+
+
+def _inflect(key: str, inflection: str) -> str:
+    head, *rest = key.split("-")
+    if inflection == "snake":
+        return "_".join([head, *rest])
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def event_body(event: Event, inflection: str = "kebab") -> bytes:
+    """The delivery's body, its keys in the webhook's inflection (KI)."""
     document = {
         "data": {
             "type": "event",
@@ -32,7 +52,7 @@ def event_body(event: Event) -> bytes:
             },
         }
     }
-    return json.dumps(document, separators=(",", ":")).encode()
+    return json.dumps(inflect_keys(document, inflection), separators=(",", ":")).encode()
 
 
 def sign(body: bytes, secrets: list[str], timestamp: int) -> str:
@@ -81,7 +101,7 @@ class Deliverer(threading.Thread):
 
     def _attempt(self, delivery: Delivery, event: Event) -> None:
         config = self.store.config
-        body = event_body(event)
+        body = event_body(event, config.webhook_key_inflection)
         now = int(time.time())
         made = len(delivery.attempts) + 1
         headers = {

@@ -14,6 +14,10 @@ DEVELOPMENT_SECRET_KEY = "dev-only-secret-key-change-me"  # nosec B105
 MIN_SECRET_KEY_LENGTH = 32
 
 
+# Values the SDK refuses in `customHost` (it throws: "must be either a valid host or development").
+SDK_RESERVED_HOSTS = frozenset({"production", "staging", "canary"})
+
+
 class ConfigError(SystemExit):
     """The configuration cannot run: exits with one line that names the variable to set."""
 
@@ -48,7 +52,8 @@ class Config:
         "PERSONA_API_BASE_URL",
         "http://localhost:5001/api/v1" if PERSONA_USES_EMULATOR else "https://api.withpersona.com/api/v1",
     ).rstrip("/")
-    # The SDK's `host` option and the origin of the flow iframe it loads (SDK.md).
+    # The SDK's `customHost` option (empty: Persona's production flow) and the origin of the flow
+    # iframe it loads (SDK.md). `production`, `staging` and `canary` make the SDK throw.
     PERSONA_FLOW_HOST = _env("PERSONA_FLOW_HOST", "localhost:5001" if PERSONA_USES_EMULATOR else "")
     PERSONA_FLOW_ORIGIN = _env(
         "PERSONA_FLOW_ORIGIN",
@@ -61,6 +66,12 @@ class Config:
     PERSONA_EMAIL_FIELD = _env("PERSONA_EMAIL_FIELD", "email-address")
     # Create with `meta.auto-create-inquiry-session`: the answer carries the first session token.
     PERSONA_CREATE_WITH_SESSION = _bool("PERSONA_CREATE_WITH_SESSION", True)
+    # The `next-step-name` values of PERSONA_TEMPLATE_ID's published version, in order (each
+    # template defines its own). Empty: the page says nothing about steps. The emulator's are
+    # the demo default.
+    PERSONA_TEMPLATE_STEPS = _csv(
+        "PERSONA_TEMPLATE_STEPS", "select_id_type,document_front,selfie" if PERSONA_USES_EMULATOR else ""
+    )
     PERSONA_VERSION = _env("PERSONA_VERSION", "2025-10-27")
     PERSONA_CONNECT_TIMEOUT_SECONDS = float(_env("PERSONA_CONNECT_TIMEOUT_SECONDS", "2"))
     PERSONA_READ_TIMEOUT_SECONDS = float(_env("PERSONA_READ_TIMEOUT_SECONDS", "5"))
@@ -133,6 +144,13 @@ class Config:
     # "Copy link" in an app's built-in browser: pasted into the phone's own browser minutes later.
     OPEN_IN_BROWSER_LINK_TTL_SECONDS = int(_env("OPEN_IN_BROWSER_LINK_TTL_SECONDS", str(15 * 60)))
     OPEN_IN_BROWSER_LINK_LIMIT = _env("OPEN_IN_BROWSER_LINK_LIMIT", "10 per hour")  # per user
+    # "Continue on your phone" (webapp/handoff.py): the QR code's link, a new one every
+    # HANDOFF_ROTATE_SECONDS while the panel is open; an older one dies HANDOFF_GRACE_SECONDS later.
+    HANDOFF_LINK_TTL_SECONDS = int(_env("HANDOFF_LINK_TTL_SECONDS", str(10 * 60)))
+    HANDOFF_ROTATE_SECONDS = int(_env("HANDOFF_ROTATE_SECONDS", "30"))
+    HANDOFF_GRACE_SECONDS = int(_env("HANDOFF_GRACE_SECONDS", "90"))
+    HANDOFF_LINK_LIMIT = _env("HANDOFF_LINK_LIMIT", "10 per minute")  # per user (2 a minute when rotating)
+    HANDOFF_STATUS_LIMIT = _env("HANDOFF_STATUS_LIMIT", "90 per minute")  # per user (the desktop's polling)
     RECOVERY_LINK_ATTEMPT_LIMIT = _env("RECOVERY_LINK_ATTEMPT_LIMIT", "30 per minute")  # per client
     REMINDER_MAX_PER_INQUIRY = int(_env("REMINDER_MAX_PER_INQUIRY", "2"))
     REMINDER_BEFORE_EXPIRY_SECONDS = int(_env("REMINDER_BEFORE_EXPIRY_SECONDS", str(6 * 3600)))
@@ -250,6 +268,9 @@ class ProductionConfig(Config):
             return "set DATABASE_URL (postgresql+psycopg://...)"
         if not cls.REDIS_URL and (cls.RATELIMIT_STORAGE_URI.startswith("memory") or not cls.CELERY_BROKER_URL):
             return "set REDIS_URL (rate limits and background tasks are shared through Redis)"
+        if cls.PERSONA_FLOW_HOST in SDK_RESERVED_HOSTS:
+            # SDK 5.9.0 throws for these in `customHost`: the page could never open the flow.
+            return "PERSONA_FLOW_HOST names no host: leave it empty for Persona's own flow, or give a host name"
         if cls.RATELIMIT_STORAGE_URI.startswith("memory"):
             # Each worker would count on its own: limits multiplied, the sign-in back-off bypassed.
             return "RATELIMIT_STORAGE_URI is memory://: leave it empty (REDIS_URL is used) or name a shared store"

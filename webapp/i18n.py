@@ -245,6 +245,11 @@ def page_script_messages() -> dict[str, str]:
         "linkCopied": gettext("Link copied. Open your browser, paste it into the address bar and go."),
         "copyByHand": gettext("Copy the link below, then paste it into your browser's address bar."),
         "linkNotMade": gettext("We couldn't make a link. Please check your connection and try again."),
+        "makingCode": gettext("Making your code…"),
+        "codeNotMade": gettext("We couldn't make a code. Please check your connection and try again."),
+        "codePaused": gettext(
+            "The code stopped working, to keep your account safe. Show a new one when your phone is ready."
+        ),
         "noCameraApi": gettext(
             "This browser doesn't let web pages use a camera. The identity check needs one to take a photo "
             "of your ID and a selfie: try Safari, Chrome or Firefox, or another device."

@@ -33,6 +33,11 @@ PERSONA_LATENCY = Histogram(
 )
 SESSION_TOKENS = Counter("persona_session_tokens", "Session tokens handed to the page", ["source"])  # minted|reused
 WEBHOOKS = Counter("webhook_events", "Persona webhook deliveries received, by outcome", ["outcome"])
+WEBHOOK_MISSING_FIELD = Counter(
+    "webhook_events_missing_field",
+    "Webhook events ignored because a field we need is missing or unreadable, by field",
+    ["field"],
+)
 WEBHOOK_LAG = Histogram(
     "webhook_lag_seconds",
     "From the event's creation at Persona to its receipt here",

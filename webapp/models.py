@@ -132,6 +132,7 @@ class LinkPurpose:
     CONFIRM_EMAIL = "confirm_email"  # prove the address of a new account
     RESET = "reset_password"  # choose a new password
     OPEN_IN_BROWSER = "open_in_browser"  # "Copy link" in an app's built-in browser, for the phone's own
+    HANDOFF = "handoff"  # the QR code of "Continue on your phone" (webapp/handoff.py)
 
 
 class RecoveryLink(Base):

@@ -576,9 +576,14 @@ class PersonaClient:
     def _document(self, response: requests.Response) -> dict:
         """The JSON body of a 2xx answer; typed errors for everything else."""
         status = response.status_code
-        if status in (401, 403):
-            log.error("persona rejected our API key (HTTP %s): check PERSONA_API_KEY", status)
-            raise PersonaCredentialsError(f"HTTP {status}", self.unavailable_retry_after_seconds)
+        if status == 401:
+            log.error("persona rejected our API key (HTTP 401): check PERSONA_API_KEY")
+            raise PersonaCredentialsError("HTTP 401", self.unavailable_retry_after_seconds)
+        if status == 403:
+            # ERR: no permission for this call, or a quota used up; Persona's words tell which.
+            said = self._error_text(response)
+            log.error("persona refused the call (HTTP 403, a key permission or an exhausted quota): %s", said)
+            raise PersonaCredentialsError(f"HTTP 403: {said}", self.unavailable_retry_after_seconds)
         if status == 404:
             raise PersonaNotFoundError(response.request.path_url if response.request else "")
         if status == 409:
@@ -598,6 +603,21 @@ class PersonaClient:
     @staticmethod
     def _jitter() -> float:
         return random.uniform(0.05, 0.2)  # jitter, no secret; short: a person waits  # nosec B311
+
+    def _error_text(self, response: requests.Response) -> str:
+        """Persona's first error as `title: details` for a log line: at most 300 printable
+        characters, and never our key (should an answer ever echo it)."""
+        try:
+            errors = response.json().get("errors") or []
+            first = errors[0] if isinstance(errors[0], dict) else {}
+            parts = [str(first.get(name) or "") for name in ("title", "details")]
+        except (ValueError, AttributeError, IndexError, TypeError, KeyError):
+            parts = []
+        text = ": ".join(part for part in parts if part) or "no error title or details in the answer"
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+        if self._api_key:
+            text = text.replace(self._api_key, "[redacted]")
+        return text[:300]
 
     @staticmethod
     def _error_title(response: requests.Response) -> str:

@@ -57,7 +57,12 @@ LINK_PATHS = {
     LinkPurpose.CONFIRM_EMAIL: "/confirm-email/",
     LinkPurpose.RESET: "/password/reset/",
     LinkPurpose.OPEN_IN_BROWSER: "/open/",
+    LinkPurpose.HANDOFF: "/h/",
 }
+
+
+# Links that lead into one inquiry: they die with it (or when a newer one replaces it).
+LINKS_TO_AN_INQUIRY = frozenset({LinkPurpose.CONTINUE, LinkPurpose.OPEN_IN_BROWSER, LinkPurpose.HANDOFF})
 
 
 def link_ttl_seconds(purpose: str) -> int:
@@ -67,6 +72,7 @@ def link_ttl_seconds(purpose: str) -> int:
         LinkPurpose.CONFIRM_EMAIL: config["CONFIRM_EMAIL_LINK_TTL_SECONDS"],
         LinkPurpose.RESET: config["PASSWORD_RESET_LINK_TTL_SECONDS"],
         LinkPurpose.OPEN_IN_BROWSER: config["OPEN_IN_BROWSER_LINK_TTL_SECONDS"],
+        LinkPurpose.HANDOFF: config["HANDOFF_LINK_TTL_SECONDS"],
     }[purpose]
 
 
@@ -146,7 +152,7 @@ def _is_usable(link: RecoveryLink) -> bool:
         return False
     if not link.user.active:
         return False
-    if link.purpose not in (LinkPurpose.CONTINUE, LinkPurpose.OPEN_IN_BROWSER):
+    if link.purpose not in LINKS_TO_AN_INQUIRY:
         return True
     current = get_current_inquiry(link.user)
     if link.inquiry_id is not None and (current is None or current.id != link.inquiry_id):

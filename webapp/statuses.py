@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from sqlalchemy import or_, update
+from sqlalchemy import and_, or_, update
 
 from .accounts import revoke_recovery_links
 from .clock import utcnow
@@ -102,8 +102,9 @@ PAGE_STATE_BY_STATUS: dict[InquiryStatus, PageState] = {
 }
 CLOSED_REASON_BY_STATUS: dict[InquiryStatus, ClosedReason] = {S.REDACTED: "redacted", S.MISSING: "missing"}
 
-# Where a status came from decides how a tie in time is broken (see `apply_status_if_newer`).
-StatusSource = Literal["event", "read"]
+# Where a status came from decides how a tie in time is broken (see `apply_status_if_newer`):
+# an event that sets a status, an API read, or `inquiry.transitioned` (a step change).
+StatusSource = Literal["event", "read", "transition"]
 
 _KEEP = object()  # "this report says nothing about the field": leave it as stored
 
@@ -125,7 +126,10 @@ def apply_status_if_newer(
     webhook was applied never moves the inquiry back. Ties: an *event* carries Persona's time,
     and two events at the same instant cannot be ordered, so the one stored first stays (`<`:
     a replayed event changes nothing). A *read* is stamped with our clock when it began; a read
-    begun in the same tick as the stored one knows at least as much, so it wins (`<=`).
+    begun in the same tick as the stored one knows at least as much, so it wins (`<=`). A
+    *transition* (a step change within a status) at the same instant as the stored report is
+    the later fact (Persona starts an inquiry and moves it a step on at once) as long as it
+    leaves the status as stored; otherwise it ranks as an event.
 
     An event never moves a STANDING_DECISION anywhere but MAY_FOLLOW_A_DECISION (a read may:
     it is Persona's word now).
@@ -143,10 +147,15 @@ def apply_status_if_newer(
         values["next_step_name"] = next_step_name
     if status in DROPS_SESSION_TOKEN:
         values.update(session_token_ciphertext=None, session_token_expires_at=None)
-    newer = Inquiry.status_event_at < as_of if source == "event" else Inquiry.status_event_at <= as_of
+    if source == "read":
+        newer = Inquiry.status_event_at <= as_of
+    elif source == "transition":
+        newer = or_(Inquiry.status_event_at < as_of, and_(Inquiry.status_event_at == as_of, Inquiry.status == status))
+    else:
+        newer = Inquiry.status_event_at < as_of
     # An event may not move a decision anywhere else (a read is Persona's word now: it may).
     decided = (
-        [Inquiry.status.not_in(STANDING_DECISIONS)] if source == "event" and status not in MAY_FOLLOW_A_DECISION else []
+        [Inquiry.status.not_in(STANDING_DECISIONS)] if source != "read" and status not in MAY_FOLLOW_A_DECISION else []
     )
     stored = execute_for_rowcount(
         update(Inquiry)

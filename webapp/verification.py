@@ -45,12 +45,13 @@ from .statuses import (
 
 log = logging.getLogger(__name__)
 
+# Translated labels for step names we know (the emulator's). A template's step names are its
+# own (PERSONA_TEMPLATE_STEPS); one without a label here is counted, not named.
 STEP_LABELS = {
     "select_id_type": _l("Choose your ID type"),
     "document_front": _l("Take a photo of your ID"),
     "selfie": _l("Take a selfie"),
 }
-STEP_ORDER = tuple(STEP_LABELS)
 # Every status our page has an answer for (Persona's `filter[status]`; a status it adds later
 # is not listed, so such an inquiry is not recovered).
 RECOVERABLE_STATUSES = tuple(
@@ -76,15 +77,20 @@ class VerifyPage:
 
     @property
     def steps_left(self) -> int | None:
+        """Steps left in the template's flow (PERSONA_TEMPLATE_STEPS), counting the next one;
+        None when the next step is not one of them (another template, or none configured)."""
+        steps: list[str] = current_app.config["PERSONA_TEMPLATE_STEPS"]
         step = self.inquiry.next_step_name if self.inquiry else None
-        if step not in STEP_ORDER:
+        if step is None or step not in steps:
             return None
-        return len(STEP_ORDER) - STEP_ORDER.index(step)
+        return len(steps) - steps.index(step)
 
     @property
     def next_step_label(self) -> str | None:
-        step = self.inquiry.next_step_name if self.inquiry else None
-        label = STEP_LABELS.get(step or "")
+        """The next step's translated label, when it is a counted step we have a label for."""
+        if self.steps_left is None or self.inquiry is None:
+            return None
+        label = STEP_LABELS.get(self.inquiry.next_step_name or "")
         return str(label) if label is not None else None
 
 

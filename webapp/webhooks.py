@@ -12,10 +12,11 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import IO
+from typing import IO, Any
 
 from flask import current_app
 from sqlalchemy import delete, select, update
@@ -27,7 +28,14 @@ from .clock import utcnow
 from .extensions import db, execute_for_rowcount
 from .models import Inquiry, WebhookEvent
 from .persona import parse_time
-from .statuses import MAY_FOLLOW_A_DECISION, STANDING_DECISIONS, STATUS_BY_EVENT, apply_status_if_newer
+from .statuses import (
+    MAY_FOLLOW_A_DECISION,
+    PAGE_STATE_BY_STATUS,
+    STANDING_DECISIONS,
+    STATUS_BY_EVENT,
+    StatusSource,
+    apply_status_if_newer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +44,8 @@ HEX = frozenset(string.hexdigits)
 # What we keep of a subject inquiry's attributes: what `_apply_status` reads, nothing personal
 # (real payloads carry names, birthdates, addresses in `fields`).
 KEPT_ATTRIBUTES = ("status", "expires-at", "next-step-name", "redacted-at")
+TRANSITIONED = "inquiry.transitioned"
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 class WebhookRefusedError(Exception):
@@ -142,14 +152,28 @@ def verify_signature(
         raise InvalidSignatureError("no matching signature in the time window")
 
 
+def kebab_key(key: str) -> str:
+    """A key in any of Persona's key inflections (`created-at`, `createdAt`, `created_at`) in
+    the kebab case this module reads. A webhook's bodies follow the inflection set on the webhook
+    (KI), not the `Key-Inflection` header our API calls send."""
+    return _CAMEL_HUMP.sub("-", key).replace("_", "-").lower()
+
+
+def kebab_keys(value: Any) -> Any:
+    """An object's own keys in kebab case (values and deeper objects untouched); not an object: as is."""
+    if not isinstance(value, dict):
+        return value
+    return {kebab_key(key) if isinstance(key, str) else key: item for key, item in value.items()}
+
+
 def parse_event(body: bytes) -> ParsedEvent:
-    """The event in a (signed) body. Raises InvalidEventError."""
+    """The event in a (signed) body, whatever the webhook's key inflection. Raises InvalidEventError."""
     try:
         document = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise InvalidEventError("not JSON") from exc
     data = document.get("data") if isinstance(document, dict) else None
-    attrs = data.get("attributes") if isinstance(data, dict) else None
+    attrs = kebab_keys(data.get("attributes")) if isinstance(data, dict) else None
     if not isinstance(data, dict) or not isinstance(attrs, dict):
         raise InvalidEventError("no data.attributes")
     event_id, name = data.get("id"), attrs.get("name")
@@ -162,7 +186,7 @@ def parse_event(body: bytes) -> ParsedEvent:
     inquiry_id = subject.get("id") if isinstance(subject, dict) else None
     if not isinstance(inquiry_id, str) or len(inquiry_id) > 80:
         inquiry_id = None
-    subject_attrs = subject.get("attributes") if isinstance(subject, dict) else None
+    subject_attrs = kebab_keys(subject.get("attributes")) if isinstance(subject, dict) else None
     return ParsedEvent(
         event_id=event_id,
         name=name,
@@ -238,30 +262,68 @@ def apply_event(row: WebhookEvent, *, force: bool = False) -> str:
 
 
 def _apply_status(row: WebhookEvent) -> str:
-    target = STATUS_BY_EVENT.get(row.name)
-    if target is None:
-        return "ignored: event not used"
-    inquiry = db.session.scalar(select(Inquiry).where(Inquiry.persona_id == row.inquiry_persona_id))
-    if inquiry is None:
-        return "ignored: unknown inquiry"
-    if row.event_created_at is None:
-        return "ignored: no event time"
-    if row.event_created_at > utcnow() + timedelta(seconds=current_app.config["WEBHOOK_FUTURE_SKEW_SECONDS"]):
-        # Applied, it would outrank every true event until that date: stored, never applied.
-        return "ignored: event time in the future"
+    attrs = _subject_attributes(row)
+    reported = _reported_status(row, attrs)
+    if isinstance(reported, str):
+        return reported
+    target, source = reported
+    found = _inquiry_to_update(row)
+    if isinstance(found, str):
+        return found
+    inquiry, event_at = found
     if target == "redacted":
         purge_payloads(inquiry.persona_id)
-    attrs = _subject_attributes(row)
     fields: dict = {}
     if "expires-at" in attrs:
         fields["expires_at"] = parse_time(attrs["expires-at"])
     if isinstance(attrs.get("next-step-name"), str | None):
         fields["next_step_name"] = attrs.get("next-step-name")
-    if not apply_status_if_newer(inquiry, target, as_of=row.event_created_at, source="event", **fields):
+    if not apply_status_if_newer(inquiry, target, as_of=event_at, source=source, **fields):
         if inquiry.status in STANDING_DECISIONS and target not in MAY_FOLLOW_A_DECISION:
             return "ignored: the inquiry was decided"
         return "ignored: older than the current status"
-    return f"status {target}"
+    return f"status {target}" if source == "event" else f"step {fields.get('next_step_name')} ({target})"
+
+
+def _reported_status(row: WebhookEvent, attrs: dict) -> tuple[str, StatusSource] | str:
+    """The status the event reports and how it ranks (`event`, or `transition` for a step change
+    within a status), or the outcome saying why it is not applied."""
+    if row.name == TRANSITIONED:
+        # EVT: a step change; the inquiry in the payload says its status and `next-step-name`.
+        status = attrs.get("status")
+        if not isinstance(status, str) or not status:
+            return _missing_field(row, "payload.data.attributes.status", "no status")
+        if status not in PAGE_STATE_BY_STATUS:
+            return "ignored: a status we do not know"
+        return status, "transition"
+    target = STATUS_BY_EVENT.get(row.name)
+    if target is None:
+        return "ignored: event not used"
+    return target, "event"
+
+
+def _inquiry_to_update(row: WebhookEvent) -> tuple[Inquiry, datetime] | str:
+    """The local inquiry the event is about and the event's time, or the outcome saying why it
+    is not applied."""
+    if row.inquiry_persona_id is None:
+        return _missing_field(row, "payload.data.id", "no inquiry id")
+    inquiry = db.session.scalar(select(Inquiry).where(Inquiry.persona_id == row.inquiry_persona_id))
+    if inquiry is None:
+        return "ignored: unknown inquiry"
+    if row.event_created_at is None:
+        return _missing_field(row, "created-at", "no event time")
+    if row.event_created_at > utcnow() + timedelta(seconds=current_app.config["WEBHOOK_FUTURE_SKEW_SECONDS"]):
+        # Applied, it would outrank every true event until that date: stored, never applied.
+        return "ignored: event time in the future"
+    return inquiry, row.event_created_at
+
+
+def _missing_field(row: WebhookEvent, field: str, outcome: str) -> str:
+    """An event we use, ignored for want of `field` (missing or unreadable, in any inflection):
+    said at WARNING and counted, since it may mean Persona's body is not what we read."""
+    log.warning("webhook %s %s ignored: field %s missing or unreadable", row.event_id, row.name, field)
+    metrics.WEBHOOK_MISSING_FIELD.labels(field).inc()
+    return f"ignored: {outcome}"
 
 
 def kept_payload(event: ParsedEvent) -> str:

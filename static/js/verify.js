@@ -15,8 +15,10 @@
   var warningEl = byId("sign-out-warning");
   var elsewherePanel = byId("elsewhere-panel");
   var cameraPanel = byId("camera-panel");
+  var handoffPanel = byId("handoff-panel");
+  var handoffActive = byId("handoff-active");
   var panels = [byId("saved-panel"), byId("slow-panel"), byId("error-panel"), byId("signed-out-panel"), elsewherePanel,
-    cameraPanel];
+    cameraPanel, handoffPanel, handoffActive];
   var client = null;
   var refreshed = false; // one automatic token refresh per page view
   var loadTimer = null;
@@ -33,6 +35,8 @@
   // close theirs. Without BroadcastChannel each tab runs on its own, as before.
   var tabs = "BroadcastChannel" in window ? new window.BroadcastChannel("continue-verification") : null;
   var tabId = String(Math.random()).slice(2) + String(Date.now());
+  // A phone or tablet is already the device with the camera: it is offered no "Continue on your phone".
+  var onATouchScreen = Boolean(window.matchMedia && window.matchMedia("(pointer: coarse)").matches);
   // When the sign-in ends if nothing else happens (this clock), from the server's last word.
   var signedInUntil = Date.now() + cfg.signedInMs;
 
@@ -53,6 +57,7 @@
     panels.forEach(function (p) { p.hidden = p !== panel; });
     // Each panel has its own way on: one "Email me a link" on screen is enough.
     byId("summary-email-link").hidden = Boolean(panel);
+    byId("summary-handoff").hidden = Boolean(panel) || onATouchScreen;
     if (panel) {
       var heading = panel.querySelector("h2");
       if (heading) heading.focus();
@@ -135,6 +140,7 @@
   // details, and a completion then lands on the "details received" page.
   function onSignedOut() {
     signedOut = true;
+    stopHandoff();
     window.clearTimeout(keepAliveTimer);
     window.clearTimeout(warningTimer);
     window.clearTimeout(signOutTimer);
@@ -179,7 +185,8 @@
     window.clearTimeout(signOutTimer);
     // While another tab has the flow, that tab keeps the sign-in alive and warns; this one
     // checks again when the person comes back to it ("Use this tab").
-    if (signedOut || elsewhere) return;
+    // While handing off to a phone, this page's polling keeps the sign-in alive.
+    if (signedOut || elsewhere || (handoff && !handoff.paused)) return;
     var left = signedInUntil - Date.now();
     warningTimer = window.setTimeout(showWarning, Math.max(0, left - cfg.warnBeforeMs));
     signOutTimer = window.setTimeout(onSignedOut, Math.max(0, left));
@@ -302,6 +309,7 @@
 
   function onFlowOpenedElsewhere() {
     elsewhere = true;
+    stopHandoff();
     destroyClient();
     hideWarning();
     setStatus("");
@@ -324,6 +332,7 @@
   });
 
   function boot() {
+    stopHandoff();
     destroyClient();
     claimTheFlow();
     showPanel(null);
@@ -335,7 +344,8 @@
     }
     var options = { inquiryId: cfg.inquiryId, language: cfg.language, iframeTitle: t.iframeTitle,
       onReady: onReady, onComplete: onComplete, onCancel: onCancel, onError: onError };
-    if (cfg.host) options.host = cfg.host;
+    // SDK 5.9.0: `customHost` is the public option (`host` is private and "will do nothing").
+    if (cfg.customHost) options.customHost = cfg.customHost;
     if (cfg.sessionToken) options.sessionToken = cfg.sessionToken;
     if (cfg.environmentId) options.environmentId = cfg.environmentId;
     try {
@@ -395,6 +405,147 @@
         status.textContent = t.linkOffline;
       }).then(function () { button.removeAttribute("aria-disabled"); });
     });
+  });
+
+  // -- "Continue on your phone" ---------------------------------------------------------------
+  // The panel shows a QR code for a single-use link, a new one every cfg.handoffRotateMs (the
+  // older ones die soon after, on the server), for at most cfg.handoffShowMs. Meanwhile, and
+  // once the phone has opened a link, this page asks the server where things stand: every 2 s
+  // at first, backing off to 5 s (15 s after a failed call). When a phone used a link, this
+  // page closes its flow and shows `handoff`; when the verification is finished or
+  // replaced, it goes to the page for the result. Polling, not a held connection: any app
+  // instance answers, and no server thread waits (docs/ARCHITECTURE.md).
+  var main = byId("content");
+  var handoffQr = byId("handoff-qr");
+  var handoffLinkField = byId("handoff-link-text");
+  var handoffStatus = byId("handoff-status");
+  var handoffAgain = byId("handoff-again");
+  var handoff = null; // while handing off: {since, openedAt, rotateTimer, pollTimer, pollMs, onPhone}
+
+  function stopHandoff() {
+    if (!handoff) return;
+    window.clearTimeout(handoff.rotateTimer);
+    window.clearTimeout(handoff.pollTimer);
+    handoff = null;
+    main.setAttribute("data-verification-state", "continue");
+  }
+
+  function openHandoff() {
+    stopHandoff();
+    handoff = { since: null, openedAt: Date.now(), rotateTimer: null, pollTimer: null, pollMs: 2000, onPhone: false,
+      paused: false };
+    handoffQr.textContent = "";
+    handoffLinkField.value = "";
+    handoffAgain.hidden = true;
+    handoffStatus.textContent = t.makingCode;
+    setStatus("");
+    hideWarning();
+    showPanel(handoffPanel);
+    newHandoffLink(handoff);
+  }
+
+  function newHandoffLink(current) {
+    postJSON(handoffForm.action).then(function (result) {
+      if (handoff !== current || current.onPhone) return;
+      if (result.status === 401) {
+        onSignedOut();
+      } else if (result.ok && result.data.redirect) {
+        window.location.assign(result.data.redirect);
+      } else if (result.ok && result.data.qrSvg) {
+        handoffQr.innerHTML = result.data.qrSvg; // our server's markup for our own link
+        handoffLinkField.value = result.data.url;
+        handoffStatus.textContent = "";
+        if (current.since === null) {
+          current.since = result.data.issuedAt;
+          pollHandoff(current);
+        }
+        scheduleRotation(current);
+      } else {
+        handoffStatus.textContent = t.codeNotMade;
+        scheduleRotation(current);
+      }
+    }, function () {
+      if (handoff !== current) return;
+      handoffStatus.textContent = t.codeNotMade;
+      scheduleRotation(current);
+    });
+  }
+
+  function scheduleRotation(current) {
+    current.rotateTimer = window.setTimeout(function () {
+      if (handoff !== current || current.onPhone) return;
+      if (Date.now() - current.openedAt >= cfg.handoffShowMs) {
+        // Nobody scanned it for a while: stop making links (and keeping this sign-in alive).
+        window.clearTimeout(current.pollTimer);
+        handoffQr.textContent = "";
+        handoffLinkField.value = "";
+        handoffStatus.textContent = t.codePaused;
+        handoffAgain.hidden = false;
+        current.paused = true;
+        stayAlive().then(scheduleSignOutWarning);
+        return;
+      }
+      if (document.activeElement === handoffLinkField) {
+        scheduleRotation(current); // someone is copying the link: leave it be for now
+        return;
+      }
+      newHandoffLink(current);
+    }, cfg.handoffRotateMs);
+  }
+
+  function pollHandoff(current) {
+    current.pollTimer = window.setTimeout(function () {
+      var url = cfg.handoffStatusUrl + "?since=" + encodeURIComponent(current.since);
+      window.fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) {
+          if (handoff !== current) return;
+          if (response.status === 401) {
+            onSignedOut();
+            return;
+          }
+          if (!response.ok) throw new Error("status " + response.status);
+          return response.json().then(function (data) {
+            if (handoff !== current) return;
+            if (data.redirect) {
+              window.location.assign(data.redirect);
+              return;
+            }
+            if (data.state === "on_phone" && !current.onPhone) onPhoneNow(current);
+            current.pollMs = Math.min(current.pollMs * 1.25, 5000);
+            pollHandoff(current);
+          });
+        })
+        .catch(function () {
+          if (handoff !== current) return;
+          current.pollMs = 15000;
+          pollHandoff(current);
+        });
+    }, current.pollMs);
+  }
+
+  // The phone opened a link: the flow runs there only, and this page follows it.
+  function onPhoneNow(current) {
+    current.onPhone = true;
+    window.clearTimeout(current.rotateTimer);
+    destroyClient();
+    window.clearTimeout(warningTimer); // the polling keeps this sign-in alive meanwhile
+    window.clearTimeout(signOutTimer);
+    setStatus("");
+    main.setAttribute("data-verification-state", "handoff");
+    showPanel(handoffActive);
+  }
+
+  var handoffForm = document.querySelector("form[data-handoff-open]");
+  document.querySelectorAll("[data-handoff-offer]").forEach(function (offer) {
+    offer.hidden = onATouchScreen;
+    offer.querySelector("form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      openHandoff();
+    });
+  });
+  handoffAgain.querySelector("button").addEventListener("click", openHandoff);
+  document.querySelectorAll("[data-handoff-here]").forEach(function (button) {
+    button.addEventListener("click", function () { boot(); });
   });
 
   // -- before the flow: the in-app browser and the camera ---------------------------------

@@ -21,6 +21,18 @@ window.__cspViolations = [];
 document.addEventListener('securitypolicyviolation', e => window.__cspViolations.push(e.violatedDirective));
 """
 
+# Records the option names the page gives the official SDK's constructor (wrapped as the UMD
+# bundle assigns `window.Persona`), before the SDK copies `customHost` into its private `host`.
+RECORD_SDK_OPTIONS = """
+Object.defineProperty(window, 'Persona', {configurable: true, set(sdk) {
+  const Real = sdk.Client;
+  sdk.Client = class extends Real {
+    constructor(options) { window.__sdkOptionNames = Object.keys(options); super(options); }
+  };
+  Object.defineProperty(window, 'Persona', {value: sdk, writable: true, configurable: true});
+}});
+"""
+
 
 def inquiry_of(app, email: str) -> Inquiry:
     from webapp.accounts import get_user_by_email
@@ -46,6 +58,17 @@ def test_pending_flow_to_processing_with_no_csp_violations(page: Page, app, demo
     assert page.evaluate("window.__cspViolations") == []
     assert console_csp == []
     assert emulator.status(inquiry_of(app, "pending@demo.test").persona_id) == "completed"
+
+
+def test_the_page_points_the_sdk_at_the_flow_with_the_public_custom_host(page: Page, demo, emulator):
+    """SDK 5.9.0 marks `host` "@private ... Will do nothing"; `customHost` is the public option."""
+    page.add_init_script(RECORD_SDK_OPTIONS)
+    sign_in_with_browser(page, demo.url, "pending@demo.test")
+    flow_is_open(page)
+    names = page.evaluate("window.__sdkOptionNames")
+    assert "customHost" in names and "host" not in names
+    src = page.locator("iframe.persona-widget__iframe").get_attribute("src")
+    assert src.startswith(emulator.origin + "/widget?")
 
 
 def test_sessions_killed_before_a_reload_heal_too(page: Page, app, demo, emulator):

@@ -290,3 +290,34 @@ def test_state_survives_a_restart_and_reset_clears_it(tmp_path):
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+@pytest.mark.parametrize(
+    ("inflection", "event_time", "expiry", "next_step", "kebab_key"),
+    [
+        ("camel", "createdAt", "expiresAt", "nextStepName", "created-at"),
+        ("snake", "created_at", "expires_at", "next_step_name", "created-at"),
+        ("kebab", "created-at", "expires-at", "next-step-name", "created_at"),
+    ],
+)
+def test_webhook_bodies_follow_the_webhooks_key_inflection(
+    emulator: EmulatorClient, inflection, event_time, expiry, next_step, kebab_key
+):
+    """KI: a webhook's payloads use the key inflection configured on the webhook itself."""
+    with Receiver() as receiver:
+        emulator.configure(webhook_urls=[receiver.url], webhook_secrets=["s"], webhook_key_inflection=inflection)
+        inquiry = emulator.create_inquiry()
+        got = receiver.wait(1)
+    event = json.loads(got[0]["body"])["data"]
+    assert event["attributes"]["name"] == "inquiry.created"  # values are never inflected
+    assert event_time in event["attributes"] and kebab_key not in event["attributes"]
+    subject = event["attributes"]["payload"]["data"]
+    assert subject["id"] == inquiry["id"] and subject["attributes"]["status"] == "created"
+    assert expiry in subject["attributes"] and next_step in subject["attributes"]
+
+
+def test_an_unknown_key_inflection_is_refused(emulator: EmulatorClient):
+    response = emulator.http.post(
+        emulator.origin + "/_emulator/config", json={"webhook_key_inflection": "pascal"}, timeout=5
+    )
+    assert response.status_code == 400

@@ -29,6 +29,8 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/verify/email-link"):              (302,      303,   303,  303,  302),
     ("POST", "/verify/open-in-browser-link"):    (302,      200,   200,  200,  302),
     ("POST", "/verify/continue-here"):           (302,      303,   303,  303,  302),
+    ("POST", "/verify/handoff-link"):            (302,      200,   200,  200,  302),
+    ("GET",  "/verify/handoff-status"):          (401,      400,   400,  400,  302),  # no `since` sent
     ("GET",  "/verify/sdk/persona-<version>.js"): (200,     200,   200,  200,  302),
     ("GET",  "/recovery/resend"):                (200,      200,   200,  302,  302),
     ("POST", "/recovery/resend"):                (200,      200,   200,  302,  302),
@@ -44,6 +46,9 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET",  "/open/<token>"):                   (303,      303,   303,  303,  302),
     ("GET",  "/open"):                           (404,      404,   404,  404,  302),
     ("POST", "/open"):                           (404,      404,   404,  404,  302),
+    ("GET",  "/h/<token>"):                      (303,      303,   303,  303,  302),
+    ("GET",  "/h"):                              (404,      404,   404,  404,  302),
+    ("POST", "/h"):                              (404,      404,   404,  404,  302),
     ("GET",  "/confirm-email/<token>"):          (303,      303,   303,  302,  303),
     ("GET",  "/confirm-email"):                  (404,      404,   404,  302,  404),
     ("POST", "/confirm-email"):                  (303,      404,   404,  302,  404),

@@ -6,6 +6,7 @@ the HTTP boundary, because the emulator never redirects.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -141,6 +142,23 @@ def test_bad_credentials_are_not_retried_and_logged_without_the_key(emulator, ca
     assert any(r.levelno == logging.ERROR for r in caplog.records)
     assert "persona_sandbox_wrong_key" not in caplog.text
     assert "wrong_key" not in repr(persona)
+
+
+def test_a_403_logs_personas_title_and_details_never_the_key(emulator, caplog):
+    """ERR: 403 is a missing permission or an exhausted quota, not always a bad key. The emulator
+    models neither (no key permissions, no creation quotas), so the answer is injected in
+    Persona's error shape; its words are assumed (ERR gives none for a quota)."""
+    caplog.set_level(logging.DEBUG)
+    key = "persona_sandbox_" + "k" * 24
+    emulator.configure(api_keys=[key])
+    said = {"errors": [{"title": "Quota exceeded", "details": f"Inquiry creation quota used up for {key}"}]}
+    emulator.fault(path=r"/inquiries$", action="status", status=403, body=json.dumps(said))
+    persona = PersonaClient(emulator.api, key, version="2025-10-27", connect_timeout_seconds=1, read_timeout_seconds=1)
+    with pytest.raises(PersonaCredentialsError):
+        persona.create_inquiry(template_id="itmpl_x", reference_id="usr_1", idempotency_key="k1")
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("Quota exceeded: Inquiry creation quota used up for [redacted]" in line for line in errors), errors
+    assert key not in caplog.text
 
 
 def test_credentials_error_gives_the_unavailable_page(make_app, emulator):

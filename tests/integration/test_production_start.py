@@ -79,6 +79,7 @@ def refusal_of(env: dict[str, str]) -> str:
         ({"PERSONA_WEBHOOK_SECRETS": ""}, "PERSONA_WEBHOOK_SECRETS"),
         ({"DATABASE_URL": ""}, "DATABASE_URL"),
         ({"REDIS_URL": ""}, "REDIS_URL"),
+        ({"PERSONA_FLOW_HOST": "production"}, "PERSONA_FLOW_HOST"),
         ({"OUTBOX_STALE_SECONDS": "60", "MAIL_SMTP_TIMEOUT_SECONDS": "10"}, "OUTBOX_STALE_SECONDS"),
     ],
 )

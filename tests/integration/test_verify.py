@@ -33,7 +33,7 @@ def test_no_inquiry_creates_one_with_reference_id_and_idempotency_key(app, signe
     assert created[0]["reference_id"] == user.public_id
     config = boot_config(response)
     assert config["inquiryId"] == created[0]["id"] and config["sessionToken"]
-    assert config["host"] == emulator.host and config["environmentId"] is None
+    assert config["customHost"] == emulator.host and config["environmentId"] is None
     assert response.headers["Cache-Control"] == "no-store"
     fields = emulator.inquiry(created[0]["id"])["attributes"]["fields"]
     assert fields == {"email-address": {"type": "string", "value": "ada@example.test"}}

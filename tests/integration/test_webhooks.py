@@ -4,6 +4,7 @@ in event-time order."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from datetime import UTC
@@ -339,3 +340,39 @@ def test_reads_and_webhooks_in_any_order_end_in_the_newest_status(app, client, i
             newest = read_status  # a decided inquiry is never marked for review (FACTS.md)
         assert status_of(app, inquiry_id).status == newest, f"round {round_}"
         base += timedelta(minutes=5)  # the next round is newer than everything so far
+
+
+# -- key inflection (KI: a webhook's bodies follow the inflection set on the webhook) ----------
+@pytest.mark.parametrize("inflection", ["kebab", "camel", "snake"])
+def test_events_in_every_key_inflection_are_applied(app, live_server, emulator, inflection):
+    emulator.configure(webhook_key_inflection=inflection)
+    iid = give_inquiry(app, emulator, make_user(app), "pending")
+    emulator.set_status(iid, "completed")
+    expected_expiry = emulator.inquiry(iid)["attributes"]["expires-at"]
+    deadline = time.monotonic() + 10
+    while status_of(app, iid).status != "completed" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stored = status_of(app, iid)
+    assert stored.status == "completed"
+    assert stored.expires_at.isoformat(timespec="seconds") == expected_expiry[:19]
+
+
+@pytest.mark.parametrize(
+    ("drop", "field"),
+    [(b'"created-at"', "created-at"), (b'"id": "inq_', "payload.data.id")],
+)
+def test_an_event_ignored_for_a_missing_field_is_a_counted_warning(client, inquiry_id, caplog, drop, field):
+    from prometheus_client import REGISTRY
+
+    def ignored() -> float:
+        value = REGISTRY.get_sample_value("webhook_events_missing_field_total", {"field": field})
+        return value or 0.0
+
+    before = ignored()
+    body = event_body("inquiry.completed", inquiry_id).replace(drop, drop.replace(b'"', b'"unread-', 1), 1)
+    with caplog.at_level(logging.WARNING, logger="webapp.webhooks"):
+        answer = deliver(client, body)
+    assert answer.status_code == 200 and answer.get_json()["message"].startswith("ignored: no ")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(field in message for message in warnings), warnings
+    assert ignored() == before + 1

@@ -16,6 +16,7 @@ from ..security import hash_token
 bp = Blueprint("recovery", __name__)
 SESSION_KEY = "recovery_link"  # the link's SHA-256: the raw token never leaves the URL it came in
 OPEN_IN_BROWSER_SESSION_KEY = "open_in_browser_link"  # the same, for links copied in an app's browser
+HANDOFF_SESSION_KEY = "handoff_link"  # the same, for the QR code of "Continue on your phone"
 
 
 def _signed_in_id() -> int | None:
@@ -52,7 +53,10 @@ def _show_landing(session_key: str, purpose: str, redeem_endpoint: str) -> Respo
     if check.problem or check.link is None:
         return _refusal(check)
     html = render_template(
-        "recovery/landing.html", redeem_url=url_for(redeem_endpoint), account_email=check.link.user.email
+        "recovery/landing.html",
+        redeem_url=url_for(redeem_endpoint),
+        account_email=check.link.user.email,
+        purpose=purpose,
     )
     response = _no_referrer(Response(html, mimetype="text/html"))
     # Its button POSTs here over HTTPS, where the CSRF check wants a same-origin Referer; this
@@ -117,6 +121,30 @@ def open_in_browser_landing() -> Response:
 def open_in_browser() -> Response:
     """Use the copied link: a fresh session limited to verification, then /verify."""
     return _redeem(OPEN_IN_BROWSER_SESSION_KEY, LinkPurpose.OPEN_IN_BROWSER)
+
+
+@bp.get("/h/<token>")
+@verification_scope
+@limiter.limit(_attempt_limit)
+def handoff_with_token(token: str) -> Response:
+    """The QR code of "Continue on your phone", scanned: as /r/<token>."""
+    return _take_token(token, HANDOFF_SESSION_KEY, "recovery.handoff_landing")
+
+
+@bp.get("/h")
+@verification_scope
+def handoff_landing() -> Response:
+    """Whose verification this is ("Not you?"), and one button, "Continue verification"."""
+    return _show_landing(HANDOFF_SESSION_KEY, LinkPurpose.HANDOFF, "recovery.handoff")
+
+
+@bp.post("/h")
+@verification_scope
+@limiter.limit(_attempt_limit)
+def handoff() -> Response:
+    """Use the scanned link: this phone is signed in for verification only, then /verify (the
+    computer, polling, sees the link used and steps aside)."""
+    return _redeem(HANDOFF_SESSION_KEY, LinkPurpose.HANDOFF)
 
 
 @bp.route("/recovery/resend", methods=["GET", "POST"])

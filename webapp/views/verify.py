@@ -19,11 +19,12 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from .. import accounts, device, recovery, services, verification
+from .. import accounts, device, handoff, recovery, services, verification
 from ..budget import Priority
 from ..extensions import limiter
 from ..mail import mask_email
@@ -149,6 +150,43 @@ def open_in_browser_link() -> Response:
     minutes = current_app.config["OPEN_IN_BROWSER_LINK_TTL_SECONDS"] // 60
     html = render_template("verify/open_in_browser.html", link=url, minutes=minutes)
     return _private(Response(html, mimetype="text/html"))
+
+
+@bp.post("/handoff-link")
+@login_required
+@verification_scope
+@limiter.limit(lambda: current_app.config["HANDOFF_LINK_LIMIT"], key_func=_per_user)
+def handoff_link() -> Response:
+    """ "Continue on your phone": a fresh single-use link and its QR code (JSON for the page
+    script, which asks again every HANDOFF_ROTATE_SECONDS; without it, a page with both)."""
+    try:
+        link = handoff.issue_handoff_link(current_user, _("QR code: scan it with your phone's camera"))
+    except handoff.NothingToHandOffError:
+        if wants_json():
+            return jsonify({"redirect": url_for("verify.show")})
+        return redirect(url_for("verify.show"), code=303)
+    if wants_json():
+        return _private(jsonify({"url": link.url, "qrSvg": link.qr_svg, "issuedAt": link.issued_at_ms}))
+    minutes = current_app.config["HANDOFF_LINK_TTL_SECONDS"] // 60
+    html = render_template("verify/handoff.html", link=link, minutes=minutes)
+    return _private(Response(html, mimetype="text/html"))
+
+
+@bp.get("/handoff-status")
+@login_required
+@verification_scope
+@json_only
+@limiter.limit(lambda: current_app.config["HANDOFF_STATUS_LIMIT"], key_func=_per_user)
+def handoff_status() -> Response:
+    """JSON, polled by the computer while it shows the QR code or "Continue on your phone…":
+    `waiting`, `on_phone` (a phone opened the link), or where to go (the result is ready)."""
+    since = request.args.get("since", "")
+    if not since.isdigit() or len(since) > 13:  # 13 digits: up to the year 2286
+        return Response('{"error": "since: milliseconds since 1970 expected"}', 400, mimetype="application/json")
+    state = handoff.handoff_status(current_user, int(since))
+    if state == handoff.HandoffState.FINISHED:
+        return jsonify({"state": state, "redirect": url_for("verify.show")})
+    return jsonify({"state": state})
 
 
 @bp.post("/continue-here")
