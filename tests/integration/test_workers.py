@@ -157,4 +157,5 @@ def test_persona_sessions_end_after_persona_comes_back(app, database_url, emulat
         assert statuses() == ["active"]
         emulator.clear_faults()
         stack.wait_until(lambda: statuses() == ["expired"], 60, "Persona's sessions ended by the sweep")
-    assert "Persona sessions of inquiry" in worker.output()
+        # The worker clears the mark (and says so) just after Persona's answer.
+        stack.wait_until(lambda: "Persona sessions of inquiry" in worker.output(), 30, "the worker's log line")
