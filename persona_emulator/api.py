@@ -14,7 +14,16 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from .config import parse_latency
 from .listing import filters, paginate, timestamp
-from .state import IdempotencyRecord, Inquiry, Session, StateError, Store, serialize_inquiry, serialize_session
+from .state import (
+    IdempotencyRecord,
+    Inquiry,
+    Session,
+    StateError,
+    Store,
+    serialize_inquiry,
+    serialize_session,
+    serialize_template,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -165,8 +174,17 @@ def json_body() -> dict[str, Any]:
     return body
 
 
-def inquiry_document(inq: Inquiry, status: int = 200, meta: dict[str, Any] | None = None) -> Response:
-    doc: dict[str, Any] = {"data": serialize_inquiry(inq, store()), "included": []}
+# What `?include=` may name on an inquiry here; another name is a 400 (assumed: Persona's answer
+# to an unknown include is not documented).
+INQUIRY_INCLUDES = {"inquiry-template"}
+
+
+def inquiry_document(
+    inq: Inquiry, status: int = 200, meta: dict[str, Any] | None = None, include: tuple[str, ...] = ()
+) -> Response:
+    st = store()
+    included = [serialize_template(st.template(inq.template_id))] if "inquiry-template" in include else []
+    doc: dict[str, Any] = {"data": serialize_inquiry(inq, st), "included": included}
     if meta is not None:
         doc["meta"] = meta
     response = jsonify(doc)
@@ -242,9 +260,13 @@ def list_inquiries() -> Response:
 
 @bp.get("/inquiries/<inquiry_id>")
 def retrieve_inquiry(inquiry_id: str) -> Response:
+    include = tuple(name for name in request.args.get("include", "").split(",") if name)
+    unknown = [name for name in include if name not in INQUIRY_INCLUDES]
+    if unknown:
+        raise StateError(400, "Bad request", f"Cannot include {unknown[0]!r}")
     st = store()
     with st.write():
-        return inquiry_document(st.inquiry(inquiry_id))
+        return inquiry_document(st.inquiry(inquiry_id), include=include)
 
 
 @bp.post("/inquiries/<inquiry_id>/resume")

@@ -71,6 +71,15 @@ def inquiries() -> Response:
         )
 
 
+@bp.post("/templates/<template_id>/publish")
+def publish_template(template_id: str) -> tuple[Response, int]:
+    """Publish a new version of a template (what an operator does in Persona's dashboard)."""
+    st = store()
+    with st.write():
+        template = st.publish_template_version(template_id)
+        return jsonify({"id": template.id, "latest_published_version_id": template.latest_published_version_id}), 201
+
+
 @bp.post("/inquiries/<inquiry_id>/status")
 def set_status(inquiry_id: str) -> Response:
     status = _body().get("status")

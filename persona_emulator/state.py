@@ -99,6 +99,23 @@ class Inquiry:
     expiry_after_create_seconds: int = 86_400
     expiry_after_start_seconds: int = 86_400
     expiry_after_resume_seconds: int = 86_400
+    # The template's latest published version when the inquiry was made (RES: an inquiry stays
+    # on the version it was created with).
+    template_version_id: str = ""
+
+
+@dataclass
+class Template:
+    """An inquiry template's published versions, oldest first: made on first use with one
+    version; the control API publishes more (`POST /_emulator/templates/<id>/publish`)."""
+
+    KIND: ClassVar[str] = "template"
+    id: str
+    versions: list[str] = field(default_factory=list)
+
+    @property
+    def latest_published_version_id(self) -> str:
+        return self.versions[-1]
 
 
 @dataclass
@@ -170,9 +187,9 @@ class Settings:
     webhooks_paused: bool = False
 
 
-Record = Inquiry | Session | Event | Delivery | IdempotencyRecord | Settings
+Record = Inquiry | Session | Event | Delivery | IdempotencyRecord | Settings | Template
 RECORD_TYPES: dict[str, type[Record]] = {
-    t.KIND: t for t in (Inquiry, Session, Event, Delivery, IdempotencyRecord, Settings)
+    t.KIND: t for t in (Inquiry, Session, Event, Delivery, IdempotencyRecord, Settings, Template)
 }
 
 
@@ -213,6 +230,7 @@ class Store:
         self.deliveries: dict[str, Delivery] = {}
         self.open_deliveries: dict[str, Delivery] = {}  # not yet delivered or failed
         self.idempotency: dict[str, IdempotencyRecord] = {}
+        self.templates: dict[str, Template] = {}
 
     # -- the lock-and-save helper and persistence ---------------------------------------------
     @contextmanager
@@ -252,6 +270,8 @@ class Store:
             self.events[record.id] = record
         elif isinstance(record, Delivery):
             self._add_delivery(record)
+        elif isinstance(record, Template):
+            self.templates[record.id] = record
         else:
             self.idempotency[record.id] = record
 
@@ -351,11 +371,28 @@ class Store:
             expiry_after_create_seconds=create,
             expiry_after_start_seconds=start,
             expiry_after_resume_seconds=resume,
+            template_version_id=self.template(str(template)).latest_published_version_id,
         )
         self._add_inquiry(inq)
         self.touch(inq)
         self.emit(inq, "inquiry.created")
         return inq
+
+    def template(self, template_id: str) -> Template:
+        """The template (made, with one published version, on first use). Call with the lock held."""
+        template = self.templates.get(template_id)
+        if template is None:
+            template = Template(id=template_id, versions=[new_id("itmplv_")])
+            self.templates[template_id] = template
+            self.touch(template)
+        return template
+
+    def publish_template_version(self, template_id: str) -> Template:
+        """A new published version of the template: inquiries made from now on use it."""
+        template = self.template(template_id)
+        template.versions.append(new_id("itmplv_"))
+        self.touch(template)
+        return template
 
     def _add_inquiry(self, inq: Inquiry) -> None:
         self.inquiries[inq.id] = inq
@@ -675,6 +712,18 @@ def serialize_session(session: Session, store: Store) -> dict[str, Any]:
     }
 
 
+def serialize_template(template: Template) -> dict[str, Any]:
+    """An inquiry template as `included` carries it (`?include=inquiry-template`): its latest
+    published version as a relationship (RES, APIR; attribute set assumed)."""
+    latest = {"type": "inquiry-template-version", "id": template.latest_published_version_id}
+    return {
+        "type": "inquiry-template",
+        "id": template.id,
+        "attributes": {"status": "active"},
+        "relationships": {"latest-published-version": {"data": latest}},
+    }
+
+
 def serialize_inquiry(inq: Inquiry, store: Store) -> dict[str, Any]:
     """The inquiry as Persona's JSON:API object (kebab-case attributes)."""
     step = STEPS[inq.step_index] if inq.status in RESUMABLE else None
@@ -707,6 +756,11 @@ def serialize_inquiry(inq: Inquiry, store: Store) -> dict[str, Any]:
         "relationships": {
             "account": {"data": {"type": "account", "id": inq.account_id} if inq.account_id else None},
             "inquiry-template": {"data": {"type": "inquiry-template", "id": inq.template_id}},
+            "inquiry-template-version": {
+                "data": {"type": "inquiry-template-version", "id": inq.template_version_id}
+                if inq.template_version_id
+                else None
+            },
             "sessions": {"data": [{"type": "inquiry-session", "id": s.id} for s in store.sessions_of(inq.id)]},
         },
     }

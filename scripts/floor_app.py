@@ -23,7 +23,10 @@ API = os.environ.get("PERSONA_API_BASE_URL", "http://127.0.0.1:5001/api/v1")
 KEY = os.environ.get("PERSONA_API_KEY") or "persona_sandbox_emulator_key"
 
 app = Flask(__name__)
-engine = create_engine(os.environ["DATABASE_URL"], pool_pre_ping=True)
+# The app's production pool (webapp/config.py): one connection per thread, no ping per checkout.
+engine = create_engine(
+    os.environ["DATABASE_URL"], pool_size=int(os.environ.get("GUNICORN_THREADS", "8")), pool_recycle=1800
+)
 PAGE = app.jinja_env.from_string(
     "<!doctype html><html lang=en><head><meta charset=utf-8><title>{{ title }}</title></head>"
     "<body><main><h1>{{ title }}</h1><p>{{ detail }}</p><p>{{ padding }}</p></main></body></html>"

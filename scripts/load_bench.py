@@ -12,10 +12,12 @@ the emulator (rate limit and latency set per scenario). Load comes from wrk (Deb
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -45,8 +47,11 @@ WEBHOOK_SECRET = "wbhsec_bench_" + secrets.token_hex(8)
 
 # -- processes -------------------------------------------------------------------------------
 @contextmanager
-def gunicorn(app_spec: str, env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`app_spec` under gunicorn with the production settings; its log lines go to `log`."""
+def gunicorn(
+    app_spec: str, env: dict[str, str], log: Path, tree: Path = ROOT
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`app_spec` of the source `tree` under gunicorn with the production settings; its log
+    lines go to `log`."""
     port = free_port()
     log_file = log.open("ab")
     proc = subprocess.Popen(
@@ -60,8 +65,8 @@ def gunicorn(app_spec: str, env: dict[str, str], log: Path) -> Iterator[tuple[st
             "/dev/null",
         ]
         + ["--error-logfile", "/dev/null", app_spec],
-        cwd=ROOT,
-        env=env,
+        cwd=tree,
+        env={**env, "PYTHONPATH": str(tree)},
         stdout=log_file,
         stderr=log_file,
     )
@@ -75,8 +80,8 @@ def gunicorn(app_spec: str, env: dict[str, str], log: Path) -> Iterator[tuple[st
         log_file.close()
 
 
-def worker_peak_rss_mib(master: subprocess.Popen) -> list[float]:
-    """VmHWM (peak resident memory) of each gunicorn worker of `master`."""
+def worker_pids(master: subprocess.Popen) -> list[int]:
+    """The pids of `master`'s gunicorn workers."""
     found = []
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
@@ -84,10 +89,41 @@ def worker_peak_rss_mib(master: subprocess.Popen) -> list[float]:
         except OSError:
             continue
         if re.search(rf"^PPid:\s+{master.pid}$", text, re.M):
-            match = re.search(r"^VmHWM:\s+(\d+) kB", text, re.M)
-            if match:
-                found.append(int(match.group(1)) / 1024)
+            found.append(int(status.parent.name))
     return sorted(found)
+
+
+def worker_peak_rss_mib(master: subprocess.Popen) -> list[float]:
+    """VmHWM (peak resident memory) of each gunicorn worker of `master`."""
+    found = []
+    for pid in worker_pids(master):
+        try:
+            match = re.search(r"^VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
+        except OSError:
+            continue
+        if match:
+            found.append(int(match.group(1)) / 1024)
+    return sorted(found)
+
+
+@contextmanager
+def py_spy(master: subprocess.Popen, output: str | None, gil_only: bool = False) -> Iterator[None]:
+    """While the block runs, py-spy records the first worker of `master` into `output` (raw
+    collapsed stacks, idle threads left out; `gil_only`: only threads holding the GIL, i.e.
+    the worker's CPU); nothing when `output` is None."""
+    if output is None:
+        yield
+        return
+    pid = worker_pids(master)[0]
+    command = [str(BIN / "py-spy"), "record", "-p", str(pid), "-r", "200", "--format", "raw", "-o", output]
+    command += ["--gil"] if gil_only else []
+    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)  # attached
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        recorder.wait(timeout=60)
 
 
 def wrk(url: str, cookie: str | None = None, seconds: int = SECONDS, connections: int = CONNECTIONS) -> dict:
@@ -109,6 +145,13 @@ def _ms(match: re.Match | None) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
+def empty_budget(redis_url: str) -> None:
+    """A scenario starts with the whole Persona budget (and no coalescing or queue left over)."""
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+
+
 # -- people ----------------------------------------------------------------------------------
 class People:
     """Accounts with a pending inquiry at the emulator, and a signed-in session cookie each
@@ -124,6 +167,7 @@ class People:
         from werkzeug.security import generate_password_hash
 
         from webapp import accounts
+        from webapp.clock import utcnow
         from webapp.extensions import db
         from webapp.models import Inquiry, User
 
@@ -131,7 +175,7 @@ class People:
         made = []
         with self.app.app_context():
             for n in range(count):
-                user = User(email=f"{prefix}{n}@bench.test", password_hash=password_hash)
+                user = User(email=f"{prefix}{n}@bench.test", password_hash=password_hash, email_confirmed_at=utcnow())
                 db.session.add(user)
                 db.session.commit()
                 inquiry = self.emulator.create_inquiry(reference_id=user.public_id)
@@ -152,16 +196,36 @@ def state_of(html: str) -> str:
     return match.group(1) if match else "none"
 
 
-def reload_storm(app_url: str, floor_url: str, person: dict) -> None:
+def as_a_browser_keeps_it(response: requests.Response, person: dict) -> None:
+    """A browser stores the session cookie an answer sets (here: its CSRF token, Flask-Login's
+    marks), and sends that one next: without this, every request of the storm would sign and
+    compress a new cookie, which no browser's reload causes."""
+    name = person["cookie"].split("=", 1)[0]
+    updated = re.search(rf"(?:^|, ){re.escape(name)}=([^;]+)", response.headers.get("Set-Cookie", ""))
+    if updated:
+        person["cookie"] = f"{name}={updated.group(1)}"
+
+
+def reload_storm(
+    app_url: str, floor_url: str, person: dict, profiled: contextlib.AbstractContextManager, baseline_url: str | None
+) -> None:
     http = requests.Session()
     first = http.get(app_url + "/verify", headers={"Cookie": person["cookie"]}, timeout=10)
     assert state_of(first.text) == "continue", first.text[:300]
-    ours = wrk(app_url + "/verify", person["cookie"])
+    as_a_browser_keeps_it(first, person)
+    again = http.get(app_url + "/verify", headers={"Cookie": person["cookie"]}, timeout=10)
+    assert state_of(again.text) == "continue" and "Set-Cookie" not in again.headers, again.headers
+    with profiled:
+        ours = wrk(app_url + "/verify", person["cookie"])
+    baseline = wrk(baseline_url + "/verify", person["cookie"]) if baseline_url else None
     floor = wrk(f"{floor_url}/floor/{person['id']}")
     print("1. Reload storm: GET /verify with a stored token (0 Persona calls) vs the floor")
     print(f"   floor (1 SELECT + 1 template): {floor['rps']:8.0f} req/s   p50 {floor['p50']:6.1f} ms")
     print(f"   our /verify:                   {ours['rps']:8.0f} req/s   p50 {ours['p50']:6.1f} ms")
     print(f"   cost ratio (floor / ours):     {floor['rps'] / ours['rps']:8.2f}x   (target <= 1.5x)")
+    if baseline is not None:
+        print(f"   baseline tree's /verify:       {baseline['rps']:8.0f} req/s   p50 {baseline['p50']:6.1f} ms")
+        print(f"   its cost ratio (floor / it):   {floor['rps'] / baseline['rps']:8.2f}x")
 
 
 def tutorial_vs_ours(app_url: str, floor_url: str, emulator: EmulatorClient, person: dict) -> None:
@@ -187,7 +251,9 @@ def tutorial_vs_ours(app_url: str, floor_url: str, emulator: EmulatorClient, per
     emulator.configure(latency="", rate_limit_per_minute=0)
 
 
-def minting(app_url: str, emulator: EmulatorClient, people: list[dict]) -> None:
+def minting(
+    app_url: str, emulator: EmulatorClient, people: list[dict], profiled: contextlib.AbstractContextManager
+) -> None:
     """Every request mints: each person's first /verify resumes at Persona (150 ms)."""
     emulator.configure(latency=LATENCY, rate_limit_per_minute=0)
     results: list[float] = []
@@ -208,12 +274,13 @@ def minting(app_url: str, emulator: EmulatorClient, people: list[dict]) -> None:
                     results.append(time.monotonic() - started)
 
     threads = [threading.Thread(target=worker) for _ in range(CONNECTIONS)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - started
+    with profiled:
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
     rate = len(results) / elapsed
     ceiling = CONNECTIONS / 0.150
     print(f"3. Minting under {LATENCY} upstream latency ({len(people)} people, {CONNECTIONS} at a time)")
@@ -306,8 +373,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--blast-people", type=int, default=int(os.environ.get("BENCH_BLAST_PEOPLE", "400")))
     parser.add_argument("--blast-seconds", type=float, default=60.0)
-    parser.add_argument("--mint-people", type=int, default=400)
+    parser.add_argument("--mint-people", type=int, default=250)  # within one minute of the budget
+    parser.add_argument("--only", default="storm,tutorial,mint,blast", help="scenarios to run, comma-separated")
+    parser.add_argument(
+        "--py-spy",
+        metavar="FILE",
+        help="record the first app worker with py-spy into FILE, in the storm (or in minting without the storm)",
+    )
+    parser.add_argument("--py-spy-gil", action="store_true", help="record only samples holding the GIL (CPU)")
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        type=Path,
+        help="another source tree of the app (e.g. `git archive main | tar -x -C DIR`) whose /verify the storm "
+        "also measures, in the same run: before/after on a busy machine",
+    )
     args = parser.parse_args()
+    only = set(args.only.split(","))
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (make bench installs it: apt-get install wrk)")
 
@@ -329,21 +411,42 @@ def main() -> None:
             flask_migrate.upgrade(directory=str(ROOT / "migrations"))
         people = People(app, emulator)
         storm_person = people.make(1, "storm")[0]
-        minters = people.make(args.mint_people, "mint")
-        blasted = people.make(args.blast_people, "blast")
+        minters = people.make(args.mint_people if "mint" in only else 0, "mint")
+        blasted = people.make(args.blast_people if "blast" in only else 0, "blast")
+        baseline_minters = people.make(args.mint_people if "mint" in only and args.baseline else 0, "base-mint")
         print(f"Load benchmark: gunicorn {WORKERS} workers x {THREADS} threads, wrk -c{CONNECTIONS} for {SECONDS} s")
         print(f"(PostgreSQL, Redis, APP_ENV=production; {os.cpu_count()} CPUs shared with whatever else runs)")
         print(f"(the servers' log lines: {work / 'servers.log'})\n")
         with (
             gunicorn("wsgi:app", env, work / "servers.log") as (app_url, master),
             gunicorn("scripts.floor_app:app", env, work / "servers.log") as (floor_url, _),
+            contextlib.ExitStack() as stack,
         ):
-            reload_storm(app_url, floor_url, storm_person)
-            tutorial_vs_ours(app_url, floor_url, emulator, storm_person)
-            minting(app_url, emulator, minters)
-            email_blast(app_url, emulator, blasted, args.blast_seconds)
+            baseline_url, baseline_master = None, None
+            if args.baseline:
+                baseline = gunicorn("wsgi:app", env, work / "servers.log", tree=args.baseline.resolve())
+                baseline_url, baseline_master = stack.enter_context(baseline)
+            if "storm" in only:
+                profiled = py_spy(master, args.py_spy, args.py_spy_gil)
+                reload_storm(app_url, floor_url, storm_person, profiled, baseline_url)
+            if "tutorial" in only:
+                tutorial_vs_ours(app_url, floor_url, emulator, storm_person)
+            if "mint" in only:
+                profiled = py_spy(master, args.py_spy if "storm" not in only else None, args.py_spy_gil)
+                empty_budget(redis_url)
+                minting(app_url, emulator, minters, profiled)
+                if baseline_url:
+                    print("   the baseline tree, with as many other people:")
+                    empty_budget(redis_url)
+                    minting(baseline_url, emulator, baseline_minters, contextlib.nullcontext())
+            if "blast" in only:
+                empty_budget(redis_url)
+                email_blast(app_url, emulator, blasted, args.blast_seconds)
             rss = worker_peak_rss_mib(master)
             print(f"5. Peak RSS per app worker: {', '.join(f'{r:.0f} MiB' for r in rss)}   (target <= 80 MiB)")
+            if baseline_master:
+                rss = worker_peak_rss_mib(baseline_master)
+                print(f"   the baseline tree's workers: {', '.join(f'{r:.0f} MiB' for r in rss)}")
 
 
 if __name__ == "__main__":

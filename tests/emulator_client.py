@@ -63,6 +63,10 @@ class EmulatorClient:
     def clear_faults(self) -> None:
         self.control("DELETE", "/faults")
 
+    def publish_template_version(self, template_id: str) -> str:
+        """A new published version of the template (inquiries already made keep theirs); its id."""
+        return self.control("POST", f"/templates/{template_id}/publish").json()["latest_published_version_id"]
+
     def configure(self, **settings) -> None:
         self.control("POST", "/config", settings)
 

@@ -13,7 +13,7 @@ from . import accounts, cli, errors, i18n, logs, metrics, outbox, route_policy, 
 from .addresses import mask_address
 from .budget import Coalescer, Pace, PersonaBudget, shared_state
 from .config import CONFIGS, ROOT, Config
-from .extensions import csrf, db, limiter, login_manager, migrate
+from .extensions import csrf, db, limiter, login_manager, migrations
 from .persona import PersonaClient
 from .recovery import reminders_per_hour
 from .statuses import InquiryStatus
@@ -43,7 +43,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
 
     # Extensions
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    migrations.init_app(app, ROOT / "migrations")
     csrf.init_app(app)
     i18n.init_app(app)
     limiter.init_app(app)

@@ -14,7 +14,8 @@ call the client makes first asks `PersonaBudget.acquire`: a moving window in Red
   (`back_off`): one instance's surprise is everyone's.
 
 The same store coalesces reads (`Coalescer`): at most one Persona read per inquiry per few
-seconds, shared by concurrent requests in any instance.
+seconds, shared by concurrent requests in any instance; and it holds the circuit breaker's
+state (persona.CircuitBreaker), so every instance learns at once that Persona is down.
 """
 
 from __future__ import annotations
@@ -54,7 +55,10 @@ class SharedState(Protocol):
 
     def put(self, key: str, value: str, ttl_seconds: float) -> None: ...
 
-    def delete(self, key: str) -> None: ...
+    def delete(self, *keys: str) -> None: ...
+
+    def increment(self, key: str, ttl_seconds: float) -> int:
+        """Add one to the counter at `key` (0 if unset) and keep it `ttl_seconds`; the new value."""
 
     def queue_position(self, queue: str, member: str, now: float, max_age_seconds: float) -> int:
         """`member`'s place (0 = first) in a queue ordered by first arrival; joins it if absent.
@@ -81,8 +85,14 @@ class RedisState:
     def put(self, key: str, value: str, ttl_seconds: float) -> None:
         self.redis.set(key, value, px=max(int(ttl_seconds * 1000), 1))
 
-    def delete(self, key: str) -> None:
-        self.redis.delete(key)
+    def delete(self, *keys: str) -> None:
+        self.redis.delete(*keys)
+
+    def increment(self, key: str, ttl_seconds: float) -> int:
+        pipe = self.redis.pipeline()
+        pipe.incr(key)
+        pipe.pexpire(key, max(int(ttl_seconds * 1000), 1))
+        return int(pipe.execute()[0])
 
     def queue_position(self, queue: str, member: str, now: float, max_age_seconds: float) -> int:
         pipe = self.redis.pipeline()
@@ -134,9 +144,16 @@ class MemoryState:
         with self._lock:
             self._values[key] = (value, self.clock() + ttl_seconds)
 
-    def delete(self, key: str) -> None:
+    def delete(self, *keys: str) -> None:
         with self._lock:
-            self._values.pop(key, None)
+            for key in keys:
+                self._values.pop(key, None)
+
+    def increment(self, key: str, ttl_seconds: float) -> int:
+        with self._lock:
+            value = int(self._live(key) or 0) + 1
+            self._values[key] = (str(value), self.clock() + ttl_seconds)
+            return value
 
     def _pruned(self, queue: str, now: float, max_age_seconds: float) -> dict[str, float]:
         members = self._queues.setdefault(queue, {})

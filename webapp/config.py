@@ -16,6 +16,7 @@ MIN_SECRET_KEY_LENGTH = 32
 
 # Values the SDK refuses in `customHost` (it throws: "must be either a valid host or development").
 SDK_RESERVED_HOSTS = frozenset({"production", "staging", "canary"})
+TEMPLATE_DRIFT_POLICIES = ("resume", "offer_new_start")
 
 
 class ConfigError(SystemExit):
@@ -42,7 +43,10 @@ class Config:
 
     SECRET_KEY = _env("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{ROOT / 'instance' / 'app.db'}")
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # No pool_pre_ping (a round trip on every request): connections are retired after
+    # DATABASE_POOL_RECYCLE_SECONDS, below servers' idle timeouts, and a statement that finds
+    # its connection dropped is retried once on a fresh one (extensions.RetryingSession).
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_recycle": int(_env("DATABASE_POOL_RECYCLE_SECONDS", "1800"))}
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://localhost:5000").rstrip("/")
 
     # Persona. No key configured: the local emulator (python -m persona_emulator).
@@ -69,6 +73,10 @@ class Config:
     # The `next-step-name` values of PERSONA_TEMPLATE_ID's published version, in order (each
     # template defines its own). Empty: the page says nothing about steps. The emulator's are
     # the demo default.
+    # Before resuming, when the template has a newer published version than the inquiry's (RES):
+    # `resume` (resume anyway, no extra call) or `offer_new_start` (one more read before each
+    # resume; the person is offered a new start with an explanation).
+    VERIFY_ON_TEMPLATE_DRIFT = _env("VERIFY_ON_TEMPLATE_DRIFT", "resume")
     PERSONA_TEMPLATE_STEPS = _csv(
         "PERSONA_TEMPLATE_STEPS", "select_id_type,document_front,selfie" if PERSONA_USES_EMULATOR else ""
     )
@@ -228,6 +236,12 @@ class ProductionConfig(Config):
     HSTS_ENABLED = True
     PERSONA_WEBHOOK_SECRETS = _csv("PERSONA_WEBHOOK_SECRETS")  # no default secret in production
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")  # no default database in production
+    # A pooled connection for each gunicorn thread: with fewer, every busy moment opens and closes
+    # connections beyond the pool (its overflow), a new PostgreSQL backend each (PERFORMANCE.md).
+    SQLALCHEMY_ENGINE_OPTIONS = {
+        **Config.SQLALCHEMY_ENGINE_OPTIONS,
+        "pool_size": int(_env("DATABASE_POOL_SIZE", _env("GUNICORN_THREADS", "8"))),
+    }
     LOG_FORMAT = _env("LOG_FORMAT", "json")
     # Only our own host name, loopback (probes on the machine itself) and any other the load
     # balancer's checks use: other Host headers get a 400, so no redirect (Werkzeug's own
@@ -268,6 +282,8 @@ class ProductionConfig(Config):
             return "set DATABASE_URL (postgresql+psycopg://...)"
         if not cls.REDIS_URL and (cls.RATELIMIT_STORAGE_URI.startswith("memory") or not cls.CELERY_BROKER_URL):
             return "set REDIS_URL (rate limits and background tasks are shared through Redis)"
+        if cls.VERIFY_ON_TEMPLATE_DRIFT not in TEMPLATE_DRIFT_POLICIES:
+            return "VERIFY_ON_TEMPLATE_DRIFT must be resume or offer_new_start"
         if cls.PERSONA_FLOW_HOST in SDK_RESERVED_HOSTS:
             # SDK 5.9.0 throws for these in `customHost`: the page could never open the flow.
             return "PERSONA_FLOW_HOST names no host: leave it empty for Persona's own flow, or give a host name"

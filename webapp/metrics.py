@@ -60,13 +60,13 @@ def observe_persona_call(method: str, path: str, status: str, seconds: float) ->
 
 
 class _StateCollector(Collector):
-    """Read at scrape time: this process's breaker, and the outbox from the database."""
+    """Read at scrape time: the Persona breaker (shared through Redis), and the outbox from the database."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
 
     def collect(self) -> Iterator[Metric]:
-        breaker = GaugeMetricFamily("persona_breaker_open", "1 while this process's Persona breaker is open")
+        breaker = GaugeMetricFamily("persona_breaker_open", "1 while the Persona breaker is open")
         breaker.add_metric([], 1.0 if self.app.extensions["persona"].breaker.is_open else 0.0)
         yield breaker
         from .outbox import depth

@@ -20,14 +20,15 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
-from .budget import PersonaBudget, Priority, ceil_seconds
+from .budget import STORE_ERRORS, MemoryState, PersonaBudget, Priority, SharedState, ceil_seconds
 from .config import EMULATOR_API_KEY
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # Persona's ids are opaque: only what could break the URL path is refused (never "not found").
 INQUIRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
@@ -98,6 +99,24 @@ class PersonaInquiry:
 
 
 @dataclass(frozen=True)
+class TemplateVersions:
+    """An inquiry's template version and its template's latest published version (None: the
+    answer did not say)."""
+
+    inquiry_version_id: str | None
+    latest_published_version_id: str | None
+
+    @property
+    def drifted(self) -> bool:
+        """A newer version was published since the inquiry was made (known only when both are)."""
+        return bool(
+            self.inquiry_version_id
+            and self.latest_published_version_id
+            and self.inquiry_version_id != self.latest_published_version_id
+        )
+
+
+@dataclass(frozen=True)
 class ResumedInquiry:
     inquiry: PersonaInquiry
     session_token: str
@@ -165,51 +184,119 @@ def _related_count(data: dict, name: str) -> int | None:
     return len(listed) if isinstance(listed, list) else None
 
 
+def _related_id(resource: Any, name: str) -> str | None:
+    """`relationships.<name>.data.id` of a JSON:API object, if it is there."""
+    relationships = resource.get("relationships") if isinstance(resource, dict) else None
+    related = relationships.get(name) if isinstance(relationships, dict) else None
+    data = related.get("data") if isinstance(related, dict) else None
+    value = data.get("id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def parse_template_versions(body: dict) -> TemplateVersions:
+    """The versions in an inquiry read with `?include=inquiry-template` (RES): the inquiry's
+    `inquiry-template-version`, and the included template's `latest-published-version`.
+    Raises PersonaBadResponseError when `data` is no inquiry."""
+    data = body.get("data")
+    parse_inquiry(data)
+    template_id = _related_id(data, "inquiry-template")
+    included = body.get("included")
+    template = next(
+        (
+            item
+            for item in (included if isinstance(included, list) else [])
+            if isinstance(item, dict)
+            and item.get("type") == "inquiry-template"
+            and (template_id is None or item.get("id") == template_id)
+        ),
+        None,
+    )
+    return TemplateVersions(
+        _related_id(data, "inquiry-template-version"), _related_id(template, "latest-published-version")
+    )
+
+
 class CircuitBreaker:
     """After `threshold` failed calls in a row, fail fast for `cooldown_seconds`, then let one
-    probe through: its success closes the breaker, its failure opens it again. Per process."""
+    probe through: its success closes the breaker, its failure opens it again.
 
-    def __init__(self, threshold: int, cooldown_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    Its state lives in `state`, the store the Persona budget uses (budget.py): with Redis, every
+    app instance, worker and background process shares one breaker, so they learn together
+    that Persona is down, and only one of them probes. Without a store, or while the store
+    fails, each process decides alone. The clock is wall time (time.time): processes compare it."""
+
+    KEY = "persona-breaker"
+
+    def __init__(
+        self,
+        threshold: int,
+        cooldown_seconds: float,
+        clock: Callable[[], float] = time.time,
+        state: SharedState | None = None,
+    ) -> None:
         self.threshold = threshold
         self.cooldown_seconds = cooldown_seconds
         self.clock = clock
-        self._failures = 0
-        self._opened_at: float | None = None
-        self._probing = False
-        self._lock = threading.Lock()
+        self.state: SharedState = state or MemoryState()
+        self._fallback = MemoryState()  # while the shared store fails
+        self._calls = threading.local()  # whether this thread's call is the probe
+        # Keys outlive any cooldown: a breaker left open by a crashed process still ends by its time.
+        self._memory_seconds = max(cooldown_seconds * 10, 3600.0)
+
+    def _shared(self, step: Callable[[SharedState], _T]) -> _T:
+        try:
+            return step(self.state)
+        except STORE_ERRORS as exc:
+            log.warning("Persona breaker store unavailable (%s): this process decides alone", type(exc).__name__)
+            return step(self._fallback)
+
+    def _opened_at(self, state: SharedState) -> float | None:
+        value = state.get(f"{self.KEY}:opened-at")
+        return float(value) if value else None
 
     @property
     def is_open(self) -> bool:
         """Failing fast right now (a probe may be due)."""
-        with self._lock:
-            return self._opened_at is not None
+        return self._shared(self._opened_at) is not None
 
     def before_call(self) -> None:
-        """Raises PersonaUnavailableError while open (no call is made)."""
-        with self._lock:
-            if self._opened_at is None:
-                return
-            waited = self.clock() - self._opened_at
-            if waited < self.cooldown_seconds or self._probing:
-                remaining = max(int(self.cooldown_seconds - waited) + 1, 1)
-                raise PersonaUnavailableError("circuit open", remaining)
-            self._probing = True  # half-open: this call is the probe
+        """Raises PersonaUnavailableError while open (no call is made); past the cooldown, the
+        first caller anywhere becomes the probe and the others keep failing fast."""
+        self._calls.probing = False
+        opened_at = self._shared(self._opened_at)
+        if opened_at is None:
+            return
+        waited = self.clock() - opened_at
+        if waited < self.cooldown_seconds:
+            raise PersonaUnavailableError("circuit open", max(int(self.cooldown_seconds - waited) + 1, 1))
+        lease = max(self.cooldown_seconds, 1.0)  # a probe whose process died frees its turn after this
+        if not self._shared(lambda state: state.claim(f"{self.KEY}:probe", "probing", lease)):
+            raise PersonaUnavailableError("circuit open", 1)
+        self._calls.probing = True  # half-open: this call is the probe
 
     def record(self, ok: bool | None) -> None:
-        """A call's verdict: True (Persona answered), False (it failed), None (no verdict, e.g.
-        no call was made: a probe's turn passes to the next call)."""
-        with self._lock:
-            if ok is None:
-                self._probing = False
-                return
-            if ok:
-                self._failures, self._opened_at, self._probing = 0, None, False
-                return
-            self._failures += 1
-            if self._probing or self._failures >= self.threshold:
-                if self._opened_at is None or self._probing:
-                    log.error("Persona failing: not calling it for %.0f s", self.cooldown_seconds)
-                self._opened_at, self._probing = self.clock(), False
+        """This thread's call's verdict: True (Persona answered), False (it failed), None (no
+        verdict, e.g. no call was made: a probe's turn passes to the next call)."""
+        probing, self._calls.probing = getattr(self._calls, "probing", False), False
+        if ok is None:
+            if probing:
+                self._shared(lambda state: state.delete(f"{self.KEY}:probe"))
+            return
+        if ok:
+            keys = (f"{self.KEY}:failures", f"{self.KEY}:opened-at", f"{self.KEY}:probe")
+            self._shared(lambda state: state.delete(*keys))
+            return
+        self._shared(lambda state: self._record_failure(state, probing))
+
+    def _record_failure(self, state: SharedState, probing: bool) -> None:
+        failures = state.increment(f"{self.KEY}:failures", self._memory_seconds)
+        if not probing and failures < self.threshold:
+            return
+        if probing or self._opened_at(state) is None:
+            log.error("Persona failing: not calling it for %.0f s", self.cooldown_seconds)
+        state.put(f"{self.KEY}:opened-at", repr(self.clock()), self._memory_seconds)
+        if probing:
+            state.delete(f"{self.KEY}:probe")
 
 
 def _persona_wait(response: requests.Response) -> float | None:
@@ -286,8 +373,9 @@ class PersonaClient:
         self.retry_after_cap_seconds = retry_after_cap_seconds
         self.unavailable_retry_after_seconds = unavailable_retry_after_seconds
         self._local = threading.local()  # requests.Session is not documented as thread-safe
-        self.breaker = CircuitBreaker(breaker_threshold, breaker_cooldown_seconds)
         self.budget = budget or PersonaBudget.in_process()
+        # The breaker keeps its state where the budget keeps its own: shared when the budget is.
+        self.breaker = CircuitBreaker(breaker_threshold, breaker_cooldown_seconds, state=self.budget.state)
         # Told of every HTTP exchange: (method, path, status or error class, seconds). Metrics.
         self.on_exchange: Callable[[str, str, str, float], None] = lambda *_: None
 
@@ -334,6 +422,12 @@ class PersonaClient:
         """The inquiry as Persona sees it now. Raises PersonaNotFoundError, PersonaUnavailableError."""
         body = self._request("GET", f"/inquiries/{self._checked(inquiry_id)}")
         return parse_inquiry(body.get("data"))
+
+    def get_template_versions(self, inquiry_id: str) -> TemplateVersions:
+        """The inquiry's template version and its template's latest published one, to compare
+        before resuming (RES). Raises PersonaNotFoundError, PersonaUnavailableError."""
+        body = self._request("GET", f"/inquiries/{self._checked(inquiry_id)}?include=inquiry-template")
+        return parse_template_versions(body)
 
     def create_inquiry(
         self,

@@ -86,7 +86,7 @@ STATUS_BY_EVENT: dict[str, InquiryStatus] = {
 PageState = Literal[
     "continue", "processing", "review", "approved", "declined", "failed", "closed", "unavailable", "waiting"
 ]
-ClosedReason = Literal["missing", "redacted", "unknown_status", "not_yours", "session_limit"]
+ClosedReason = Literal["missing", "redacted", "unknown_status", "not_yours", "session_limit", "template_changed"]
 
 PAGE_STATE_BY_STATUS: dict[InquiryStatus, PageState] = {
     S.CREATED: "continue",

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from . import metrics, services
 from .addresses import normalize_address
 from .clock import utcnow
-from .extensions import db
+from .extensions import commit_keeping_loaded, db
 from .models import Inquiry, User
 from .persona import (
     CreatedInquiry,
@@ -73,7 +73,7 @@ class VerifyPage:
 
     @property
     def can_restart(self) -> bool:
-        return self.inquiry is not None and may_restart(self.inquiry)
+        return self.inquiry is not None and (self.reason == "template_changed" or may_restart(self.inquiry))
 
     @property
     def steps_left(self) -> int | None:
@@ -176,7 +176,7 @@ def _sessions_used_up(inquiry: Inquiry) -> bool:
 def restart_verification(user: User) -> bool:
     """Start a new inquiry when policy allows it for the current one."""
     inquiry = get_current_inquiry(user)
-    if inquiry is None or not may_restart(inquiry):
+    if inquiry is None or not (may_restart(inquiry) or (inquiry.status in RESUMABLE and _offered_new_start(inquiry))):
         return False
     inquiry.drop_session_token()
     db.session.commit()
@@ -384,7 +384,29 @@ def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
         return _resume_at_persona(user, inquiry)
 
 
+def _offered_new_start(inquiry: Inquiry) -> bool:
+    """VERIFY_ON_TEMPLATE_DRIFT is `offer_new_start` and Persona published a newer version of
+    the inquiry's template since it was made (RES). One read; False when Persona does not say,
+    or does not know the inquiry (resuming then finds out)."""
+    if current_app.config["VERIFY_ON_TEMPLATE_DRIFT"] != "offer_new_start":
+        return False
+    try:
+        versions = services.persona().get_template_versions(inquiry.persona_id)
+    except PersonaNotFoundError:
+        return False
+    if versions.drifted:
+        log.info(
+            "inquiry %s is on template version %s, the latest published is %s: offering a new start",
+            inquiry.persona_id,
+            versions.inquiry_version_id,
+            versions.latest_published_version_id,
+        )
+    return versions.drifted
+
+
 def _resume_at_persona(user: User, inquiry: Inquiry) -> VerifyPage:
+    if _offered_new_start(inquiry):
+        return VerifyPage("closed", inquiry, reason="template_changed")
     read_at = utcnow()
     try:
         resumed = services.persona().resume_inquiry(inquiry.persona_id)
@@ -410,7 +432,7 @@ def _resume_at_persona(user: User, inquiry: Inquiry) -> VerifyPage:
     inquiry.session_token_expires_at = resumed.inquiry.expires_at or _fallback_expiry()
     inquiry.tokens_minted += 1
     inquiry.last_activity_at = utcnow()
-    db.session.commit()
+    commit_keeping_loaded()  # the page is rendered from what was just written
     metrics.SESSION_TOKENS.labels("minted").inc()
     log.info("minted session token #%d for inquiry %s", inquiry.tokens_minted, inquiry.persona_id)
     return VerifyPage("continue", inquiry, session_token=resumed.session_token)

@@ -119,3 +119,18 @@ def test_account_page_and_sign_out_everywhere(browser: Browser, app, live_server
     expect(page.get_by_role("status")).to_contain_text("You are signed out on every device")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     context.close()
+
+
+def test_the_template_changed_page_at_320px(browser: Browser, app, demo, emulator):
+    """The new-start offer after template drift: readable at 320 px, axe-clean, one way on."""
+    app.config["VERIFY_ON_TEMPLATE_DRIFT"] = "offer_new_start"
+    emulator.publish_template_version(app.config["PERSONA_TEMPLATE_ID"])
+    context = browser.new_context(viewport={"width": 320, "height": 640}, bypass_csp=True)
+    page = context.new_page()
+    sign_in_with_browser(page, demo.url, "pending@demo.test")
+    expect(page.get_by_role("heading", name="Please start your verification again")).to_be_visible()
+    expect(page.get_by_role("button", name="Start again")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    page.screenshot(path="/tmp/fidelity-ui/template-changed-320.png", full_page=True)
+    assert serious_violations(page) == []
+    context.close()

@@ -314,3 +314,26 @@ def test_create_with_an_inquiry_session(emulator: EmulatorClient):
     assert emulator.sessions(inquiry_id) == 1
     assert widget(emulator, "session", inquiryId=inquiry_id, sessionToken=token).json()["sessionToken"] == token
     assert emulator.sessions(inquiry_id) == 1  # the flow used that session, not a new one
+
+
+# -- template versions (RES: compare the inquiry's version with the template's latest) ----------
+def test_an_inquiry_keeps_its_template_version_and_include_shows_the_latest(emulator: EmulatorClient):
+    first = emulator.create_inquiry()
+    version = first["relationships"]["inquiry-template-version"]["data"]["id"]
+    assert version.startswith("itmplv_")
+
+    def read(inquiry_id: str, include: str = "inquiry-template") -> requests.Response:
+        return emulator.call("GET", f"/inquiries/{inquiry_id}", params={"include": include} if include else None)
+
+    (template,) = read(first["id"]).json()["included"]
+    assert template["type"] == "inquiry-template" and template["id"] == "itmpl_test"
+    assert template["relationships"]["latest-published-version"]["data"]["id"] == version
+    newer = emulator.publish_template_version("itmpl_test")
+    assert newer.startswith("itmplv_") and newer != version
+    again = read(first["id"]).json()
+    assert again["data"]["relationships"]["inquiry-template-version"]["data"]["id"] == version
+    assert again["included"][0]["relationships"]["latest-published-version"]["data"]["id"] == newer
+    second = emulator.create_inquiry()
+    assert second["relationships"]["inquiry-template-version"]["data"]["id"] == newer
+    assert read(first["id"], include="").json()["included"] == []
+    assert read(first["id"], include="reports").status_code == 400

@@ -7,11 +7,14 @@ import logging
 from collections.abc import Iterator
 from datetime import timedelta
 
+import flask_migrate
 import pytest
+from sqlalchemy import text
 
 from tests import stack
 from tests.builders import give_inquiry, make_user, new_link
 from tests.pages import open_link, redeem, sign_in
+from tests.servers import postgres_cluster
 from tests.smtp_sink import SmtpSink
 from webapp.clock import utcnow
 from webapp.extensions import db
@@ -123,3 +126,21 @@ def processes():
     yield started
     for process in started:
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL of its own for the tests of one module, whatever TEST_DATABASE says."""
+    with postgres_cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_app(make_app, postgres_url):
+    """The app on that PostgreSQL, migrated, its tables emptied for this test."""
+    app = make_app(SQLALCHEMY_DATABASE_URI=postgres_url)
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.session.execute(text("TRUNCATE users, login_sessions, inquiries RESTART IDENTITY CASCADE"))
+        db.session.commit()
+    return app

@@ -253,3 +253,20 @@ def test_reminders_are_paced_to_the_budget_across_instances(make_app, emulator, 
     with two.app_context(), pytest.raises(InterruptedError):
         recovery.send_due_reminders(run_seconds=120, sleep=sleep)
     assert 0 < waited[0] <= 60
+
+
+def test_instances_learn_together_that_persona_is_down(make_app, emulator, shared_redis):
+    settings = {"REDIS_URL": shared_redis, "PERSONA_BREAKER_FAILURES": 2, "LOGIN_RATE_LIMIT": MANY_SIGN_INS}
+    one, two = make_app(**settings), make_app(**settings)
+    failing = people(one, emulator, 2)
+    late = people(two, emulator, 1, first=2)[0]
+    emulator.fault(path="/inquiries/", action="status", status=503)
+    for client in failing:
+        assert state_of(client.get("/verify")) == "unavailable"
+    calls = len(persona_calls(emulator))
+    assert two.test_client().get("/readyz").get_json()["persona"] == "failing"
+
+    response = late.get("/verify")  # an instance that never saw Persona fail
+
+    assert response.status_code == 503 and state_of(response) == "unavailable"
+    assert len(persona_calls(emulator)) == calls  # it did not call Persona to find out

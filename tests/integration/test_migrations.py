@@ -16,3 +16,11 @@ def test_models_match_the_migrated_schema(app):
     with app.app_context(), db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, db.metadata) == []
+
+
+def test_flask_db_runs_flask_migrate_though_the_app_does_not_load_it_until_asked(runner):
+    """`flask db ...` (Flask-Migrate, loaded on first use: web workers never migrate)."""
+    result = runner.invoke(args=["db", "current"])
+    assert result.exit_code == 0, result.output
+    assert "Context impl" in result.output  # Alembic's own log line: it ran
+    assert "upgrade" in runner.invoke(args=["db", "--help"]).output
