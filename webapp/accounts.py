@@ -190,7 +190,8 @@ def revoke_recovery_links(user_id: int, now: datetime, purpose: str | None = Non
 
 def sign_out_everywhere(user: User, keep: LoginSession | None = None) -> tuple[int, int]:
     """A lost phone, a shared computer: every login session of `user` (but `keep`) ends, every
-    link we emailed them dies, and the stored Persona session token is dropped. Returns
+    link we emailed them dies, the stored Persona session token is dropped, and Persona is asked
+    (by a worker, after the commit) to end the sessions of their open inquiries. Returns
     (sessions ended, links revoked)."""
     now = utcnow()
     others = [LoginSession.id != keep.id] if keep is not None else []
@@ -207,7 +208,12 @@ def sign_out_everywhere(user: User, keep: LoginSession | None = None) -> tuple[i
         .where(Inquiry.user_id == user.id, Inquiry.session_token_ciphertext.is_not(None))
         .values(session_token_ciphertext=None, session_token_expires_at=None)
     )
+    # And Persona ends the sessions it opened (a token kept elsewhere opens nothing): a worker's job.
+    from . import persona_sessions  # it needs statuses.py, which needs this module
+
+    marked = persona_sessions.mark_for_ending(user.id, now)
     db.session.commit()
+    persona_sessions.dispatch(marked)
     return sessions, links
 
 

@@ -173,7 +173,53 @@ def reminders_send_command(dry_run: bool) -> None:
     click.echo(f"{run.due} due, {run.sent} sent{deferred}")
 
 
+persona_cli = AppGroup("persona", help="Persona itself, as configured (PERSONA_API_BASE_URL and key).")
+
+
+@persona_cli.command("check")
+@click.option(
+    "--webhook-url",
+    metavar="URL",
+    help="The public address of this app's /webhooks/persona, where Persona delivers: also check delivery.",
+)
+@click.option("--webhook-wait", default=30.0, show_default=True, help="Seconds to wait for a webhook.")
+@click.option("--allow-production", is_flag=True, help="Run even with a production key (it creates inquiries).")
+def persona_check_command(webhook_url: str | None, webhook_wait: float, allow_production: bool) -> None:
+    """Check what docs/PERSONA-ASSUMPTIONS.md leaves unconfirmed against the configured Persona
+    (a Sandbox): throwaway inquiries, redacted at the end. Exit status 1 if anything differs."""
+    from .config import EMULATOR_API_KEY
+    from .persona import PersonaError
+    from .persona_check import PersonaCheck, Verdict, environment_of, production_key_refusal
+    from .services import persona
+
+    config = current_app.config
+    key = config["PERSONA_API_KEY"] or EMULATOR_API_KEY
+    refusal = production_key_refusal(key, allow_production)
+    if refusal:
+        raise click.ClickException(refusal)
+    client = persona()
+    click.echo(f"Persona at {client.base_url} ({environment_of(key)} key), template {config['PERSONA_TEMPLATE_ID']}")
+    check = PersonaCheck(
+        client,
+        template_id=config["PERSONA_TEMPLATE_ID"],
+        session_cap=config["PERSONA_SESSIONS_PER_INQUIRY"],
+        report=lambda finding: click.echo(finding.line()),
+        webhook_url=webhook_url,
+        webhook_wait_seconds=webhook_wait,
+    )
+    try:
+        findings = check.run()
+    except PersonaError as exc:
+        raise click.ClickException(f"Persona could not be asked ({exc}); nothing more was checked") from exc
+    counts = {verdict: sum(f.verdict == verdict for f in findings) for verdict in Verdict}
+    left = f"; NOT redacted: {', '.join(check.created)}" if check.created else "; throwaway inquiries redacted"
+    click.echo(", ".join(f"{n} {verdict.value}" for verdict, n in counts.items()) + left)
+    if counts[Verdict.DIFFERS] or check.created:
+        raise SystemExit(1)
+
+
 def register(app: Flask) -> None:
+    app.cli.add_command(persona_cli)
     app.cli.add_command(accounts_cli)
     app.cli.add_command(recovery_cli)
     app.cli.add_command(reminders_cli)

@@ -64,6 +64,12 @@ class Config:
         "http://localhost:5001" if PERSONA_USES_EMULATOR else "https://inquiry.withpersona.com",
     )
     PERSONA_TEMPLATE_ID = _env("PERSONA_TEMPLATE_ID", "itmpl_emulator_demo")
+    # The SDK's `environmentId` (env_…), passed to the flow when set (FACTS §3).
+    PERSONA_ENVIRONMENT_ID = _env("PERSONA_ENVIRONMENT_ID")
+    # The template's field that takes the account's email, prefilled on create ('' = none).
+    PERSONA_EMAIL_FIELD = _env("PERSONA_EMAIL_FIELD", "email-address")
+    # Create with `meta.auto-create-inquiry-session`: the answer carries the first session token.
+    PERSONA_CREATE_WITH_SESSION = _bool("PERSONA_CREATE_WITH_SESSION", True)
     # The `next-step-name` values of PERSONA_TEMPLATE_ID's published version, in order (each
     # template defines its own). Empty: the page says nothing about steps. The emulator's are
     # the demo default.

@@ -92,6 +92,12 @@ class Inquiry(Base):
     session_token_ciphertext: Mapped[str | None] = mapped_column(Text)
     session_token_expires_at: Mapped[datetime | None]
     tokens_minted: Mapped[int] = mapped_column(default=0)
+    # Set when Persona must end every session of this inquiry (the person signed out everywhere,
+    # changed or reset the password, or was disabled); cleared once it has (persona_sessions.py).
+    persona_sessions_end_due_at: Mapped[datetime | None]
+    # Sessions Persona lists for it (its `sessions` relationship) at our latest read: the
+    # session cap is counted on this, not on the tokens we minted (None: not read yet).
+    persona_sessions: Mapped[int | None]
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -89,6 +89,9 @@ class PersonaInquiry:
     expires_at: datetime | None
     next_step_name: str | None
     redacted: bool
+    # How many sessions Persona lists for it (its `sessions` relationship): whoever opened
+    # them, live or ended; None when the answer did not say.
+    session_count: int | None = None
 
     @property
     def effective_status(self) -> str:
@@ -117,6 +120,21 @@ class TemplateVersions:
 class ResumedInquiry:
     inquiry: PersonaInquiry
     session_token: str
+
+
+@dataclass(frozen=True)
+class CreatedInquiry:
+    inquiry: PersonaInquiry
+    session_token: str | None  # with `auto-create-inquiry-session`, when Persona sent one
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """An answer as Persona gave it (PersonaClient.exchange): status, JSON object or None, headers."""
+
+    status: int
+    body: dict | None
+    headers: dict[str, str]
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -154,7 +172,16 @@ def parse_inquiry(data: Any) -> PersonaInquiry:
         expires_at=parse_time(attrs.get("expires-at")),
         next_step_name=next_step if isinstance(next_step, str) else None,
         redacted=bool(attrs.get("redacted-at")),
+        session_count=_related_count(data, "sessions"),
     )
+
+
+def _related_count(data: dict, name: str) -> int | None:
+    """How many objects a JSON:API relationship lists, or None when it is not there."""
+    relationships = data.get("relationships")
+    related = relationships.get(name) if isinstance(relationships, dict) else None
+    listed = related.get("data") if isinstance(related, dict) else None
+    return len(listed) if isinstance(listed, list) else None
 
 
 def _related_id(resource: Any, name: str) -> str | None:
@@ -402,11 +429,29 @@ class PersonaClient:
         body = self._request("GET", f"/inquiries/{self._checked(inquiry_id)}?include=inquiry-template")
         return parse_template_versions(body)
 
-    def create_inquiry(self, *, template_id: str, reference_id: str, idempotency_key: str) -> PersonaInquiry:
-        """Create an inquiry server-side; the same key returns the same inquiry."""
-        payload = {"data": {"attributes": {"inquiry-template-id": template_id, "reference-id": reference_id}}}
+    def create_inquiry(
+        self,
+        *,
+        template_id: str,
+        reference_id: str,
+        idempotency_key: str,
+        fields: Mapping[str, str] | None = None,
+        with_session: bool = False,
+    ) -> CreatedInquiry:
+        """Create an inquiry server-side, `fields` prefilled and, `with_session`, its first
+        session in the same call (`meta.auto-create-inquiry-session`, changelog 2026-01-18):
+        its token, or None when Persona sent none. The same key returns the same answer."""
+        payload: dict[str, Any] = {
+            "data": {"attributes": {"inquiry-template-id": template_id, "reference-id": reference_id}}
+        }
+        if fields:
+            payload["data"]["attributes"]["fields"] = dict(fields)
+        if with_session:
+            payload["meta"] = {"auto-create-inquiry-session": True}
         body = self._request("POST", "/inquiries", json=payload, idempotency_key=idempotency_key)
-        return parse_inquiry(body.get("data"))
+        meta = body.get("meta")
+        token = meta.get("session-token") if isinstance(meta, dict) else None
+        return CreatedInquiry(parse_inquiry(body.get("data")), token if isinstance(token, str) and token else None)
 
     def resume_inquiry(self, inquiry_id: str) -> ResumedInquiry:
         """A session token for the inquiry. Raises PersonaConflictError when it cannot resume."""
@@ -421,6 +466,60 @@ class PersonaClient:
         if not isinstance(token, str) or not token:
             raise PersonaBadResponseError("resume answer has no session token")
         return ResumedInquiry(parse_inquiry(body.get("data")), token)
+
+    def find_inquiries(self, reference_id: str, statuses: tuple[str, ...], *, limit: int = 1) -> list[PersonaInquiry]:
+        """The newest inquiries with that `reference-id` in one of `statuses` (Persona lists
+        newest first; PRE, DUP). Only the first page: at most `limit` (1 to 100)."""
+        params = {
+            "filter[reference-id]": reference_id,
+            "filter[status]": ",".join(statuses),
+            "page[size]": str(max(1, min(limit, 100))),
+        }
+        body = self._request("GET", "/inquiries", params=params)
+        data = body.get("data")
+        if not isinstance(data, list):
+            raise PersonaBadResponseError("inquiry list without data")
+        return [parse_inquiry(item) for item in data]
+
+    def expire_all_sessions(self, inquiry_ids: list[str]) -> int:
+        """End every live session of these inquiries (`POST /inquiry-sessions/expire-all`): a
+        token anyone kept opens nothing any more. The inquiries stay resumable. Returns how many
+        sessions Persona says it ended."""
+        ids = [self._checked(inquiry_id) for inquiry_id in inquiry_ids]
+        body = self._request(
+            "POST",
+            "/inquiry-sessions/expire-all",
+            json={"meta": {"inquiry-ids": ids}},
+            idempotency_key=str(uuid.uuid4()),
+        )
+        data = body.get("data")
+        return len(data) if isinstance(data, list) else 0
+
+    def exchange(
+        self, method: str, path: str, *, json: dict | None = None, params: dict[str, str] | None = None
+    ) -> RawAnswer:
+        """One call as Persona answers it, for diagnostics (`flask persona check`): it spends the
+        shared budget (waiting for its turn, up to a minute), is never retried and never
+        counts for the breaker; every status comes back as it came, none raises. A POST carries
+        a fresh Idempotency-Key. Raises PersonaUnavailableError when Persona cannot be reached."""
+        waited = 0.0
+        while (wait := self.budget.acquire(Priority.BACKGROUND)) > 0:
+            if waited + wait > 60:
+                raise PersonaBusyError("over the Persona budget", ceil_seconds(wait))
+            time.sleep(wait)
+            waited += wait
+        key = str(uuid.uuid4()) if method == "POST" else None
+        try:
+            response = self._send(method, path, json, key, self.timeout, params=params)
+        except requests.RequestException as exc:
+            raise PersonaUnavailableError(type(exc).__name__, self.unavailable_retry_after_seconds) from exc
+        if response.status_code == 429 and response.headers.get("RateLimit-Remaining") == "0":
+            self.budget.back_off(_persona_wait(response) or self.budget.seconds_per_call)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return RawAnswer(response.status_code, body if isinstance(body, dict) else None, dict(response.headers))
 
     # -- plumbing ------------------------------------------------------------------------
     @staticmethod
@@ -437,11 +536,12 @@ class PersonaClient:
         *,
         json: dict | None = None,
         idempotency_key: str | None = None,
+        params: dict[str, str] | None = None,
     ) -> dict:
         """One logical call through the breaker: its verdict is recorded once."""
         self.breaker.before_call()
         try:
-            body = self._attempts(method, path, json, idempotency_key)
+            body = self._attempts(method, path, json, idempotency_key, params)
         except PersonaBusyError:
             self.breaker.record(None)  # back-pressure, not failure
             raise
@@ -457,7 +557,14 @@ class PersonaClient:
         self.breaker.record(True)
         return body
 
-    def _attempts(self, method: str, path: str, json: dict | None, idempotency_key: str | None) -> dict:
+    def _attempts(
+        self,
+        method: str,
+        path: str,
+        json: dict | None,
+        idempotency_key: str | None,
+        params: dict[str, str] | None = None,
+    ) -> dict:
         """The retry loop. Retries GETs, and POSTs with an Idempotency-Key, at most
         `max_retries` times: after a refused or reset connection (same key: Persona replays
         its first answer), a 5xx (new key: Persona replays a stored 5xx for the same one), or
@@ -471,7 +578,7 @@ class PersonaClient:
             attempt += 1
             self._spend_budget(context)
             try:
-                response = self._send(method, path, json, key, self._timeout_within(context))
+                response = self._send(method, path, json, key, self._timeout_within(context), params=params)
             except requests.ConnectionError as exc:
                 if retries_left and not isinstance(exc, requests.Timeout):
                     retries_left -= 1
@@ -525,7 +632,13 @@ class PersonaClient:
         time.sleep(seconds)
 
     def _send(
-        self, method: str, path: str, json: dict | None, key: str | None, timeout: tuple[float, float]
+        self,
+        method: str,
+        path: str,
+        json: dict | None,
+        key: str | None,
+        timeout: tuple[float, float],
+        params: dict[str, str] | None = None,
     ) -> requests.Response:
         headers = {"Idempotency-Key": key} if key else {}
         started = time.monotonic()
@@ -534,6 +647,7 @@ class PersonaClient:
                 method,
                 self.base_url + path,
                 json=json,
+                params=params,
                 headers=headers,
                 timeout=timeout,
                 allow_redirects=False,

@@ -65,6 +65,10 @@ def celery_init_app(app: Flask) -> Celery:
             "outbox-sweep": {"task": "outbox.sweep", "schedule": timedelta(seconds=config["OUTBOX_SWEEP_SECONDS"])},
             "reminders": {"task": "reminders.send", "schedule": timedelta(seconds=config["REMINDERS_EVERY_SECONDS"])},
             "inquiries-sync": {"task": "inquiries.sync", "schedule": timedelta(seconds=config["SYNC_EVERY_SECONDS"])},
+            "persona-sessions-sweep": {
+                "task": "persona.sessions_sweep",
+                "schedule": timedelta(seconds=config["OUTBOX_SWEEP_SECONDS"]),
+            },
         },
     )
     app.extensions["celery"] = celery_app
@@ -89,6 +93,32 @@ def deliver_email(self: Task, outbox_id: int) -> str | None:
 def sweep_outbox() -> int:
     """Hand abandoned outbox rows to the workers again (beat: every OUTBOX_SWEEP_SECONDS)."""
     from .outbox import sweep
+
+    return sweep()
+
+
+@shared_task(name="persona.end_sessions", bind=True, max_retries=5)
+def end_persona_sessions(self: Task, inquiry_id: int) -> str | None:
+    """End every Persona session of one inquiry its person signed out of everywhere. A busy or
+    unreachable Persona: tried again after a backoff; past the retries (or run eagerly), the mark
+    stays for the sweep."""
+    from .persona import PersonaUnavailableError
+    from .persona_sessions import end_sessions
+
+    try:
+        return end_sessions(inquiry_id)
+    except PersonaUnavailableError as exc:
+        db.session.rollback()
+        log.warning("Persona sessions of row %s not ended yet (%s)", inquiry_id, type(exc).__name__)
+        if self.request.is_eager or self.request.retries >= (self.max_retries or 0):
+            return None
+        raise self.retry(countdown=max(exc.retry_after_seconds or 30, 5)) from exc
+
+
+@shared_task(name="persona.sessions_sweep")
+def sweep_persona_sessions() -> int:
+    """Hand Persona session endings nobody finished to the workers again (beat: with the outbox sweep)."""
+    from .persona_sessions import sweep
 
     return sweep()
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import metrics, services
@@ -23,9 +24,11 @@ from .clock import utcnow
 from .extensions import commit_keeping_loaded, db
 from .models import Inquiry, User
 from .persona import (
+    CreatedInquiry,
     PersonaConflictError,
     PersonaInquiry,
     PersonaNotFoundError,
+    PersonaRequestError,
     PersonaUnavailableError,
 )
 from .statuses import (
@@ -49,6 +52,11 @@ STEP_LABELS = {
     "document_front": _l("Take a photo of your ID"),
     "selfie": _l("Take a selfie"),
 }
+# Every status our page has an answer for (Persona's `filter[status]`; a status it adds later
+# is not listed, so such an inquiry is not recovered).
+RECOVERABLE_STATUSES = tuple(
+    status.value for status in InquiryStatus if status not in (InquiryStatus.REDACTED, InquiryStatus.MISSING)
+)
 # A stored token must outlive the page load by this much to be reused.
 TOKEN_REUSE_MARGIN = timedelta(seconds=60)
 
@@ -113,9 +121,10 @@ def start_or_resume_verification(user: User, requested_inquiry: str | None = Non
     if requested_inquiry is not None and (inquiry is None or requested_inquiry != inquiry.persona_id):
         raise InquiryNotFoundError(requested_inquiry[:80])
     if inquiry is None:
-        inquiry = start_inquiry(user)
+        inquiry = recover_inquiry(user) or start_inquiry(user)
     if inquiry.status == InquiryStatus.CREATED:
-        return VerifyPage("continue", inquiry)
+        # Opens without a token (RES), or with the one its create brought (auto-create-inquiry-session).
+        return VerifyPage("continue", inquiry, session_token=_stored_token(inquiry))
     if inquiry.status in (InquiryStatus.PENDING, InquiryStatus.EXPIRED):
         token = _stored_token(inquiry)
         if token is not None:
@@ -156,7 +165,12 @@ def may_restart(inquiry: Inquiry) -> bool:
 
 
 def _sessions_used_up(inquiry: Inquiry) -> bool:
-    return inquiry.tokens_minted >= current_app.config["PERSONA_SESSIONS_PER_INQUIRY"]
+    """Persona's cap on sessions per inquiry is reached, as far as Persona's own count (its
+    `sessions` relationship, at our latest read) says: resume reuses unused sessions (so our
+    mints over-count) and the flow opens some itself (so they under-count). Before any read,
+    the tokens we minted stand in."""
+    used = inquiry.persona_sessions if inquiry.persona_sessions is not None else inquiry.tokens_minted
+    return used >= current_app.config["PERSONA_SESSIONS_PER_INQUIRY"]
 
 
 def restart_verification(user: User) -> bool:
@@ -171,19 +185,54 @@ def restart_verification(user: User) -> bool:
     return True
 
 
-def start_inquiry(user: User) -> Inquiry:
-    """Create the user's next inquiry at Persona and record it.
+def recover_inquiry(user: User) -> Inquiry | None:
+    """The user's newest inquiry at Persona (by `reference-id`), recorded again, when we have
+    none on record (a new account, or a database restored from before it was made): Persona
+    advises listing by reference id before creating (DUP, PRE), so nobody gets a second
+    inquiry (or a second verification) because we forgot the first. Whatever its status, the
+    page knows what to show; a redacted one is left behind (None: a new one is due)."""
+    read_at = utcnow()
+    try:
+        found = services.persona().find_inquiries(user.public_id, RECOVERABLE_STATUSES, limit=1)
+    except PersonaRequestError as exc:  # a list Persona will not answer must not stop the create
+        log.warning("Persona refused the list by reference id (HTTP %s): creating", exc.status)
+        return None
+    if not found or found[0].redacted or found[0].reference_id != user.public_id:
+        return None
+    fresh = found[0]
+    inquiry = Inquiry(
+        persona_id=fresh.id,
+        user_id=user.id,
+        status=fresh.effective_status,
+        status_event_at=read_at,
+        expires_at=fresh.expires_at,
+        next_step_name=fresh.next_step_name,
+        persona_sessions=fresh.session_count,
+    )
+    db.session.add(inquiry)
+    try:
+        db.session.commit()
+    except IntegrityError:  # another tab recorded it first
+        db.session.rollback()
+        existing = db.session.scalar(select(Inquiry).where(Inquiry.persona_id == fresh.id))
+        return existing if existing is not None and existing.user_id == user.id else None
+    log.warning("recovered inquiry %s (%s) of user %s from Persona", fresh.id, fresh.status, user.public_id)
+    return inquiry
+
+
+def start_inquiry(user: User, *, with_session: bool | None = None) -> Inquiry:
+    """Create the user's next inquiry at Persona and record it, with its first session token
+    when `with_session` (default: PERSONA_CREATE_WITH_SESSION).
 
     The Idempotency-Key names the user's n-th inquiry, so two tabs creating at once get
     the same Persona inquiry and one local row.
     """
     count = len(db.session.scalars(select(Inquiry.id).where(Inquiry.user_id == user.id)).all())
     read_at = utcnow()
-    created = services.persona().create_inquiry(
-        template_id=current_app.config["PERSONA_TEMPLATE_ID"],
-        reference_id=user.public_id,
-        idempotency_key=f"create-inquiry:{user.public_id}:{count + 1}",
-    )
+    if with_session is None:
+        with_session = current_app.config["PERSONA_CREATE_WITH_SESSION"]
+    answer = _create_at_persona(user, f"create-inquiry:{user.public_id}:{count + 1}", with_session)
+    created = answer.inquiry
     inquiry = Inquiry(
         persona_id=created.id,
         user_id=user.id,
@@ -191,7 +240,14 @@ def start_inquiry(user: User) -> Inquiry:
         status_event_at=read_at,  # a new row: no stored status can be newer
         expires_at=created.expires_at,
         next_step_name=created.next_step_name,
+        persona_sessions=created.session_count,
     )
+    if answer.session_token:
+        # The create opened its first session (one call instead of create + resume).
+        inquiry.session_token_ciphertext = services.token_cipher().encrypt(answer.session_token)
+        inquiry.session_token_expires_at = created.expires_at or _fallback_expiry()
+        inquiry.tokens_minted = 1
+        metrics.SESSION_TOKENS.labels("minted").inc()
     db.session.add(inquiry)
     try:
         db.session.commit()
@@ -203,6 +259,29 @@ def start_inquiry(user: User) -> Inquiry:
         return existing
     log.info("created inquiry %s for user %s", created.id, user.public_id)
     return inquiry
+
+
+def _create_at_persona(user: User, idempotency_key: str, with_session: bool) -> CreatedInquiry:
+    """Create with what we know prefilled (the email, in PERSONA_EMAIL_FIELD) and, when
+    `with_session`, the first session token in the same answer. A template that refuses the
+    field (4xx) still gets its inquiry, without it (the setting is logged as wrong)."""
+    config = current_app.config
+    field = config["PERSONA_EMAIL_FIELD"]
+    create = partial(
+        services.persona().create_inquiry,
+        template_id=config["PERSONA_TEMPLATE_ID"],
+        reference_id=user.public_id,
+        with_session=with_session,
+    )
+    if not field:
+        return create(idempotency_key=idempotency_key)
+    try:
+        return create(idempotency_key=idempotency_key, fields={field: user.email})
+    except PersonaRequestError as exc:
+        log.warning(
+            "Persona refused the field PERSONA_EMAIL_FIELD=%r (HTTP %s): creating without it", field, exc.status
+        )
+        return create(idempotency_key=f"{idempotency_key}:no-fields")
 
 
 def inquiries_to_sync(email: str | None = None) -> list[Inquiry]:
@@ -257,6 +336,15 @@ def _get_confirming_404(persona_id: str) -> PersonaInquiry:
 
 
 def _store_read(inquiry: Inquiry, fresh: PersonaInquiry, read_at: datetime) -> None:
+    if fresh.session_count is not None:  # sessions are never removed: the larger count is the newer
+        db.session.execute(
+            update(Inquiry)
+            .where(
+                Inquiry.id == inquiry.id,
+                or_(Inquiry.persona_sessions.is_(None), Inquiry.persona_sessions < fresh.session_count),
+            )
+            .values(persona_sessions=fresh.session_count)
+        )
     apply_status_if_newer(
         inquiry,
         fresh.effective_status,
@@ -277,8 +365,13 @@ def _stored_token(inquiry: Inquiry) -> str | None:
 
 def _mint_token(user: User, inquiry: Inquiry) -> VerifyPage:
     if _sessions_used_up(inquiry):
-        # Persona caps sessions per inquiry (25): past our own count, don't ask for more.
-        log.warning("inquiry %s has used %d sessions: offering a new start", inquiry.persona_id, inquiry.tokens_minted)
+        # Persona caps sessions per inquiry (25): at its count, do not ask for more.
+        log.warning(
+            "inquiry %s has used its sessions (%s at Persona, %d minted by us): offering a new start",
+            inquiry.persona_id,
+            inquiry.persona_sessions,
+            inquiry.tokens_minted,
+        )
         return VerifyPage("closed", inquiry, reason="session_limit")
     # Two tabs or a double click at once: one resume, the other uses the token it stored.
     hold = current_app.config["PERSONA_PAGE_DEADLINE_SECONDS"]

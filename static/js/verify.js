@@ -347,6 +347,7 @@
     // SDK 5.9.0: `customHost` is the public option (`host` is private and "will do nothing").
     if (cfg.customHost) options.customHost = cfg.customHost;
     if (cfg.sessionToken) options.sessionToken = cfg.sessionToken;
+    if (cfg.environmentId) options.environmentId = cfg.environmentId;
     try {
       client = new window.Persona.Client(options);
     } catch (e) {

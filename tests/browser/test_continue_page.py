@@ -165,3 +165,23 @@ def test_injected_script_is_blocked_and_the_app_cannot_be_framed(page: Page, dem
     control = next(frame for frame in framer.frames if frame.url.endswith("/preload"))
     assert control.title() == "preload"
     expect(framer.frame_locator("#victim").get_by_role("heading", name="Sign in")).to_have_count(0)
+
+
+def test_a_new_inquiry_opens_with_the_token_its_create_brought(page: Page, app, demo, emulator):
+    """#12 app item 6: one create call brings the first session (auto-create-inquiry-session);
+    the flow opens with it (no session of its own) and is told the configured environment."""
+    app.config["PERSONA_ENVIRONMENT_ID"] = "env_emulated_demo"
+    emulator.clear_requests()
+    sign_in_with_browser(page, demo.url, "new@demo.test")
+    flow = flow_is_open(page)
+    expect(flow.get_by_role("heading", name="Choose your ID type")).to_be_visible()
+    inquiry = inquiry_of(app, "new@demo.test")
+    assert inquiry.status == "created" and inquiry.tokens_minted == 1
+    # Nothing to recover by reference id, then one create (no resume).
+    assert [(r["method"], r["path"]) for r in emulator.requests()] == [
+        ("GET", "/api/v1/inquiries"),
+        ("POST", "/api/v1/inquiries"),
+    ]
+    assert emulator.sessions(inquiry.persona_id) == 1  # the create's, now used by the flow
+    opened = emulator.control("GET", "/flows").json()[-1]
+    assert opened["environment_id"] == "env_emulated_demo" and opened["session_token_given"]

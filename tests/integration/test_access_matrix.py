@@ -50,8 +50,9 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET",  "/h"):                              (404,      404,   404,  404,  302),
     ("POST", "/h"):                              (404,      404,   404,  404,  302),
     ("GET",  "/confirm-email/<token>"):          (303,      303,   303,  302,  303),
-    ("GET",  "/confirm-email"):                  (404,      404,   404,  302,  404),
-    ("POST", "/confirm-email"):                  (303,      404,   404,  302,  404),
+    # a confirmed account with a dead confirmation link is told it is confirmed (303 to /verify)
+    ("GET",  "/confirm-email"):                  (404,      303,   303,  302,  404),
+    ("POST", "/confirm-email"):                  (303,      303,   303,  302,  404),
     ("POST", "/resend-confirmation"):            (303,      303,   303,  302,  303),
     ("GET",  "/password/forgot"):                (200,      200,   200,  302,  302),
     ("POST", "/password/forgot"):                (200,      200,   200,  302,  302),

@@ -153,3 +153,77 @@ def test_password_changes_are_rate_limited(make_app, emulator):
     (laptop,) = signed_in_browsers(app, 1)
     codes = [change_password(laptop, "wrong guess", "a brand new password").status_code for _ in range(3)]
     assert codes == [200, 200, 429]
+
+
+# -- Persona's sessions end too (#12, app item 9) ----------------------------------------------
+def persona_sessions(emulator, inquiry_id: str) -> list[str]:
+    """The statuses of the inquiry's sessions, as Persona's Inquiry Sessions API lists them."""
+    answer = emulator.call("GET", "/inquiry-sessions", params={"filter[inquiry-id]": inquiry_id})
+    assert answer.status_code == 200, answer.text
+    return [session["attributes"]["status"] for session in answer.json()["data"]]
+
+
+def end_due(app, inquiry_id: str):
+    from webapp.extensions import db
+    from webapp.models import Inquiry
+
+    with app.app_context():
+        return db.session.query(Inquiry).filter_by(persona_id=inquiry_id).one().persona_sessions_end_due_at
+
+
+def test_signing_out_everywhere_ends_the_sessions_persona_opened(app, emulator, pending_user):
+    laptop, phone = signed_in_browsers(app, 2)
+    assert persona_sessions(emulator, pending_user) == ["active"]  # both pages share one unused session
+    emulator.clear_requests()
+    laptop.post(
+        "/account/sign-out-everywhere", data={"csrf_token": csrf_from(laptop.get("/account").get_data(as_text=True))}
+    )
+    assert [r["path"] for r in emulator.requests()] == ["/api/v1/inquiry-sessions/expire-all"]
+    assert persona_sessions(emulator, pending_user) == ["expired"]
+    assert end_due(app, pending_user) is None
+
+
+def test_a_password_change_ends_them_and_this_browser_gets_a_new_one(app, emulator, pending_user):
+    laptop, phone = signed_in_browsers(app, 2)
+    assert change_password(laptop, PASSWORD, "a brand new password").status_code == 303
+    assert persona_sessions(emulator, pending_user) == ["expired"]
+    assert laptop.get("/verify").status_code == 200
+    assert sorted(persona_sessions(emulator, pending_user)) == ["active", "expired"]
+
+
+def test_disabling_an_account_ends_them(app, runner, emulator, pending_user):
+    signed_in_browsers(app, 1)
+    assert runner.invoke(args=["accounts", "disable", "ada@example.test"]).exit_code == 0
+    assert persona_sessions(emulator, pending_user) == ["expired"]
+
+
+def test_finished_inquiries_cost_no_call(app, emulator):
+    user = make_user(app)
+    give_inquiry(app, emulator, user, "pending", "completed")
+    browser = app.test_client()
+    sign_in(browser)
+    browser.post(
+        "/account/sign-out-everywhere", data={"csrf_token": csrf_from(browser.get("/account").get_data(as_text=True))}
+    )
+    assert emulator.requests() == []
+
+
+def test_persona_away_leaves_the_mark_for_the_sweep(app, emulator, pending_user, server_clock):
+    laptop, phone = signed_in_browsers(app, 2)
+    emulator.fault(path=r"/expire-all$", action="status", status=503)
+    answer = laptop.post(
+        "/account/sign-out-everywhere", data={"csrf_token": csrf_from(laptop.get("/account").get_data(as_text=True))}
+    )
+    assert answer.status_code == 303  # the person is signed out whatever Persona does
+    assert persona_sessions(emulator, pending_user) == ["active"]
+    assert end_due(app, pending_user) is not None
+
+    emulator.clear_faults()
+    with app.app_context():
+        from webapp.persona_sessions import sweep
+
+        assert sweep() == 0  # not stale yet: its own task may still be on the way
+        server_clock.move(app.config["OUTBOX_STALE_SECONDS"] / 60 + 1)
+        assert sweep() == 1
+    assert persona_sessions(emulator, pending_user) == ["expired"]
+    assert end_due(app, pending_user) is None

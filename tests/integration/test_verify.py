@@ -20,17 +20,90 @@ def persona_calls(emulator, kind: str = "") -> list[str]:
 
 
 def test_no_inquiry_creates_one_with_reference_id_and_idempotency_key(app, signed_in, user, emulator):
+    """One call: the create brings the first session token (auto-create-inquiry-session) and
+    carries the email we know (prefilled `fields`)."""
     response = signed_in.get("/verify")
     assert state_of(response) == "continue"
     calls = emulator.requests()
-    assert [(c["method"], c["path"]) for c in calls] == [("POST", "/api/v1/inquiries")]
-    assert calls[0]["idempotency_key"] == f"create-inquiry:{user.public_id}:1"
+    # Persona knows none by this reference id (DUP: look before creating), so one is created.
+    assert [(c["method"], c["path"]) for c in calls] == [("GET", "/api/v1/inquiries"), ("POST", "/api/v1/inquiries")]
+    assert f"filter%5Breference-id%5D={user.public_id}" in calls[0]["query"]
+    assert calls[1]["idempotency_key"] == f"create-inquiry:{user.public_id}:1"
     created = emulator.inquiries()
     assert created[0]["reference_id"] == user.public_id
     config = boot_config(response)
-    assert config["inquiryId"] == created[0]["id"] and config["sessionToken"] is None
-    assert config["customHost"] == emulator.host
+    assert config["inquiryId"] == created[0]["id"] and config["sessionToken"]
+    assert config["customHost"] == emulator.host and config["environmentId"] is None
     assert response.headers["Cache-Control"] == "no-store"
+    fields = emulator.inquiry(created[0]["id"])["attributes"]["fields"]
+    assert fields == {"email-address": {"type": "string", "value": "ada@example.test"}}
+    assert emulator.sessions(created[0]["id"]) == 1
+    emulator.clear_requests()
+    again = signed_in.get("/verify")  # the stored token again: no call, no new session
+    assert boot_config(again)["sessionToken"] == config["sessionToken"]
+    assert emulator.requests() == [] and emulator.sessions(created[0]["id"]) == 1
+
+
+# -- what the database lost, Persona still knows (#12 app item 8) -----------------------------
+def forget_local_inquiries(app) -> None:
+    with app.app_context():
+        db.session.execute(Inquiry.__table__.delete())
+        db.session.commit()
+
+
+@pytest.mark.parametrize(
+    ("walk", "state"), [([], "continue"), (["pending"], "continue"), (["pending", "completed"], "processing")]
+)
+def test_an_inquiry_the_database_lost_is_found_by_reference_id(app, signed_in, user, emulator, walk, state):
+    inquiry_id = give_inquiry(app, emulator, user, *walk)
+    forget_local_inquiries(app)
+    response = signed_in.get("/verify")
+    assert state_of(response) == state
+    assert "POST /api/v1/inquiries" not in persona_calls(emulator)  # no second inquiry
+    assert len(emulator.inquiries()) == 1
+    if state == "continue":
+        assert boot_config(response)["inquiryId"] == inquiry_id
+    with app.app_context():
+        assert db.session.scalar(select(Inquiry)).persona_id == inquiry_id
+
+
+def test_a_redacted_or_someone_elses_inquiry_is_not_recovered(app, signed_in, user, emulator):
+    redacted = give_inquiry(app, emulator, user, "pending")
+    emulator.call("DELETE", f"/inquiries/{redacted}")
+    emulator.create_inquiry(reference_id="usr_someone_else")
+    forget_local_inquiries(app)
+    config = boot_config(signed_in.get("/verify"))
+    assert config["inquiryId"] not in (redacted, *[i["id"] for i in emulator.inquiries()[:2]])
+    assert "POST /api/v1/inquiries" in persona_calls(emulator)
+
+
+def test_a_list_persona_refuses_does_not_stop_the_create(app, signed_in, user, emulator):
+    emulator.fault(method="GET", path=r"/inquiries$", action="status", status=400, count=1)
+    assert state_of(signed_in.get("/verify")) == "continue"
+    assert persona_calls(emulator, "/inquiries") == ["GET /api/v1/inquiries", "POST /api/v1/inquiries"]
+
+
+def test_create_without_a_session_or_fields_when_so_configured(make_app, emulator):
+    app = make_app(PERSONA_CREATE_WITH_SESSION=False, PERSONA_EMAIL_FIELD="", PERSONA_ENVIRONMENT_ID="env_abc")
+    make_user(app)
+    browser = app.test_client()
+    sign_in(browser)
+    config = boot_config(browser.get("/verify"))
+    assert config["sessionToken"] is None and config["environmentId"] == "env_abc"
+    assert emulator.inquiry(config["inquiryId"])["attributes"]["fields"] == {}
+    assert emulator.sessions(config["inquiryId"]) == 0
+
+
+def test_a_template_that_refuses_the_field_still_gets_its_inquiry(app, signed_in, user, emulator, caplog):
+    """The emulator takes any field; its injected 422 (once) stands for a template without one."""
+    emulator.fault(method="POST", path=r"/inquiries$", action="status", status=422, count=1)
+    config = boot_config(signed_in.get("/verify"))
+    calls = emulator.requests("/inquiries")
+    assert [c["status"] for c in calls] == [200, 422, 201]
+    assert calls[2]["idempotency_key"] == f"create-inquiry:{user.public_id}:1:no-fields"
+    assert emulator.inquiry(config["inquiryId"])["attributes"]["fields"] == {}
+    assert config["sessionToken"]
+    assert "PERSONA_EMAIL_FIELD='email-address'" in caplog.text
 
 
 def test_created_boots_without_token_and_no_call(app, signed_in, user, emulator):
@@ -210,3 +283,51 @@ def test_past_the_session_cap_it_offers_a_new_start_without_calling_persona(app,
     assert persona_calls(emulator) == []
     signed_in.post("/verify/restart", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
     assert boot_config(signed_in.get("/verify"))["inquiryId"] != first
+
+
+# -- the session cap, on Persona's own count (#12 app item 4) ----------------------------------
+def refresh_token(browser, page) -> dict:
+    answer = browser.post("/verify/session-token", headers={"X-CSRFToken": csrf_from(page.get_data(as_text=True))})
+    assert answer.status_code in (200, 503), answer.status_code
+    return answer.get_json() or {}
+
+
+def test_resumes_that_reuse_a_session_do_not_use_up_the_cap(make_app, emulator):
+    """Our mints over-count: resume reuses Persona's unused session, and its answer says so."""
+    app = make_app(PERSONA_SESSIONS_PER_INQUIRY=3)
+    user = make_user(app)
+    inquiry_id = give_inquiry(app, emulator, user, "pending")
+    browser = app.test_client()
+    sign_in(browser)
+    page = browser.get("/verify")
+    for _ in range(4):  # the flow never opened it: each refresh gets the same unused session back
+        assert refresh_token(browser, page)["inquiryId"] == inquiry_id
+    assert emulator.sessions(inquiry_id) == 1
+    with app.app_context():
+        row = db.session.scalar(select(Inquiry))
+        assert row.tokens_minted == 5 and row.persona_sessions == 1
+    assert state_of(browser.get("/verify")) == "continue"
+
+
+def test_sessions_persona_opened_without_us_count_toward_the_cap(make_app, emulator):
+    """Our mints under-count: the flow (or another client) opened sessions we never minted.
+    Persona's count in the resume's answer stops us before its 429 would."""
+    app = make_app(PERSONA_SESSIONS_PER_INQUIRY=3)
+    emulator.configure(max_sessions_per_inquiry=3)
+    user = make_user(app)
+    inquiry_id = give_inquiry(app, emulator, user, "pending")
+    for _ in range(2):  # two sessions opened and ended elsewhere
+        emulator.call("POST", f"/inquiries/{inquiry_id}/resume")
+        emulator.expire_sessions(inquiry_id)
+    browser = app.test_client()
+    sign_in(browser)
+    page = browser.get("/verify")  # the third and last session
+    assert boot_config(page)["sessionToken"]
+    emulator.expire_sessions(inquiry_id)
+    emulator.clear_requests()
+    assert refresh_token(browser, page) == {"redirect": "/verify"}
+    assert persona_calls(emulator) == []  # no resume Persona would refuse
+    closed = browser.get("/verify")
+    assert state_of(closed) == "closed" and b"opened too many times" in closed.data
+    with app.app_context():
+        assert db.session.scalar(select(Inquiry)).tokens_minted == 1

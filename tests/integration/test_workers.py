@@ -10,7 +10,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from tests import stack
-from tests.builders import make_user
+from tests.builders import PASSWORD, make_user
 from tests.pages import csrf_from
 from tests.servers import redis_server
 from tests.smtp_sink import SmtpSink
@@ -117,3 +117,45 @@ def test_an_email_asked_for_while_smtp_is_down_survives_a_kill_of_everything(
             sink.stop()
     status, attempts = outbox_rows(database_url)[0]
     assert status == "sent" and attempts >= 3
+
+
+def test_persona_sessions_end_after_persona_comes_back(app, database_url, emulator, tmp_path, processes):
+    """Sign out everywhere while Persona refuses `expire-all`: the person is signed out at once;
+    the workers (retry, then beat's sweep) end Persona's sessions once it answers again."""
+    make_user(app)
+    inquiry_id = emulator.create_inquiry(reference_id="pending-later")["id"]
+    sink = SmtpSink()
+    with redis_server() as broker:
+        env = env_for(database_url, broker, emulator, tmp_path, sink)
+        processes.append(worker := stack.worker("worker", env, tmp_path))
+        processes.append(stack.beat(env, tmp_path))
+        web, port = stack.gunicorn("web", env, tmp_path)
+        processes.append(web)
+        base = f"http://127.0.0.1:{port}"
+        http = requests.Session()
+        page = http.get(base + "/login", timeout=10)
+        login = {"email": "ada@example.test", "password": PASSWORD, "csrf_token": csrf_from(page.text)}
+        assert http.post(base + "/login", data=login, timeout=10).status_code == 200
+        assert http.get(base + "/verify", timeout=10).status_code == 200  # creates Ada's inquiry
+        ada_inquiry = emulator.inquiries()[-1]["id"]
+        assert ada_inquiry != inquiry_id
+        emulator.call("POST", f"/inquiries/{ada_inquiry}/resume")  # a session Persona holds for her
+
+        def statuses() -> list[str]:
+            answer = emulator.call("GET", "/inquiry-sessions", params={"filter[inquiry-id]": ada_inquiry})
+            return [s["attributes"]["status"] for s in answer.json()["data"]]
+
+        assert statuses() == ["active"]
+        stack.wait_for_worker(worker)
+        emulator.fault(path=r"/expire-all$", action="status", status=503)
+        account = http.get(base + "/account", timeout=10)
+        answer = http.post(
+            base + "/account/sign-out-everywhere", data={"csrf_token": csrf_from(account.text)}, timeout=10
+        )
+        assert answer.status_code == 200 and answer.url.endswith("/login")
+        stack.wait_until(lambda: emulator.requests("/expire-all"), 30, "the worker's first try")
+        assert statuses() == ["active"]
+        emulator.clear_faults()
+        stack.wait_until(lambda: statuses() == ["expired"], 60, "Persona's sessions ended by the sweep")
+        # The worker clears the mark (and says so) just after Persona's answer.
+        stack.wait_until(lambda: "Persona sessions of inquiry" in worker.output(), 30, "the worker's log line")
