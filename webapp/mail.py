@@ -145,6 +145,8 @@ def _send_smtp(message: EmailMessage, to: str) -> None:
 def _write_outbox(message: EmailMessage) -> None:
     outbox = current_app.config["MAIL_OUTBOX_DIR"]
     os.makedirs(outbox, exist_ok=True)
-    path = os.path.join(outbox, f"{uuid.uuid4().hex}.eml")
-    with open(path, "wb") as fh:
+    name = uuid.uuid4().hex
+    partial = os.path.join(outbox, f".{name}.partial")
+    with open(partial, "wb") as fh:
         fh.write(message.as_bytes())
+    os.replace(partial, os.path.join(outbox, f"{name}.eml"))  # a reader never sees half a message
