@@ -17,7 +17,6 @@ from .extensions import csrf, db, limiter, login_manager, migrations
 from .persona import PersonaClient
 from .recovery import reminders_per_hour
 from .statuses import InquiryStatus
-from .tasks import celery_init_app
 
 
 def create_app(config_class: type[Config] | None = None) -> Flask:
@@ -62,7 +61,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     app.extensions["reminder_pace"] = Pace(storage_uri, "reminders", reminders_per_hour(app.config) // 60)
     app.extensions["persona"].on_exchange = metrics.observe_persona_call
     app.extensions["token_cipher"] = security.TokenCipher(app.config["TOKEN_ENCRYPTION_KEY"], app.config["SECRET_KEY"])
-    celery_init_app(app)  # background work: app.extensions["celery"]
+    # Background work: Celery is made when a process first sends a task (services.celery).
     outbox.init_app(app)  # committed emails go to the workers when the app context ends
     sdk.init_app(app)
 

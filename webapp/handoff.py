@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import segno
 from flask import current_app
 from sqlalchemy import func, select, update
 
@@ -47,6 +46,8 @@ def qr_svg(url: str, title: str) -> str:
     """The QR code of `url` as inline SVG, black on white with the standard quiet zone, scaled
     by CSS (no fixed size), an image named `title` for screen readers. Error correction M:
     readable from a screen at a slant."""
+    import segno  # only this rare panel draws QR codes: kept out of every worker until then
+
     code = segno.make_qr(url, error="m", boost_error=False)
     svg = code.svg_inline(scale=4, border=4, dark="#000", light="#fff", title=title, omitsize=True, svgclass="qr-code")
     return svg.replace("<svg ", '<svg role="img" ', 1)  # named by its <title>

@@ -27,6 +27,7 @@ from flask import Flask, current_app, g, has_app_context
 from sqlalchemy import event, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from . import services
 from .extensions import db, execute_for_rowcount
 from .mail import MailError, deliver_message, mask_email
 from .models import OutboxEmail, OutboxStatus, utcnow
@@ -96,7 +97,7 @@ def _dispatch_ready(_exc: BaseException | None = None) -> None:
 
 def dispatch(outbox_id: int) -> bool:
     """Give one row to a worker. False if the broker is unreachable: the row waits for the sweep."""
-    task = current_app.extensions["celery"].tasks["outbox.deliver"]
+    task = services.celery().tasks["outbox.deliver"]
     try:
         task.apply_async((outbox_id,))
     except Exception as exc:  # kombu raises several kinds; the row is safe in the database either way

@@ -47,7 +47,7 @@ def mark_for_ending(user_id: int, now: datetime) -> list[int]:
 def dispatch(inquiry_ids: list[int]) -> None:
     """Hand committed marks to the workers (without a broker: done here and now). A broker that
     cannot be reached leaves them to the sweep."""
-    task = current_app.extensions["celery"].tasks["persona.end_sessions"]
+    task = services.celery().tasks["persona.end_sessions"]
     for inquiry_id in inquiry_ids:
         try:
             task.apply_async((inquiry_id,))

@@ -37,7 +37,8 @@ class FlaskTask(Task):
 
 
 def celery_init_app(app: Flask) -> Celery:
-    """The Celery app for this Flask app, in `app.extensions["celery"]`."""
+    """The Celery app for this Flask app, in `app.extensions["celery"]` (read it through
+    `services.celery()`, which makes it when first asked)."""
     config = app.config
     broker = config["CELERY_BROKER_URL"]
     celery_app = Celery(app.import_name, task_cls=FlaskTask)

@@ -6,10 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
+from babel import Locale
 from babel.messages.catalog import Catalog, Message
 
 from scripts.translations import TRANSLATIONS, extract, pseudo, read_catalog
 from webapp.config import Config
+from webapp.i18n import TEXT_DIRECTIONS
 
 PLACEHOLDER = re.compile(r"%\(([a-z_]+)\)[sd]|\{([a-z]+)\}")
 TAG = re.compile(r"</?([a-z]+)[^>]*>")
@@ -131,3 +133,11 @@ def test_pseudo_strings_are_longer_and_keep_their_markup():
         return TAG.sub("", PLACEHOLDER.sub("", text))
 
     assert len(visible(fake)) >= 1.35 * len(visible(source))
+
+
+@pytest.mark.parametrize("locale", Config.LANGUAGES)
+def test_each_language_is_written_in_the_direction_cldr_gives(locale: str):
+    # The pages read the direction from webapp.i18n's table, which spares every worker the
+    # locale's CLDR data; the table must say what CLDR says.
+    expected = "rtl" if Locale.parse(locale).character_order == "right-to-left" else "ltr"
+    assert TEXT_DIRECTIONS[locale] == expected
