@@ -6,6 +6,10 @@ bind = os.environ.get("BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# How long a thread may hold the GIL while another wants it. A thread back from PostgreSQL, Redis
+# or Persona waits up to this long for a thread rendering a page; a request makes about a dozen
+# round trips, so Python's default (5 ms) added tens of ms to each under load (PERFORMANCE.md).
+switch_interval_seconds = float(os.environ.get("PYTHON_SWITCH_INTERVAL_SECONDS", "0.001"))
 # Above Persona's connect + read timeouts (and one retry): a worker is never killed mid-answer.
 timeout = 30
 graceful_timeout = 20
@@ -23,6 +27,12 @@ def on_starting(server):
     from webapp.config import CONFIGS
 
     CONFIGS[os.environ.get("APP_ENV", "development")].check()
+
+
+def post_fork(server, worker):
+    import sys
+
+    sys.setswitchinterval(switch_interval_seconds)
 
 
 # No control socket: several instances on one machine (make cluster) would share its one path.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time
@@ -25,6 +26,9 @@ from babel.support import NullTranslations
 from flask import Flask, current_app, g, has_app_context, has_request_context, request, session
 from flask_babel import Babel, get_locale, get_translations, refresh
 from flask_login import current_user
+from jinja2.runtime import Context
+from jinja2.utils import pass_context
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 log = logging.getLogger(__name__)
@@ -68,6 +72,8 @@ def init_app(app: Flask) -> None:
         npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
         newstyle=True,
     )
+    # The two the pages use, in one call each instead of three (template_gettext).
+    app.jinja_env.globals.update(_=template_gettext, gettext=template_gettext, ngettext=template_ngettext)
     app.after_request(_content_language)
     app.jinja_env.globals.update(
         current_locale=current_locale,
@@ -98,6 +104,32 @@ def gettext(string: str, **variables: str) -> str:
     """Flask-Babel's `gettext` (same contract), through the per-request catalog."""
     translated = translations().ugettext(string)
     return translated % variables if variables else translated
+
+
+@pass_context
+def template_gettext(context: Context, string: str, **variables: Any) -> str:
+    """`_()` and `gettext()` in templates: Jinja's newstyle gettext (jinja2.ext), same contract
+    (translated; marked safe where the template autoescapes, so the variables are escaped; always
+    %-formatted), without its two extra indirections. A page has ~70 strings, and they were a
+    third of its CPU (PERFORMANCE.md). A string without variables is formatted once per catalog."""
+    catalog = translations()
+    if not context.eval_ctx.autoescape:
+        return catalog.ugettext(string) % variables
+    if variables:
+        return Markup(catalog.ugettext(string)) % variables
+    ready: dict[str, Markup] = catalog.__dict__.setdefault("_template_markup", {})
+    markup = ready.get(string)
+    if markup is None:
+        markup = ready[string] = Markup(catalog.ugettext(string)) % {}
+    return markup
+
+
+@pass_context
+def template_ngettext(context: Context, singular: str, plural: str, n: int, **variables: Any) -> str:
+    """`ngettext()` in templates: Jinja's newstyle ngettext (`num` is n unless given)."""
+    variables.setdefault("num", n)
+    translated = translations().ungettext(singular, plural, n)
+    return (Markup(translated) if context.eval_ctx.autoescape else translated) % variables
 
 
 def _content_language(response: Response) -> Response:
