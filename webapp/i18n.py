@@ -48,7 +48,7 @@ LANGUAGE_NAMES = {
 }
 # Each language's writing direction, as CLDR's character order gives it (a test compares). Asking
 # CLDR on every page would load the locale's whole data into the process (about 1 MiB a
-# language, 5 MiB for the first) on pages that show no date (docs/PERFORMANCE.md).
+# language, 4 to 5 MiB for the first) on pages that show no date (docs/PERFORMANCE.md).
 TEXT_DIRECTIONS = {"en": "ltr", "es": "ltr", "fr": "ltr", "de": "ltr", "pt_BR": "ltr", "ar": "rtl"}
 # The SDK's `language` option for each of our locales (docs/PERSONA-ASSUMPTIONS.md).
 PERSONA_LANGUAGES = {
@@ -207,7 +207,7 @@ def current_locale() -> str:
 
 
 def text_direction(locale: str | None = None) -> str:
-    """ "rtl" or "ltr", from CLDR."""
+    """ "rtl" or "ltr": ours from the table above, any other language from CLDR."""
     code = locale or current_locale()
     if code in TEXT_DIRECTIONS:
         return TEXT_DIRECTIONS[code]
