@@ -14,7 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from . import i18n
 from .addresses import InvalidAddressError, normalize_address
 from .clock import utcnow
-from .extensions import db, execute_for_rowcount
+from .extensions import commit_keeping_loaded, db, execute_for_rowcount
 from .models import Inquiry, LoginSession, RecoveryLink, User
 from .security import hash_token, new_token
 
@@ -156,7 +156,9 @@ def load_session_user(key: str) -> User | None:
         return None
     if (now - row.last_seen_at).total_seconds() > _TOUCH_SECONDS:
         row.last_seen_at = now
-        db.session.commit()
+        # What was just read stays loaded: expiring it would read the session, the user and
+        # the inquiry again, three round trips on most page views of a returning person.
+        commit_keeping_loaded()
     row.key = key
     user.login_session = row
     user.newest_inquiry_at_load = inquiry
