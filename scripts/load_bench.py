@@ -283,7 +283,10 @@ def tutorial_vs_ours(app_url: str, floor_url: str, emulator: EmulatorClient, per
 
 
 def minting(
-    app_url: str, emulator: EmulatorClient, people: list[dict], profiled: contextlib.AbstractContextManager
+    app: tuple[str, subprocess.Popen],
+    emulator: EmulatorClient,
+    people: list[dict],
+    profiled: contextlib.AbstractContextManager,
 ) -> None:
     """Every request mints: each person's first /verify resumes at Persona (150 ms)."""
     emulator.configure(latency=LATENCY, rate_limit_per_minute=0)
@@ -305,6 +308,8 @@ def minting(
                     results.append(time.monotonic() - started)
 
     threads = [threading.Thread(target=worker) for _ in range(CONNECTIONS)]
+    app_url, master = app
+    cpu_before = workers_cpu_seconds(master)
     with profiled:
         started = time.monotonic()
         for thread in threads:
@@ -317,7 +322,8 @@ def minting(
     print(f"3. Minting under {LATENCY} upstream latency ({len(people)} people, {CONNECTIONS} at a time)")
     print(f"   {rate:6.1f} mints/s   Little's-law ceiling {ceiling:.1f}/s ({CONNECTIONS} threads / 0.150 s)")
     p50 = statistics.median(results) * 1000
-    print(f"   fraction of the ceiling: {rate / ceiling:6.1%}   (target >= 85 %)   p50 {p50:.0f} ms")
+    print(f"   fraction of the ceiling: {rate / ceiling:6.1%}   (target >= 85 %)   p50 {p50:.0f} ms", end="")
+    print(f"   worker CPU {(workers_cpu_seconds(master) - cpu_before) * 1000 / max(len(results), 1):.2f} ms/mint")
     emulator.configure(latency="", rate_limit_per_minute=0)
 
 
@@ -466,11 +472,11 @@ def main() -> None:
             if "mint" in only:
                 profiled = py_spy(master, args.py_spy if "storm" not in only else None, args.py_spy_gil)
                 empty_budget(redis_url)
-                minting(app_url, emulator, minters, profiled)
+                minting((app_url, master), emulator, minters, profiled)
                 if baseline_url:
                     print("   the baseline tree, with as many other people:")
                     empty_budget(redis_url)
-                    minting(baseline_url, emulator, baseline_minters, contextlib.nullcontext())
+                    minting((baseline_url, baseline_master), emulator, baseline_minters, contextlib.nullcontext())
             if "blast" in only:
                 empty_budget(redis_url)
                 email_blast(app_url, emulator, blasted, args.blast_seconds)
