@@ -93,6 +93,27 @@ def worker_pids(master: subprocess.Popen) -> list[int]:
     return sorted(found)
 
 
+def workers_cpu_seconds(master: subprocess.Popen) -> float:
+    """CPU time (user + system) used so far by `master`'s gunicorn workers."""
+    total = 0.0
+    for pid in worker_pids(master):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def wrk_counting_cpu(url: str, master: subprocess.Popen, cookie: str | None = None) -> dict:
+    """wrk, plus the CPU the server's workers spent per request meanwhile (`cpu_ms`): a busy
+    machine slows every process, but barely changes how much CPU a request takes."""
+    before = workers_cpu_seconds(master)
+    result = wrk(url, cookie)
+    result["cpu_ms"] = (workers_cpu_seconds(master) - before) * 1000 / max(result["total"], 1)
+    return result
+
+
 def worker_peak_rss_mib(master: subprocess.Popen) -> list[float]:
     """VmHWM (peak resident memory) of each gunicorn worker of `master`."""
     found = []
@@ -207,8 +228,13 @@ def as_a_browser_keeps_it(response: requests.Response, person: dict) -> None:
 
 
 def reload_storm(
-    app_url: str, floor_url: str, person: dict, profiled: contextlib.AbstractContextManager, baseline_url: str | None
+    app: tuple[str, subprocess.Popen],
+    floor: tuple[str, subprocess.Popen],
+    person: dict,
+    profiled: contextlib.AbstractContextManager,
+    baseline: tuple[str, subprocess.Popen] | None,
 ) -> None:
+    app_url = app[0]
     http = requests.Session()
     first = http.get(app_url + "/verify", headers={"Cookie": person["cookie"]}, timeout=10)
     assert state_of(first.text) == "continue", first.text[:300]
@@ -216,16 +242,21 @@ def reload_storm(
     again = http.get(app_url + "/verify", headers={"Cookie": person["cookie"]}, timeout=10)
     assert state_of(again.text) == "continue" and "Set-Cookie" not in again.headers, again.headers
     with profiled:
-        ours = wrk(app_url + "/verify", person["cookie"])
-    baseline = wrk(baseline_url + "/verify", person["cookie"]) if baseline_url else None
-    floor = wrk(f"{floor_url}/floor/{person['id']}")
+        ours = wrk_counting_cpu(app_url + "/verify", app[1], person["cookie"])
+    theirs = wrk_counting_cpu(baseline[0] + "/verify", baseline[1], person["cookie"]) if baseline else None
+    least = wrk_counting_cpu(f"{floor[0]}/floor/{person['id']}", floor[1])
     print("1. Reload storm: GET /verify with a stored token (0 Persona calls) vs the floor")
-    print(f"   floor (1 SELECT + 1 template): {floor['rps']:8.0f} req/s   p50 {floor['p50']:6.1f} ms")
-    print(f"   our /verify:                   {ours['rps']:8.0f} req/s   p50 {ours['p50']:6.1f} ms")
-    print(f"   cost ratio (floor / ours):     {floor['rps'] / ours['rps']:8.2f}x   (target <= 1.5x)")
-    if baseline is not None:
-        print(f"   baseline tree's /verify:       {baseline['rps']:8.0f} req/s   p50 {baseline['p50']:6.1f} ms")
-        print(f"   its cost ratio (floor / it):   {floor['rps'] / baseline['rps']:8.2f}x")
+    print(f"   floor (1 SELECT + 1 template): {least['rps']:8.0f} req/s   p50 {least['p50']:6.1f} ms", end="")
+    print(f"   worker CPU {least['cpu_ms']:.2f} ms/request")
+    print(f"   our /verify:                   {ours['rps']:8.0f} req/s   p50 {ours['p50']:6.1f} ms", end="")
+    print(f"   worker CPU {ours['cpu_ms']:.2f} ms/request")
+    print(f"   cost ratio (floor / ours):     {least['rps'] / ours['rps']:8.2f}x   (target <= 1.5x)", end="")
+    print(f"   in worker CPU {ours['cpu_ms'] / least['cpu_ms']:.2f}x")
+    if theirs is not None:
+        print(f"   baseline tree's /verify:       {theirs['rps']:8.0f} req/s   p50 {theirs['p50']:6.1f} ms", end="")
+        print(f"   worker CPU {theirs['cpu_ms']:.2f} ms/request")
+        print(f"   its cost ratio (floor / it):   {least['rps'] / theirs['rps']:8.2f}x", end="")
+        print(f"   in worker CPU {theirs['cpu_ms'] / least['cpu_ms']:.2f}x")
 
 
 def tutorial_vs_ours(app_url: str, floor_url: str, emulator: EmulatorClient, person: dict) -> None:
@@ -252,7 +283,10 @@ def tutorial_vs_ours(app_url: str, floor_url: str, emulator: EmulatorClient, per
 
 
 def minting(
-    app_url: str, emulator: EmulatorClient, people: list[dict], profiled: contextlib.AbstractContextManager
+    app: tuple[str, subprocess.Popen],
+    emulator: EmulatorClient,
+    people: list[dict],
+    profiled: contextlib.AbstractContextManager,
 ) -> None:
     """Every request mints: each person's first /verify resumes at Persona (150 ms)."""
     emulator.configure(latency=LATENCY, rate_limit_per_minute=0)
@@ -274,6 +308,8 @@ def minting(
                     results.append(time.monotonic() - started)
 
     threads = [threading.Thread(target=worker) for _ in range(CONNECTIONS)]
+    app_url, master = app
+    cpu_before = workers_cpu_seconds(master)
     with profiled:
         started = time.monotonic()
         for thread in threads:
@@ -286,7 +322,8 @@ def minting(
     print(f"3. Minting under {LATENCY} upstream latency ({len(people)} people, {CONNECTIONS} at a time)")
     print(f"   {rate:6.1f} mints/s   Little's-law ceiling {ceiling:.1f}/s ({CONNECTIONS} threads / 0.150 s)")
     p50 = statistics.median(results) * 1000
-    print(f"   fraction of the ceiling: {rate / ceiling:6.1%}   (target >= 85 %)   p50 {p50:.0f} ms")
+    print(f"   fraction of the ceiling: {rate / ceiling:6.1%}   (target >= 85 %)   p50 {p50:.0f} ms", end="")
+    print(f"   worker CPU {(workers_cpu_seconds(master) - cpu_before) * 1000 / max(len(results), 1):.2f} ms/mint")
     emulator.configure(latency="", rate_limit_per_minute=0)
 
 
@@ -419,7 +456,7 @@ def main() -> None:
         print(f"(the servers' log lines: {work / 'servers.log'})\n")
         with (
             gunicorn("wsgi:app", env, work / "servers.log") as (app_url, master),
-            gunicorn("scripts.floor_app:app", env, work / "servers.log") as (floor_url, _),
+            gunicorn("scripts.floor_app:app", env, work / "servers.log") as (floor_url, floor_master),
             contextlib.ExitStack() as stack,
         ):
             baseline_url, baseline_master = None, None
@@ -428,17 +465,18 @@ def main() -> None:
                 baseline_url, baseline_master = stack.enter_context(baseline)
             if "storm" in only:
                 profiled = py_spy(master, args.py_spy, args.py_spy_gil)
-                reload_storm(app_url, floor_url, storm_person, profiled, baseline_url)
+                baseline_server = (baseline_url, baseline_master) if baseline_url and baseline_master else None
+                reload_storm((app_url, master), (floor_url, floor_master), storm_person, profiled, baseline_server)
             if "tutorial" in only:
                 tutorial_vs_ours(app_url, floor_url, emulator, storm_person)
             if "mint" in only:
                 profiled = py_spy(master, args.py_spy if "storm" not in only else None, args.py_spy_gil)
                 empty_budget(redis_url)
-                minting(app_url, emulator, minters, profiled)
+                minting((app_url, master), emulator, minters, profiled)
                 if baseline_url:
                     print("   the baseline tree, with as many other people:")
                     empty_budget(redis_url)
-                    minting(baseline_url, emulator, baseline_minters, contextlib.nullcontext())
+                    minting((baseline_url, baseline_master), emulator, baseline_minters, contextlib.nullcontext())
             if "blast" in only:
                 empty_budget(redis_url)
                 email_blast(app_url, emulator, blasted, args.blast_seconds)

@@ -6,15 +6,15 @@ from datetime import datetime, timedelta
 
 from flask import current_app, session
 from flask_login import current_user, login_user
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import i18n
 from .addresses import InvalidAddressError, normalize_address
 from .clock import utcnow
-from .extensions import db, execute_for_rowcount
+from .extensions import commit_keeping_loaded, db, execute_for_rowcount
 from .models import Inquiry, LoginSession, RecoveryLink, User
 from .security import hash_token, new_token
 
@@ -121,16 +121,33 @@ def sign_in(user: User, scope: str = "full") -> LoginSession:
     return row
 
 
+def _session_user_and_newest_inquiry() -> Select[LoginSession, Inquiry]:
+    """One query per request for the login session, its user and the user's newest inquiry,
+    which /verify (the page reloaded most) and its handoff poll need next: a round trip costs
+    more than the join (PERFORMANCE.md). Built once: building it cost more than running it."""
+    theirs = aliased(Inquiry)
+    newest = select(func.max(theirs.id)).where(theirs.user_id == LoginSession.user_id).scalar_subquery()
+    return (
+        select(LoginSession, Inquiry)
+        .options(joinedload(LoginSession.user))
+        .outerjoin(Inquiry, Inquiry.id == newest)
+        .where(LoginSession.key_hash == bindparam("key_hash"))
+    )
+
+
+_SESSION_USER_AND_NEWEST_INQUIRY = _session_user_and_newest_inquiry()
+
+
 def load_session_user(key: str) -> User | None:
     """The user whose live login session has this key (Flask-Login's user loader)."""
     if not key or len(key) > 200:
         return None
-    # One query per request for the session and its user (a reload's biggest cost, see PERFORMANCE.md).
-    row = db.session.scalar(
-        select(LoginSession).options(joinedload(LoginSession.user)).where(LoginSession.key_hash == hash_token(key))
-    )
+    found = db.session.execute(_SESSION_USER_AND_NEWEST_INQUIRY, {"key_hash": hash_token(key)}).first()
+    if found is None:
+        return None
+    row, inquiry = found
     now = utcnow()
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
+    if row.revoked_at is not None or row.expires_at <= now:
         return None
     if row.last_seen_at + timedelta(seconds=row.idle_seconds) <= now:
         return None
@@ -139,9 +156,12 @@ def load_session_user(key: str) -> User | None:
         return None
     if (now - row.last_seen_at).total_seconds() > _TOUCH_SECONDS:
         row.last_seen_at = now
-        db.session.commit()
+        # What was just read stays loaded: expiring it would read the session, the user and
+        # the inquiry again, three round trips on most page views of a returning person.
+        commit_keeping_loaded()
     row.key = key
     user.login_session = row
+    user.newest_inquiry_at_load = inquiry
     return user
 
 

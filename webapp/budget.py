@@ -53,6 +53,9 @@ class SharedState(Protocol):
 
     def get(self, key: str) -> str | None: ...
 
+    def get_many(self, *keys: str) -> list[str | None]:
+        """The values at `keys`, in one round trip."""
+
     def put(self, key: str, value: str, ttl_seconds: float) -> None: ...
 
     def delete(self, *keys: str) -> None: ...
@@ -81,6 +84,9 @@ class RedisState:
     def get(self, key: str) -> str | None:
         value = self.redis.get(key)
         return value.decode() if isinstance(value, bytes) else None
+
+    def get_many(self, *keys: str) -> list[str | None]:
+        return [value.decode() if isinstance(value, bytes) else None for value in self.redis.mget(keys)]
 
     def put(self, key: str, value: str, ttl_seconds: float) -> None:
         self.redis.set(key, value, px=max(int(ttl_seconds * 1000), 1))
@@ -139,6 +145,10 @@ class MemoryState:
     def get(self, key: str) -> str | None:
         with self._lock:
             return self._live(key)
+
+    def get_many(self, *keys: str) -> list[str | None]:
+        with self._lock:
+            return [self._live(key) for key in keys]
 
     def put(self, key: str, value: str, ttl_seconds: float) -> None:
         with self._lock:
@@ -258,15 +268,19 @@ class PersonaBudget:
                 return max(self._reset_in(self._all, now, self.WINDOW_KEY), 1.0)
             return 0.0
         max_age = 3 * self.window_seconds
-        if person is None:
-            ahead = self.state.queue_length(self.QUEUE_KEY, now, max_age)
-        else:
-            ahead = self.state.queue_position(self.QUEUE_KEY, person, now, max_age)
+        waiting = self.state.queue_length(self.QUEUE_KEY, now, max_age)
+        # A person takes a place in the queue only when someone waits (perhaps they themselves)
+        # or the budget turns out spent: the common case makes one round trip fewer.
+        queued = person is not None and waiting > 0
+        ahead = self.state.queue_position(self.QUEUE_KEY, person, now, max_age) if person and queued else waiting
         if stats.remaining > ahead and self.limiter.hit(self._all, self.WINDOW_KEY):
             if person is not None:
-                self.state.leave_queue(self.QUEUE_KEY, person)
+                if queued:
+                    self.state.leave_queue(self.QUEUE_KEY, person)
                 self.limiter.hit(self._per_person, "person", person)
             return 0.0
+        if person is not None and not queued:
+            ahead = self.state.queue_position(self.QUEUE_KEY, person, now, max_age)
         # The calls that free up next go to those ahead first, one every `seconds_per_call`.
         next_free = self._reset_in(self._all, now, self.WINDOW_KEY)
         turns_later = max(ahead - stats.remaining, 0)

@@ -17,6 +17,10 @@ def new_public_id() -> str:
     return "usr_" + secrets.token_hex(12)
 
 
+# User.newest_inquiry_at_load when the user loader did not read it (or it was used).
+NOT_LOADED = object()
+
+
 class User(UserMixin, Base):
     __tablename__ = "users"
 
@@ -37,6 +41,9 @@ class User(UserMixin, Base):
 
     # Set by the user loader: the server-side login session this request runs under.
     login_session = None  # type: LoginSession | None
+    # Set by the user loader, which reads it in the same query: the newest inquiry as the request
+    # began (None: none), for the request's first get_current_inquiry (verification.py).
+    newest_inquiry_at_load = NOT_LOADED  # type: Inquiry | None | object
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users

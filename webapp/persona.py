@@ -254,6 +254,10 @@ class CircuitBreaker:
         value = state.get(f"{self.KEY}:opened-at")
         return float(value) if value else None
 
+    def _opened_at_and_failures(self, state: SharedState) -> tuple[float | None, bool]:
+        opened_at, failures = state.get_many(f"{self.KEY}:opened-at", f"{self.KEY}:failures")
+        return (float(opened_at) if opened_at else None), failures is not None
+
     @property
     def is_open(self) -> bool:
         """Failing fast right now (a probe may be due)."""
@@ -263,7 +267,7 @@ class CircuitBreaker:
         """Raises PersonaUnavailableError while open (no call is made); past the cooldown, the
         first caller anywhere becomes the probe and the others keep failing fast."""
         self._calls.probing = False
-        opened_at = self._shared(self._opened_at)
+        opened_at, self._calls.failures_seen = self._shared(self._opened_at_and_failures)
         if opened_at is None:
             return
         waited = self.clock() - opened_at
@@ -283,8 +287,12 @@ class CircuitBreaker:
                 self._shared(lambda state: state.delete(f"{self.KEY}:probe"))
             return
         if ok:
-            keys = (f"{self.KEY}:failures", f"{self.KEY}:opened-at", f"{self.KEY}:probe")
-            self._shared(lambda state: state.delete(*keys))
+            # Nothing to clear when no failure was counted as the call began: a success does
+            # not write (a round trip less per call). A failure counted elsewhere meanwhile
+            # stays counted: the next success clears it.
+            if probing or getattr(self._calls, "failures_seen", True):
+                keys = (f"{self.KEY}:failures", f"{self.KEY}:opened-at", f"{self.KEY}:probe")
+                self._shared(lambda state: state.delete(*keys))
             return
         self._shared(lambda state: self._record_failure(state, probing))
 

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import cast
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -22,7 +23,7 @@ from . import metrics, services
 from .addresses import normalize_address
 from .clock import utcnow
 from .extensions import commit_keeping_loaded, db
-from .models import Inquiry, User
+from .models import NOT_LOADED, Inquiry, User
 from .persona import (
     CreatedInquiry,
     PersonaConflictError,
@@ -95,6 +96,13 @@ class VerifyPage:
 
 
 def get_current_inquiry(user: User) -> Inquiry | None:
+    """The user's newest inquiry. The request's first ask for the signed-in user is answered
+    from what the user loader read with the login session (one round trip less on a reload);
+    later asks read it again, since the request may have made a new one."""
+    loaded = user.newest_inquiry_at_load
+    if loaded is not NOT_LOADED:
+        user.newest_inquiry_at_load = NOT_LOADED
+        return cast(Inquiry | None, loaded)
     return db.session.scalar(select(Inquiry).where(Inquiry.user_id == user.id).order_by(Inquiry.id.desc()).limit(1))
 
 

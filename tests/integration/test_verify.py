@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from tests.builders import give_inquiry, make_user
 from tests.pages import boot_config, csrf_from, sign_in, state_of
@@ -128,6 +128,32 @@ def test_pending_or_expired_resumes_once_then_reuses_the_stored_token(app, signe
         row = db.session.scalar(select(Inquiry))
         assert row.tokens_minted == 1 and row.status == "pending"
         assert token not in (row.session_token_ciphertext or "")  # encrypted at rest
+
+
+@pytest.mark.parametrize("idle_minutes", [0, 2])
+def test_a_reload_with_a_stored_token_reads_the_database_once(
+    app, signed_in, user, emulator, server_clock, idle_minutes
+):
+    """The page reloaded most: its login session, user and inquiry come in one statement (each
+    round trip costs more than the join under load, PERFORMANCE.md). After a minute or more,
+    the sign-in's last activity is written too, and nothing read is read again."""
+    give_inquiry(app, emulator, user, "pending")
+    signed_in.get("/verify")  # mints and stores the token
+    server_clock.move(idle_minutes)
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement.split()[0])
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        again = signed_in.get("/verify")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert state_of(again) == "continue" and boot_config(again)["sessionToken"]
+    assert statements == (["SELECT", "UPDATE"] if idle_minutes else ["SELECT"])
 
 
 @pytest.mark.parametrize(

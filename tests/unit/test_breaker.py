@@ -53,6 +53,23 @@ def test_a_success_anywhere_resets_the_count(shared_store):
     assert not one.is_open  # two failures since the success, not four
 
 
+def test_a_success_with_no_failure_counted_writes_nothing(shared_store):
+    """The common case, every Persona call: one read before the call, no write after it."""
+    state, _ = shared_store
+    writes: list[str] = []
+    for name in ("put", "delete", "increment", "claim"):
+        original = getattr(state, name)
+        setattr(state, name, lambda *args, _name=name, _original=original: writes.append(_name) or _original(*args))
+    (one,) = breakers((state, None), 1, FakeClock())
+    one.before_call()
+    one.record(True)
+    assert writes == []
+    fail(one)
+    one.before_call()
+    one.record(True)  # a failure was counted: the success clears it
+    assert writes == ["increment", "delete"]
+
+
 def test_after_the_cooldown_one_instance_probes_and_its_success_closes_it_everywhere(shared_store):
     clock = FakeClock()
     one, two = breakers(shared_store, 2, clock, threshold=1)

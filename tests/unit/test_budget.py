@@ -46,6 +46,22 @@ def test_a_freed_call_goes_to_who_waited_first_not_to_a_newcomer(shared_store):
     assert budget.acquire(INTERACTIVE, "user:waiting") == 0.0
 
 
+def test_with_room_and_no_one_waiting_a_person_does_not_queue(shared_store):
+    """The common case, every person's call: no place in the queue taken and given back."""
+    state, _ = shared_store
+    queue_steps: list[str] = []
+    for name in ("queue_position", "leave_queue"):
+        original = getattr(state, name)
+        setattr(
+            state, name, lambda *args, _name=name, _original=original: queue_steps.append(_name) or _original(*args)
+        )
+    budget = budget_for(shared_store, calls=1)
+    assert budget.acquire(INTERACTIVE, "user:a") == 0.0
+    assert queue_steps == []
+    assert budget.acquire(INTERACTIVE, "user:b") > 0  # spent: b takes the first place
+    assert queue_steps == ["queue_position"]
+
+
 def test_one_person_cannot_spend_everyone_s_budget(shared_store):
     budget = budget_for(shared_store, calls=100, calls_per_person=3)
     assert [budget.acquire(INTERACTIVE, "user:a") for _ in range(3)] == [0.0] * 3
