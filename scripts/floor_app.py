@@ -5,6 +5,7 @@
   continue page's size. Our reload of /verify is measured against it.
 - `/tutorial/<reference_id>`: Persona's tutorial pattern: on every view, list the person's
   inquiry, then resume it for a fresh session token (two Persona calls a view).
+- `/resume/<inquiry_id>`: minting's floor: one resume at Persona, one template, nothing else.
 
     gunicorn -c gunicorn.conf.py scripts.floor_app:app   (DATABASE_URL, PERSONA_API_BASE_URL)
 """
@@ -49,6 +50,15 @@ def floor(user_id: int) -> str:
     with engine.connect() as conn:
         email = conn.execute(text("SELECT email FROM users WHERE id = :id"), {"id": user_id}).scalar_one()
     return PAGE.render(title="Continue your verification", detail=email, padding=PADDING)
+
+
+@app.get("/resume/<inquiry_id>")
+def resume(inquiry_id: str) -> tuple[str, int]:
+    resumed = _persona().post(f"{API}/inquiries/{inquiry_id}/resume", json={"meta": {}}, timeout=(2, 5))
+    if resumed.status_code != 200:
+        return PAGE.render(title="Unavailable", detail=str(resumed.status_code), padding=""), 503
+    token = resumed.json()["meta"]["session-token"]
+    return PAGE.render(title="Continue your verification", detail=len(token), padding=PADDING), 200
 
 
 @app.get("/tutorial/<reference_id>")

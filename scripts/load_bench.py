@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -207,7 +207,14 @@ class People:
                     accounts.start_login_session(user)
                     login_user(user)
                     value = self.app.session_interface.get_signing_serializer(self.app).dumps(dict(session))
-                made.append({"id": user.id, "public_id": user.public_id, "cookie": f"{self.cookie_name}={value}"})
+                made.append(
+                    {
+                        "id": user.id,
+                        "public_id": user.public_id,
+                        "inquiry_id": inquiry["id"],
+                        "cookie": f"{self.cookie_name}={value}",
+                    }
+                )
         return made
 
 
@@ -284,13 +291,46 @@ def tutorial_vs_ours(app_url: str, floor_url: str, emulator: EmulatorClient, per
 
 def minting(
     app: tuple[str, subprocess.Popen],
+    floor_url: str | None,
     emulator: EmulatorClient,
     people: list[dict],
     profiled: contextlib.AbstractContextManager,
 ) -> None:
-    """Every request mints: each person's first /verify resumes at Persona (150 ms)."""
+    """Every request mints: each person's first /verify resumes at Persona (150 ms). With
+    `floor_url`, the floor then makes as many resumes (one each, nothing else), with the same
+    client: how close to the ceiling this machine, the emulator and the client get at all."""
     emulator.configure(latency=LATENCY, rate_limit_per_minute=0)
-    results: list[float] = []
+    app_url, master = app
+    cpu_before = workers_cpu_seconds(master)
+    with profiled:
+        rate, times = _concurrently(people, lambda http, person: _minted(http, app_url, person))
+    cpu_ms = (workers_cpu_seconds(master) - cpu_before) * 1000 / max(len(times), 1)
+    ceiling = CONNECTIONS / 0.150
+    print(f"3. Minting under {LATENCY} upstream latency ({len(people)} people, {CONNECTIONS} at a time)")
+    print(f"   {rate:6.1f} mints/s   Little's-law ceiling {ceiling:.1f}/s ({CONNECTIONS} threads / 0.150 s)")
+    p50 = statistics.median(times) * 1000
+    print(f"   fraction of the ceiling: {rate / ceiling:6.1%}   (target >= 85 %)   p50 {p50:.0f} ms", end="")
+    print(f"   worker CPU {cpu_ms:.2f} ms/mint")
+    if floor_url:
+        rate, times = _concurrently(
+            people, lambda http, person: http.get(f"{floor_url}/resume/{person['inquiry_id']}", timeout=30).ok
+        )
+        p50 = statistics.median(times) * 1000
+        print(
+            f"   the floor (one resume a request, nothing else): {rate:6.1f}/s,"
+            f" {rate / ceiling:.1%} of the ceiling   p50 {p50:.0f} ms"
+        )
+    emulator.configure(latency="", rate_limit_per_minute=0)
+
+
+def _minted(http: requests.Session, app_url: str, person: dict) -> bool:
+    response = http.get(app_url + "/verify", headers={"Cookie": person["cookie"]}, timeout=30)
+    return state_of(response.text) == "continue"
+
+
+def _concurrently(people: list[dict], request: Callable[[requests.Session, dict], bool]) -> tuple[float, list[float]]:
+    """One `request` per person from CONNECTIONS threads: (successes a second, their durations)."""
+    times: list[float] = []
     lock = threading.Lock()
     queue = list(people)
 
@@ -302,29 +342,17 @@ def minting(
                     return
                 person = queue.pop()
             started = time.monotonic()
-            response = http.get(app_url + "/verify", headers={"Cookie": person["cookie"]}, timeout=30)
-            if state_of(response.text) == "continue":
+            if request(http, person):
                 with lock:
-                    results.append(time.monotonic() - started)
+                    times.append(time.monotonic() - started)
 
     threads = [threading.Thread(target=worker) for _ in range(CONNECTIONS)]
-    app_url, master = app
-    cpu_before = workers_cpu_seconds(master)
-    with profiled:
-        started = time.monotonic()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.monotonic() - started
-    rate = len(results) / elapsed
-    ceiling = CONNECTIONS / 0.150
-    print(f"3. Minting under {LATENCY} upstream latency ({len(people)} people, {CONNECTIONS} at a time)")
-    print(f"   {rate:6.1f} mints/s   Little's-law ceiling {ceiling:.1f}/s ({CONNECTIONS} threads / 0.150 s)")
-    p50 = statistics.median(results) * 1000
-    print(f"   fraction of the ceiling: {rate / ceiling:6.1%}   (target >= 85 %)   p50 {p50:.0f} ms", end="")
-    print(f"   worker CPU {(workers_cpu_seconds(master) - cpu_before) * 1000 / max(len(results), 1):.2f} ms/mint")
-    emulator.configure(latency="", rate_limit_per_minute=0)
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(times) / (time.monotonic() - started), times
 
 
 def email_blast(app_url: str, emulator: EmulatorClient, people: list[dict], spread_seconds: float) -> None:
@@ -472,11 +500,11 @@ def main() -> None:
             if "mint" in only:
                 profiled = py_spy(master, args.py_spy if "storm" not in only else None, args.py_spy_gil)
                 empty_budget(redis_url)
-                minting((app_url, master), emulator, minters, profiled)
+                minting((app_url, master), floor_url, emulator, minters, profiled)
                 if baseline_url:
                     print("   the baseline tree, with as many other people:")
                     empty_budget(redis_url)
-                    minting((baseline_url, baseline_master), emulator, baseline_minters, contextlib.nullcontext())
+                    minting((baseline_url, baseline_master), None, emulator, baseline_minters, contextlib.nullcontext())
             if "blast" in only:
                 empty_budget(redis_url)
                 email_blast(app_url, emulator, blasted, args.blast_seconds)
