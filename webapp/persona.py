@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import re
 import threading
@@ -413,6 +414,12 @@ class PersonaClient:
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
+            # The environment's proxy and CA bundle settings, read once per thread here: requests
+            # would scan os.environ (hundreds of variables in a container) and look for a
+            # ~/.netrc, whose entry would replace our key, on every call.
+            session.trust_env = False
+            session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+            session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
             session.headers.update(
                 {
                     "Authorization": f"Bearer {self._api_key}",

@@ -29,3 +29,28 @@ def test_parse_inquiry_shapes():
     ):
         with pytest.raises(PersonaBadResponseError):
             parse_inquiry(bad)
+
+
+def test_the_client_reads_proxy_and_ca_settings_from_the_environment_once(monkeypatch, tmp_path):
+    """Read when a thread first calls Persona, not on every call; an operator's HTTPS_PROXY,
+    NO_PROXY and REQUESTS_CA_BUNDLE still apply, and a ~/.netrc never replaces the API key."""
+    import requests
+
+    from webapp.persona import PersonaClient
+
+    (tmp_path / ".netrc").write_text("machine api.withpersona.com login someone password other\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("HTTPS_PROXY", "http://egress.internal:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/egress-ca.pem")
+    url = "https://api.withpersona.com/api/v1/inquiries/inq_x"
+    timeouts = {"version": "2025-10-27", "connect_timeout_seconds": 1, "read_timeout_seconds": 1}
+    session = PersonaClient("https://api.withpersona.com/api/v1", "persona_production_key", **timeouts)._session
+    settings = session.merge_environment_settings(url, {}, None, None, None)
+    assert settings["proxies"]["https"] == "http://egress.internal:3128"
+    assert settings["verify"] == "/etc/ssl/egress-ca.pem"
+    prepared = session.prepare_request(requests.Request("GET", url))
+    assert prepared.headers["Authorization"] == "Bearer persona_production_key"
+
+    monkeypatch.setenv("NO_PROXY", "api.withpersona.com")
+    direct = PersonaClient("https://api.withpersona.com/api/v1", "persona_production_key", **timeouts)._session
+    assert "https" not in direct.merge_environment_settings(url, {}, None, None, None)["proxies"]
