@@ -6,10 +6,23 @@ bind = os.environ.get("BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+
+
 # How long a thread may hold the GIL while another wants it. A thread back from PostgreSQL, Redis
 # or Persona waits up to this long for a thread rendering a page; a request makes about a dozen
 # round trips, so Python's default (5 ms) added tens of ms to each under load (PERFORMANCE.md).
-switch_interval_seconds = float(os.environ.get("PYTHON_SWITCH_INTERVAL_SECONDS", "0.001"))
+def _switch_interval_seconds() -> float:
+    text = os.environ.get("PYTHON_SWITCH_INTERVAL_SECONDS") or "0.001"
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 1:
+        raise SystemExit(f"PYTHON_SWITCH_INTERVAL_SECONDS={text!r}: seconds above 0, at most 1 (default 0.001)")
+    return seconds
+
+
+switch_interval_seconds = _switch_interval_seconds()
 # Above Persona's connect + read timeouts (and one retry): a worker is never killed mid-answer.
 timeout = 30
 graceful_timeout = 20

@@ -270,7 +270,8 @@ class PersonaBudget:
         max_age = 3 * self.window_seconds
         waiting = self.state.queue_length(self.QUEUE_KEY, now, max_age)
         # A person takes a place in the queue only when someone waits (perhaps they themselves)
-        # or the budget turns out spent: the common case makes one round trip fewer.
+        # or the budget turns out spent: one round trip fewer in the common case (room, nobody
+        # waiting), one more while people queue (the budget is spent then, and they poll slowly).
         queued = person is not None and waiting > 0
         ahead = self.state.queue_position(self.QUEUE_KEY, person, now, max_age) if person and queued else waiting
         if stats.remaining > ahead and self.limiter.hit(self._all, self.WINDOW_KEY):

@@ -107,10 +107,11 @@ def gettext(string: str, **variables: str) -> str:
 
 
 @pass_context
-def template_gettext(context: Context, string: str, **variables: Any) -> str:
+def template_gettext(context: Context, string: str, /, **variables: Any) -> str:
     """`_()` and `gettext()` in templates: Jinja's newstyle gettext (jinja2.ext), same contract
     (translated; marked safe where the template autoescapes, so the variables are escaped; always
-    %-formatted), without its two extra indirections. A page has ~70 strings, and they were a
+    %-formatted; any variable name, hence positional-only parameters), without its two extra
+    indirections. A page has ~70 strings, and they were a
     third of its CPU (PERFORMANCE.md). A string without variables is formatted once per catalog."""
     catalog = translations()
     if not context.eval_ctx.autoescape:
@@ -125,7 +126,7 @@ def template_gettext(context: Context, string: str, **variables: Any) -> str:
 
 
 @pass_context
-def template_ngettext(context: Context, singular: str, plural: str, n: int, **variables: Any) -> str:
+def template_ngettext(context: Context, singular: str, plural: str, n: int, /, **variables: Any) -> str:
     """`ngettext()` in templates: Jinja's newstyle ngettext (`num` is n unless given)."""
     variables.setdefault("num", n)
     translated = translations().ungettext(singular, plural, n)

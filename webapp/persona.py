@@ -218,8 +218,9 @@ def parse_template_versions(body: dict) -> TemplateVersions:
 
 
 class CircuitBreaker:
-    """After `threshold` failed calls in a row, fail fast for `cooldown_seconds`, then let one
-    probe through: its success closes the breaker, its failure opens it again.
+    """After `threshold` failed calls with no success since (a success counts when it began
+    after a counted failure), fail fast for `cooldown_seconds`, then let one probe through: its
+    success closes the breaker, its failure opens it again.
 
     Its state lives in `state`, the store the Persona budget uses (budget.py): with Redis, every
     app instance, worker and background process shares one breaker, so they learn together

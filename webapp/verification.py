@@ -97,8 +97,9 @@ class VerifyPage:
 
 def get_current_inquiry(user: User) -> Inquiry | None:
     """The user's newest inquiry. The request's first ask for the signed-in user is answered
-    from what the user loader read with the login session (one round trip less on a reload);
-    later asks read it again, since the request may have made a new one."""
+    from what the user loader read with the login session (one round trip less on a reload),
+    unless the request made one before asking (start_inquiry and recover_inquiry forget what the
+    loader read); later asks read it again."""
     loaded = user.newest_inquiry_at_load
     if loaded is not NOT_LOADED:
         user.newest_inquiry_at_load = NOT_LOADED
@@ -208,6 +209,7 @@ def recover_inquiry(user: User) -> Inquiry | None:
     if not found or found[0].redacted or found[0].reference_id != user.public_id:
         return None
     fresh = found[0]
+    user.newest_inquiry_at_load = NOT_LOADED  # no longer the newest
     inquiry = Inquiry(
         persona_id=fresh.id,
         user_id=user.id,
@@ -241,6 +243,7 @@ def start_inquiry(user: User, *, with_session: bool | None = None) -> Inquiry:
         with_session = current_app.config["PERSONA_CREATE_WITH_SESSION"]
     answer = _create_at_persona(user, f"create-inquiry:{user.public_id}:{count + 1}", with_session)
     created = answer.inquiry
+    user.newest_inquiry_at_load = NOT_LOADED  # no longer the newest
     inquiry = Inquiry(
         persona_id=created.id,
         user_id=user.id,

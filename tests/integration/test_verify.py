@@ -10,7 +10,7 @@ from sqlalchemy import event, select
 from tests.builders import give_inquiry, make_user
 from tests.pages import boot_config, csrf_from, sign_in, state_of
 from webapp.extensions import db
-from webapp.models import Inquiry
+from webapp.models import Inquiry, User
 
 pytestmark = pytest.mark.postgres_too
 
@@ -212,6 +212,25 @@ def test_another_persons_inquiry_is_never_reached(app, client, emulator):
         response = client.get("/verify", query_string={"inquiry": value})
         assert response.status_code == 404
     assert persona_calls(emulator) == []
+
+
+def test_each_person_s_page_opens_their_own_newest_inquiry(app, client, emulator):
+    """The user loader reads the newest inquiry of the signed-in person, not the newest of all
+    (Alice's is older than Bob's), and the first ask after making one finds the new one."""
+    alice = make_user(app, "alice@example.test")
+    bob = make_user(app, "bob@example.test")
+    alices = give_inquiry(app, emulator, alice, "pending")
+    give_inquiry(app, emulator, bob, "pending")
+    sign_in(client, "alice@example.test")
+    assert boot_config(client.get("/verify"))["inquiryId"] == alices
+
+    with app.test_request_context():
+        from webapp.verification import get_current_inquiry, start_inquiry
+
+        signed_in_alice = db.session.get(User, alice.id)
+        signed_in_alice.newest_inquiry_at_load = get_current_inquiry(signed_in_alice)  # as the loader leaves it
+        made = start_inquiry(signed_in_alice)
+        assert get_current_inquiry(signed_in_alice) is made
 
 
 def test_token_refresh_mints_a_new_token(app, signed_in, user, emulator):
