@@ -343,6 +343,7 @@ class Store:
             self.requests.clear()
             self.flow_loads.clear()
             self.faults.clear()
+            self.rate_window = (0, 0)  # a test that set a rate limit leaves no calls counted
         self.flush()
 
     # -- clock -------------------------------------------------------------------------------

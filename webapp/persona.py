@@ -70,6 +70,12 @@ class PersonaBusyError(PersonaUnavailableError):
     Not an outage: the breaker ignores it and a person sees the waiting page."""
 
 
+class PersonaSessionLimitError(PersonaError):
+    """Persona refused a new session for this inquiry: it has used up its sessions (a 429 that
+    is not the rate limit, docs/PERSONA-ASSUMPTIONS.md row 3). Nothing to wait for, and nothing
+    the other callers of the budget need to wait for either."""
+
+
 class PersonaDeadlineError(PersonaUnavailableError):
     """The page's time for Persona calls ran out before this call could be made."""
 
@@ -307,6 +313,20 @@ class CircuitBreaker:
         state.put(f"{self.KEY}:opened-at", repr(self.clock()), self._memory_seconds)
         if probing:
             state.delete(f"{self.KEY}:probe")
+
+
+def _is_session_limit(response: requests.Response) -> bool:
+    """A 429 that is the inquiry's session cap rather than the rate limit (PERSONA-ASSUMPTIONS
+    row 3): its error says "session", or the rate limit's own header says calls are left."""
+    remaining = response.headers.get("RateLimit-Remaining", "")
+    if remaining.isdigit() and int(remaining) > 0:
+        return True
+    try:
+        errors = response.json().get("errors") or []
+        title = str(errors[0].get("title", "")) if isinstance(errors[0], dict) else ""
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return False
+    return "session" in title.lower()
 
 
 def _persona_wait(response: requests.Response) -> float | None:
@@ -604,7 +624,7 @@ class PersonaClient:
             except requests.RequestException as exc:
                 raise PersonaUnavailableError(type(exc).__name__, self.unavailable_retry_after_seconds) from exc
             status = response.status_code
-            if status == 429:
+            if status == 429 and not _is_session_limit(response):
                 wait = _persona_wait(response)
                 self.budget.back_off(wait if wait is not None else self.budget.seconds_per_call)
                 if retries_left and wait is not None and wait <= self.retry_after_cap_seconds:
@@ -698,6 +718,8 @@ class PersonaClient:
             raise PersonaNotFoundError(response.request.path_url if response.request else "")
         if status == 409:
             raise PersonaConflictError("conflict")
+        if status == 429:  # the rate limit's 429s go back to the budget before this: the session cap
+            raise PersonaSessionLimitError(self._error_text(response))
         if 300 <= status < 400:
             raise PersonaBadResponseError(f"unexpected redirect (HTTP {status})")
         if status >= 400:

@@ -30,6 +30,7 @@ from .persona import (
     PersonaInquiry,
     PersonaNotFoundError,
     PersonaRequestError,
+    PersonaSessionLimitError,
     PersonaUnavailableError,
 )
 from .statuses import (
@@ -426,6 +427,15 @@ def _resume_at_persona(user: User, inquiry: Inquiry) -> VerifyPage:
         if not read_from_persona(inquiry):
             return VerifyPage("closed", inquiry, reason="missing")
         return page_for_status(inquiry)
+    except PersonaSessionLimitError as exc:
+        # Sessions the flow opened after our last read used up the cap: never ask again for
+        # this inquiry; the page offers a new start (may_restart).
+        log.warning("Persona refused inquiry %s a new session (%s): offering a new start", inquiry.persona_id, exc)
+        inquiry.persona_sessions = max(
+            inquiry.persona_sessions or 0, current_app.config["PERSONA_SESSIONS_PER_INQUIRY"]
+        )
+        db.session.commit()
+        return VerifyPage("closed", inquiry, reason="session_limit")
     except PersonaNotFoundError:
         # Only a read can tell a glitch from a deleted inquiry.
         if not read_from_persona(inquiry):

@@ -354,6 +354,32 @@ def test_resumes_that_reuse_a_session_do_not_use_up_the_cap(make_app, emulator):
     assert state_of(browser.get("/verify")) == "continue"
 
 
+def test_persona_s_session_cap_answer_offers_a_new_start_and_holds_no_one_else_back(make_app, emulator):
+    """Sessions opened where we could not count them used up the cap: Persona's 429 for this
+    inquiry (PERSONA-ASSUMPTIONS row 3) is not its rate limit. The person gets the new-start
+    page at once (not the waiting page, which would never end), we stop asking for that
+    inquiry, and nobody else waits."""
+    app = make_app(PERSONA_SESSIONS_PER_INQUIRY=25)
+    emulator.configure(max_sessions_per_inquiry=1)
+    alice, bob = make_user(app, "alice@example.test"), make_user(app, "bob@example.test")
+    capped = give_inquiry(app, emulator, alice, "pending")
+    give_inquiry(app, emulator, bob, "pending")
+    emulator.call("POST", f"/inquiries/{capped}/resume")  # the one session, opened elsewhere
+    emulator.expire_sessions(capped)
+    alices, bobs = app.test_client(), app.test_client()
+    sign_in(alices, "alice@example.test")
+    sign_in(bobs, "bob@example.test")
+    emulator.clear_requests()
+    page = alices.get("/verify")
+    assert state_of(page) == "closed" and b"opened too many times" in page.data
+    assert persona_calls(emulator) == [f"POST /api/v1/inquiries/{capped}/resume"]
+    assert state_of(bobs.get("/verify")) == "continue"  # the shared budget was not backed off
+    emulator.clear_requests()
+    assert state_of(alices.get("/verify")) == "closed" and persona_calls(emulator) == []  # not asked again
+    alices.post("/verify/restart", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
+    assert boot_config(alices.get("/verify"))["inquiryId"] != capped
+
+
 def test_sessions_persona_opened_without_us_count_toward_the_cap(make_app, emulator):
     """Our mints under-count: the flow (or another client) opened sessions we never minted.
     Persona's count in the resume's answer stops us before its 429 would."""

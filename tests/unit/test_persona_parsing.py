@@ -54,3 +54,28 @@ def test_the_client_reads_proxy_and_ca_settings_from_the_environment_once(monkey
     monkeypatch.setenv("NO_PROXY", "api.withpersona.com")
     direct = PersonaClient("https://api.withpersona.com/api/v1", "persona_production_key", **timeouts)._session
     assert "https" not in direct.merge_environment_settings(url, {}, None, None, None)["proxies"]
+
+
+@pytest.mark.parametrize(
+    ("title", "remaining", "session_cap"),
+    [
+        ("Session limit reached", None, True),  # the cap, as the emulator (and row 3) answers it
+        ("Too many requests", None, False),  # the rate limit
+        ("Too many requests", "0", False),
+        ("Rate limited", "12", True),  # a 429 while the rate limit says calls are left
+        ("", None, False),
+    ],
+)
+def test_a_429_for_the_session_cap_is_told_from_the_rate_limit(title, remaining, session_cap):
+    import json
+
+    import requests
+
+    from webapp.persona import _is_session_limit
+
+    response = requests.Response()
+    response.status_code = 429
+    response._content = json.dumps({"errors": [{"title": title}]}).encode()
+    if remaining is not None:
+        response.headers["RateLimit-Remaining"] = remaining
+    assert _is_session_limit(response) is session_cap
