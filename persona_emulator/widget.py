@@ -193,20 +193,29 @@ def open_session() -> Response:
         return jsonify(_flow_state(inq, token))
 
 
+def _handoff_inquiry(st: Store, body: dict[str, Any], *, final_needs_no_session: bool = False) -> Inquiry | Response:
+    """The inquiry a handoff call names, when the caller holds a live session of it (or, with
+    `final_needs_no_session`, the inquiry is final); else the flow's error answer."""
+    inquiry_id = str(body.get("inquiryId", ""))
+    try:
+        inq = st.inquiry(inquiry_id)
+    except StateError:
+        return _not_found(st)
+    has_session = st.session_for_token(inquiry_id, str(body.get("sessionToken") or "")) is not None
+    if not has_session and not (final_needs_no_session and inq.status in FINAL):
+        return _error(409, "unauthenticated", "Session expired", inquiryStatus=inq.status)
+    return inq
+
+
 @bp.post("/widget/api/handoff")
 def start_handoff() -> Response:
     """ "Continue on another device": a one-time link for this inquiry (shown as a QR code and
     a link), whose session will record `device-handoff-method` `qr`."""
-    body = _payload()
     st = store()
     with st.write():
-        inquiry_id = str(body.get("inquiryId", ""))
-        try:
-            inq = st.inquiry(inquiry_id)
-        except StateError:
-            return _not_found(st)
-        if st.session_for_token(inquiry_id, str(body.get("sessionToken") or "")) is None:
-            return _error(409, "unauthenticated", "Session expired", inquiryStatus=inq.status)
+        inq = _handoff_inquiry(st, _payload())
+        if isinstance(inq, Response):
+            return inq
         meta = st.one_time_link(inq, request.host_url.rstrip("/"), method="qr")
         code = meta["one-time-link"].rsplit("code=", 1)[1]
         return jsonify({"link": meta["one-time-link"], "code": code})
@@ -219,14 +228,10 @@ def handoff_status() -> Response:
     body = _payload()
     st = store()
     with st.write():
-        inquiry_id = str(body.get("inquiryId", ""))
-        try:
-            inq = st.inquiry(inquiry_id)
-        except StateError:
-            return _not_found(st)
-        if st.session_for_token(inquiry_id, str(body.get("sessionToken") or "")) is None and inq.status not in FINAL:
-            return _error(409, "unauthenticated", "Session expired", inquiryStatus=inq.status)
-        opened = st.handoff_link_opened(inquiry_id, str(body.get("code", "")))
+        inq = _handoff_inquiry(st, body, final_needs_no_session=True)
+        if isinstance(inq, Response):
+            return inq
+        opened = st.handoff_link_opened(inq.id, str(body.get("code", "")))
         return jsonify({"opened": opened, "status": inq.status, "inquiryId": inq.id, "fields": inq.fields})
 
 
